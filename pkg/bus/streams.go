@@ -1,0 +1,78 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream kinds, as passed to Subjects.Stream.
+const (
+	StreamIntents    = "INTENTS"
+	StreamInbound    = "INBOUND"
+	StreamDispatch   = "DISPATCH"
+	StreamSuppressed = "SUPPRESSED"
+	StreamDeadLetter = "DEADLETTER"
+)
+
+// StreamOptions tune the streams Hush creates.
+type StreamOptions struct {
+	// Replicas is the stream replication factor (1 on a single server,
+	// 3 on a cluster).
+	Replicas int
+	// DuplicateWindow is how long JetStream remembers Nats-Msg-Id values on
+	// intents and dispatch: a republished intent or a retried dispatch
+	// inside it is dropped. Redeliveries must happen well inside it.
+	DuplicateWindow time.Duration
+	// Retention is how long intents and dispatches are kept.
+	Retention time.Duration
+	// LogRetention is how long the suppression log and dead letters are kept.
+	LogRetention time.Duration
+}
+
+// DefaultStreamOptions are sensible for a single server.
+func DefaultStreamOptions() StreamOptions {
+	return StreamOptions{
+		Replicas:        1,
+		DuplicateWindow: 10 * time.Minute,
+		Retention:       72 * time.Hour,
+		LogRetention:    30 * 24 * time.Hour,
+	}
+}
+
+// StreamConfigs returns the configuration of every Hush stream.
+func (s Subjects) StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
+	base := func(kind, desc string, subjects []string, age time.Duration) jetstream.StreamConfig {
+		return jetstream.StreamConfig{
+			Name:        s.Stream(kind),
+			Description: desc,
+			Subjects:    subjects,
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			Discard:     jetstream.DiscardOld,
+			MaxAge:      age,
+			Replicas:    max(o.Replicas, 1),
+			Duplicates:  o.DuplicateWindow,
+		}
+	}
+	return []jetstream.StreamConfig{
+		base(StreamIntents, "Contact intents from producers, decided by the gatekeeper", []string{s.All("intent")}, o.Retention),
+		base(StreamInbound, "Contacts customers made, opening reply windows", []string{s.All("inbound")}, o.Retention),
+		base(StreamDispatch, "Approved intents for the channel senders", []string{s.All("dispatch")}, o.Retention),
+		base(StreamSuppressed, "The suppression log: every intent not sent, with why", []string{s.All("suppressed")}, o.LogRetention),
+		base(StreamDeadLetter, "Undecodable or invalid intents, with the error", []string{s.DeadLetter()}, o.LogRetention),
+	}
+}
+
+// EnsureStreams creates every Hush stream, or updates it to the current
+// configuration; it is safe to call from every replica at start-up.
+func (s Subjects) EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
+	for _, cfg := range s.StreamConfigs(o) {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}

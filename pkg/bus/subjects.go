@@ -1,0 +1,65 @@
+// Package bus holds what Hush's services agree on about NATS: subject names,
+// stream definitions, message encodings and trace-context headers.
+package bus
+
+import (
+	"strings"
+)
+
+// DefaultPrefix is the first token of every Hush subject.
+const DefaultPrefix = "hush"
+
+// Subjects builds subject and stream names under one prefix.
+type Subjects struct {
+	Prefix string
+}
+
+// NewSubjects returns subjects under prefix, or DefaultPrefix when empty.
+func NewSubjects(prefix string) Subjects {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return Subjects{Prefix: prefix}
+}
+
+// Intent is where producers publish intents for a channel.
+func (s Subjects) Intent(channel string) string { return s.Prefix + ".intent." + channel }
+
+// Inbound is where a customer's own contacts are published.
+func (s Subjects) Inbound(channel string) string { return s.Prefix + ".inbound." + channel }
+
+// Dispatch is where approved intents go for a channel's senders.
+func (s Subjects) Dispatch(channel string) string { return s.Prefix + ".dispatch." + channel }
+
+// Suppressed is where the suppression log for a channel is written.
+func (s Subjects) Suppressed(channel string) string { return s.Prefix + ".suppressed." + channel }
+
+// DeadLetter is where undecidable input goes.
+func (s Subjects) DeadLetter() string { return s.Prefix + ".deadletter" }
+
+// PrefsChanged is the consent history.
+func (s Subjects) PrefsChanged() string { return s.Prefix + ".prefs.changed" }
+
+// All returns the wildcard for every subject of kind ("intent", "dispatch",
+// ...): "hush.intent.>".
+func (s Subjects) All(kind string) string { return s.Prefix + "." + kind + ".>" }
+
+// Channel returns the channel token of a Hush subject ("hush.intent.email"
+// gives "email"), or "" when the subject has no channel token.
+func (s Subjects) Channel(subject string) string {
+	rest, ok := strings.CutPrefix(subject, s.Prefix+".")
+	if !ok {
+		return ""
+	}
+	_, ch, ok := strings.Cut(rest, ".")
+	if !ok || strings.Contains(ch, ".") {
+		return ""
+	}
+	return ch
+}
+
+// Stream returns the stream name for a kind: prefix "hush" and kind
+// "intents" give "HUSH_INTENTS".
+func (s Subjects) Stream(kind string) string {
+	return strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(s.Prefix) + "_" + kind)
+}

@@ -1,0 +1,334 @@
+// Package gatekeeper is the consumer every contact intent passes through: it
+// decodes and validates each intent, decides it with the policy and the
+// store, publishes the outcome (dispatch, suppression log or dead letter) and
+// acknowledges the intent only once that outcome is durably published.
+package gatekeeper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/hush-oss/hush/pkg/bus"
+	"github.com/hush-oss/hush/pkg/policy"
+	"github.com/hush-oss/hush/pkg/store"
+	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
+)
+
+// Options tune a Gatekeeper. Zero values take the defaults shown.
+type Options struct {
+	Subjects bus.Subjects
+	// Durable is the consumer name shared by every replica ("gatekeeper").
+	Durable string
+	// Workers decide messages concurrently (64).
+	Workers int
+	// MaxAckPending bounds intents in flight across all replicas (4096).
+	MaxAckPending int
+	// AckWait is how long JetStream waits before redelivering (30s).
+	AckWait time.Duration
+	// MaxDeliver is the number of attempts before an intent is
+	// dead-lettered with its last error (10).
+	MaxDeliver int
+	// RetryBase and RetryMax bound the jittered exponential delay of a
+	// retry after a transient failure (250ms, 30s).
+	RetryBase, RetryMax time.Duration
+	// PrefsCacheSize bounds the preferences cache, in customers (100000).
+	PrefsCacheSize int
+	Logger         *slog.Logger
+	TracerProvider trace.TracerProvider
+	Propagator     propagation.TextMapPropagator
+	// Observer is told about every outcome (metrics).
+	Observer Observer
+	// Now is the clock (time.Now).
+	Now func() time.Time
+}
+
+func (o *Options) defaults() {
+	if o.Subjects.Prefix == "" {
+		o.Subjects = bus.NewSubjects("")
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if o.Durable == "" {
+		o.Durable = "gatekeeper"
+	}
+	def(&o.Workers, 64)
+	def(&o.MaxAckPending, 4096)
+	def(&o.MaxDeliver, 10)
+	def(&o.PrefsCacheSize, 100_000)
+	defDur(&o.AckWait, 30*time.Second)
+	defDur(&o.RetryBase, 250*time.Millisecond)
+	defDur(&o.RetryMax, 30*time.Second)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.TracerProvider == nil {
+		o.TracerProvider = noop.NewTracerProvider()
+	}
+	if o.Propagator == nil {
+		o.Propagator = propagation.TraceContext{}
+	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Observer is told about outcomes as they happen; metrics implement it.
+type Observer interface {
+	// Decided is called once a decision's outcome is published.
+	Decided(d *hushv1.Decision, replayed bool, took time.Duration)
+	// DeadLettered is called once a dead letter is published.
+	DeadLettered(stage string)
+	// Retried is called when an intent is handed back for redelivery.
+	Retried(err error)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Decided(*hushv1.Decision, bool, time.Duration) {}
+func (nopObserver) DeadLettered(string)                           {}
+func (nopObserver) Retried(error)                                 {}
+
+// Gatekeeper decides intents from the intents stream.
+type Gatekeeper struct {
+	js     jetstream.JetStream
+	store  *store.Store
+	policy atomic.Pointer[policy.Policy]
+	o      Options
+	cache  *prefsCache
+	tracer trace.Tracer
+}
+
+// New returns a gatekeeper deciding with pol. js must have been created with
+// jetstream.WithPublishAsyncTimeout so that no publish waits forever.
+func New(js jetstream.JetStream, st *store.Store, pol *policy.Policy, o Options) *Gatekeeper {
+	o.defaults()
+	g := &Gatekeeper{js: js, store: st, o: o, cache: newPrefsCache(o.PrefsCacheSize)}
+	g.policy.Store(pol)
+	g.tracer = o.TracerProvider.Tracer("github.com/hush-oss/hush/pkg/gatekeeper")
+	return g
+}
+
+// SetPolicy replaces the policy for every decision that starts afterwards.
+func (g *Gatekeeper) SetPolicy(p *policy.Policy) { g.policy.Store(p) }
+
+// Policy returns the policy in force.
+func (g *Gatekeeper) Policy() *policy.Policy { return g.policy.Load() }
+
+// ConsumerConfig is the durable consumer every replica shares.
+func (g *Gatekeeper) ConsumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       g.o.Durable,
+		Description:   "Hush gatekeeper: decides every contact intent",
+		FilterSubject: g.o.Subjects.All("intent"),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       g.o.AckWait,
+		MaxDeliver:    g.o.MaxDeliver,
+		MaxAckPending: g.o.MaxAckPending,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+}
+
+// pending is an outcome being published; the intent is settled when its
+// publish is acknowledged.
+type pending struct {
+	fut    jetstream.PubAckFuture
+	msg    jetstream.Msg
+	settle func(err error)
+}
+
+// Run consumes intents until ctx is done, then stops fetching, finishes the
+// intents in hand, waits for their publishes and returns.
+func (g *Gatekeeper) Run(ctx context.Context) error {
+	stream := g.o.Subjects.Stream(bus.StreamIntents)
+	cons, err := g.js.CreateOrUpdateConsumer(ctx, stream, g.ConsumerConfig())
+	if err != nil {
+		return fmt.Errorf("consumer %s on %s: %w", g.o.Durable, stream, err)
+	}
+
+	// Work in hand is finished even after ctx ends: shutting down must not
+	// turn decided intents into redeliveries.
+	work := context.WithoutCancel(ctx)
+	jobs := make(chan jetstream.Msg, g.o.Workers)
+	inflight := make(chan pending, g.o.MaxAckPending)
+
+	var workers sync.WaitGroup
+	for range g.o.Workers {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for m := range jobs {
+				g.handle(work, m, inflight)
+			}
+		}()
+	}
+	settled := make(chan struct{})
+	go func() {
+		defer close(settled)
+		for p := range inflight {
+			select {
+			case <-p.fut.Ok():
+				p.settle(nil)
+			case err := <-p.fut.Err():
+				p.settle(err)
+			}
+		}
+	}()
+
+	cc, err := cons.Consume(func(m jetstream.Msg) { jobs <- m },
+		jetstream.PullMaxMessages(2*g.o.Workers),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			g.o.Logger.Warn("consume", "err", err)
+		}))
+	if err != nil {
+		close(jobs)
+		workers.Wait()
+		close(inflight)
+		<-settled
+		return fmt.Errorf("consume %s: %w", stream, err)
+	}
+	g.o.Logger.Info("gatekeeper consuming", "stream", stream, "consumer", g.o.Durable, "workers", g.o.Workers)
+
+	<-ctx.Done()
+	cc.Drain()
+	<-cc.Closed()
+	close(jobs)
+	workers.Wait()
+	close(inflight)
+	<-settled
+	g.o.Logger.Info("gatekeeper drained")
+	return nil
+}
+
+// handle takes one intent to a published outcome, or hands it back.
+func (g *Gatekeeper) handle(ctx context.Context, m jetstream.Msg, inflight chan<- pending) {
+	start := g.o.Now()
+	ctx = g.o.Propagator.Extract(ctx, bus.HeaderCarrier(m.Headers()))
+	ctx, span := g.tracer.Start(ctx, "hush.intent process", trace.WithSpanKind(trace.SpanKindConsumer))
+	defer span.End()
+	defer func() {
+		if r := recover(); r != nil {
+			g.deadLetter(ctx, m, "panic", fmt.Errorf("panic: %v", r))
+		}
+	}()
+
+	channel := g.o.Subjects.Channel(m.Subject())
+	it, err := bus.DecodeIntent(m.Data(), m.Headers())
+	if err != nil {
+		g.deadLetter(ctx, m, "decode", err)
+		return
+	}
+	pol := g.policy.Load()
+	if err := pol.Validate(it, channel); err != nil {
+		g.deadLetter(ctx, m, "validate", err)
+		return
+	}
+	d, replayed, err := g.decide(ctx, pol, it)
+	if err != nil {
+		g.retry(m, err)
+		return
+	}
+	if err := g.publishOutcome(ctx, m, it, d, replayed, start, inflight); err != nil {
+		g.retry(m, err)
+	}
+}
+
+// decide evaluates the rules and records the decision. When the store says
+// the preferences changed, it evaluates again with the fresh ones.
+func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.ContactIntent) (*hushv1.Decision, bool, error) {
+	ctx, span := g.tracer.Start(ctx, "hush.decide", trace.WithSpanKind(trace.SpanKindInternal))
+	defer span.End()
+	traceID := ""
+	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+		traceID = sc.TraceID().String()
+	}
+	prefs, version := g.cache.get(it.GetCustomerId())
+	for range 3 {
+		now := g.o.Now()
+		v := pol.Evaluate(policy.Input{Intent: it, Prefs: prefs, Now: now})
+		res, err := g.store.Decide(ctx, store.DecideRequest{
+			Intent:            it,
+			PrefsVersion:      version,
+			Now:               now,
+			Verdict:           &v,
+			Decision:          newDecision(pol, it, &v, now, traceID),
+			DecisionRetention: pol.DecisionRetention,
+			LedgerRetention:   pol.LedgerRetention,
+		})
+		if err != nil {
+			return nil, false, err
+		}
+		if !res.Stale {
+			return res.Decision, res.Replayed, nil
+		}
+		prefs, version = res.Prefs, res.PrefsVersion
+		g.cache.put(it.GetCustomerId(), prefs, version)
+	}
+	return nil, false, errors.New("preferences kept changing during the decision")
+}
+
+func newDecision(pol *policy.Policy, it *hushv1.ContactIntent, v *policy.Verdict, now time.Time, traceID string) *hushv1.Decision {
+	d := &hushv1.Decision{
+		IntentId:      it.GetId(),
+		CustomerId:    it.GetCustomerId(),
+		Channel:       it.GetChannel(),
+		Category:      it.GetCategory(),
+		Outcome:       v.Outcome,
+		PolicyVersion: pol.Version,
+		DecidedAt:     timestamppb.New(now),
+		TraceId:       traceID,
+	}
+	if !v.Approved() {
+		d.Reasons = []*hushv1.Reason{v.Reason.Proto()}
+	}
+	for _, r := range v.Shadow {
+		d.ShadowReasons = append(d.ShadowReasons, r.Proto())
+	}
+	if !v.ReleaseAt.IsZero() {
+		d.ReleaseAt = timestamppb.New(v.ReleaseAt)
+	}
+	return d
+}
+
+// retry hands an intent back after a transient failure, with a jittered
+// exponential delay; on its last delivery it is dead-lettered instead, with
+// the error, so that nothing is dropped silently.
+func (g *Gatekeeper) retry(m jetstream.Msg, cause error) {
+	g.o.Observer.Retried(cause)
+	delivered := uint64(1)
+	if md, err := m.Metadata(); err == nil {
+		delivered = md.NumDelivered
+	}
+	if delivered >= uint64(g.o.MaxDeliver) {
+		g.o.Logger.Error("intent exhausted its deliveries", "subject", m.Subject(), "deliveries", delivered, "err", cause)
+		g.deadLetter(context.Background(), m, "max_deliver", cause)
+		return
+	}
+	delay := g.o.RetryBase << min(delivered-1, 16)
+	delay = min(delay, g.o.RetryMax)
+	delay = delay/2 + rand.N(delay/2+1)
+	g.o.Logger.Warn("intent retried", "subject", m.Subject(), "deliveries", delivered, "delay", delay, "err", cause)
+	m.NakWithDelay(delay)
+}

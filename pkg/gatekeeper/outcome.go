@@ -1,0 +1,161 @@
+package gatekeeper
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/hush-oss/hush/pkg/bus"
+	"github.com/hush-oss/hush/pkg/policy"
+	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
+)
+
+// publishOutcome publishes an approved intent to dispatch, or a suppression
+// record to the suppression log, without waiting: the intent is acked when
+// JetStream acknowledges the publish, and handed back if it does not. Both
+// carry Nats-Msg-Id = intent id, so a replayed decision never yields a second
+// message inside the duplicate window.
+func (g *Gatekeeper) publishOutcome(ctx context.Context, m jetstream.Msg, it *hushv1.ContactIntent, d *hushv1.Decision, replayed bool, start time.Time, inflight chan<- pending) error {
+	var out *nats.Msg
+	if d.GetOutcome() == hushv1.Outcome_OUTCOME_APPROVED {
+		out = nats.NewMsg(g.o.Subjects.Dispatch(it.GetChannel()))
+		out.Data = m.Data()
+		if ct := bus.Header(m.Headers(), bus.HeaderContentType); ct != "" {
+			out.Header.Set(bus.HeaderContentType, ct)
+		}
+	} else {
+		rec := &hushv1.SuppressionRecord{Decision: d, Intent: redact(it), DestinationHash: policy.HashDestination(it.GetDestination())}
+		var err error
+		if out, err = bus.NewMsg(g.o.Subjects.Suppressed(it.GetChannel()), "", rec); err != nil {
+			return err
+		}
+	}
+	out.Header.Set(bus.HeaderMsgID, it.GetId())
+	out.Header.Set(bus.HeaderOutcome, policy.ShortOutcome(d.GetOutcome()))
+	out.Header.Set(bus.HeaderPolicyVersion, d.GetPolicyVersion())
+
+	pctx, span := g.tracer.Start(ctx, out.Subject+" publish", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.operation.type", "send"),
+			attribute.String("messaging.destination.name", out.Subject),
+			attribute.String("messaging.message.id", it.GetId()),
+			attribute.String("hush.customer_id", it.GetCustomerId()),
+			attribute.String("hush.outcome", policy.ShortOutcome(d.GetOutcome())),
+			attribute.String("hush.policy_version", d.GetPolicyVersion()),
+			attribute.Bool("hush.replayed", replayed),
+		))
+	for _, r := range d.GetReasons() {
+		span.SetAttributes(attribute.String("hush.reason", policy.ShortCode(r.GetCode())), attribute.String("hush.rule", r.GetRule()))
+	}
+	g.o.Propagator.Inject(pctx, bus.HeaderCarrier(out.Header))
+
+	fut, err := g.js.PublishMsgAsync(out)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "publish")
+		span.End()
+		return fmt.Errorf("publish %s: %w", out.Subject, err)
+	}
+	inflight <- pending{fut: fut, msg: m, settle: func(err error) {
+		defer span.End()
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "publish")
+			g.retry(m, fmt.Errorf("publish %s: %w", out.Subject, err))
+			return
+		}
+		m.Ack()
+		g.logDecision(d, replayed)
+		g.o.Observer.Decided(d, replayed, g.o.Now().Sub(start))
+	}}
+	return nil
+}
+
+func (g *Gatekeeper) logDecision(d *hushv1.Decision, replayed bool) {
+	if d.GetOutcome() == hushv1.Outcome_OUTCOME_APPROVED {
+		if g.o.Logger.Enabled(context.Background(), -4) { // slog.LevelDebug
+			g.o.Logger.Debug("intent approved", "intent_id", d.GetIntentId(), "customer_id", d.GetCustomerId(),
+				"channel", d.GetChannel(), "policy_version", d.GetPolicyVersion(), "trace_id", d.GetTraceId(), "replayed", replayed)
+		}
+		return
+	}
+	reason, rule := "", ""
+	if len(d.GetReasons()) > 0 {
+		reason, rule = policy.ShortCode(d.GetReasons()[0].GetCode()), d.GetReasons()[0].GetRule()
+	}
+	g.o.Logger.Info("intent suppressed", "intent_id", d.GetIntentId(), "customer_id", d.GetCustomerId(),
+		"channel", d.GetChannel(), "category", d.GetCategory(), "outcome", policy.ShortOutcome(d.GetOutcome()),
+		"reason", reason, "rule", rule, "policy_version", d.GetPolicyVersion(), "trace_id", d.GetTraceId(), "replayed", replayed)
+}
+
+// redact returns the intent without what the suppression log must not hold:
+// the payload and the destination.
+func redact(it *hushv1.ContactIntent) *hushv1.ContactIntent {
+	c := proto.CloneOf(it)
+	c.Payload = nil
+	c.Destination = ""
+	return c
+}
+
+// deadLetter publishes input that can never be decided, with the error, and
+// terminates it. It waits for the publish: dead letters are rare, and the
+// intent must not be terminated before its dead letter is stored.
+func (g *Gatekeeper) deadLetter(ctx context.Context, m jetstream.Msg, stage string, cause error) {
+	dl := &hushv1.DeadLetter{
+		Subject:    m.Subject(),
+		Data:       m.Data(),
+		Headers:    firstValues(m.Headers()),
+		Error:      cause.Error(),
+		Stage:      stage,
+		ReceivedAt: timestamppb.New(g.o.Now()),
+	}
+	msgID := ""
+	if md, err := m.Metadata(); err == nil {
+		dl.StreamSequence, dl.DeliveryCount = md.Sequence.Stream, md.NumDelivered
+		msgID = fmt.Sprintf("dl-%d", md.Sequence.Stream)
+	}
+	out, err := bus.NewMsg(g.o.Subjects.DeadLetter(), msgID, dl)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_, err = g.js.PublishMsg(ctx, out)
+	}
+	if err != nil {
+		g.o.Logger.Error("dead letter not published; intent handed back", "subject", m.Subject(), "stage", stage, "err", err)
+		m.NakWithDelay(g.o.RetryMax)
+		return
+	}
+	g.o.Logger.Warn("intent dead-lettered", "subject", m.Subject(), "stage", stage, "err", cause.Error(), "stream_seq", dl.StreamSequence)
+	m.TermWithReason(stage + ": " + truncate(cause.Error(), 200))
+	g.o.Observer.DeadLettered(stage)
+}
+
+func firstValues(h nats.Header) map[string]string {
+	if len(h) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		if len(v) > 0 {
+			out[k] = v[0]
+		}
+	}
+	return out
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}

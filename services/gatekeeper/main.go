@@ -1,0 +1,135 @@
+// Command gatekeeper decides every contact intent: it consumes the intents
+// stream and moves each intent to dispatch, the suppression log or the dead
+// letters. Run any number of replicas; they share one durable consumer.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+	_ "time/tzdata" // time zones without the host's tzdata
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hush-oss/hush/pkg/bus"
+	"github.com/hush-oss/hush/pkg/config"
+	"github.com/hush-oss/hush/pkg/connect"
+	"github.com/hush-oss/hush/pkg/gatekeeper"
+	"github.com/hush-oss/hush/pkg/store"
+)
+
+type settings struct {
+	NATSURL       string        `conf:"nats-url" default:"nats://127.0.0.1:4222" help:"NATS server URL(s), comma-separated"`
+	NATSCreds     string        `conf:"nats-creds" help:"NATS credentials file"`
+	NATSUser      string        `conf:"nats-user" help:"NATS user (when no credentials file)"`
+	NATSPassword  string        `conf:"nats-password" secret:"true" help:"NATS password"`
+	RedisURL      string        `conf:"redis-url" default:"redis://127.0.0.1:6379/0" help:"Redis URL; several comma-separated addresses for Redis Cluster"`
+	Policy        string        `conf:"policy" help:"policy file (YAML); empty: the embedded deploy/policy/default.yaml"`
+	Prefix        string        `conf:"prefix" default:"hush" help:"first token of every subject and Redis key"`
+	Replicas      int           `conf:"stream-replicas" default:"1" help:"replicas of the streams created at start-up (3 on a cluster)"`
+	Workers       int           `conf:"workers" default:"64" help:"intents decided concurrently"`
+	MaxAckPending int           `conf:"max-ack-pending" default:"4096" help:"intents in flight across all replicas"`
+	MaxDeliver    int           `conf:"max-deliver" default:"10" help:"attempts before an intent is dead-lettered with its last error"`
+	AckWait       time.Duration `conf:"ack-wait" default:"30s" help:"redelivery delay for an intent not acknowledged"`
+	Grace         time.Duration `conf:"shutdown-grace" default:"25s" help:"time to finish in-flight intents after SIGTERM"`
+	LogLevel      string        `conf:"log-level" default:"info" help:"debug, info, warn or error"`
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil && !errors.Is(err, config.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "gatekeeper:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	var s settings
+	if err := config.Parse("HUSH", &s, args, getenv, stdout); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(s.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level})).With("service", "gatekeeper")
+	log.Info("starting", "config", config.String("HUSH", &s))
+
+	pol, err := connect.Policy(s.Policy)
+	if err != nil {
+		return err
+	}
+	nc, js, err := connect.NATS(s.NATSURL, connect.NATSOptions{Name: "hush-gatekeeper", CredsFile: s.NATSCreds,
+		User: s.NATSUser, Password: s.NATSPassword, MaxPendingPublishes: s.MaxAckPending, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	rdb, err := connect.Redis(ctx, s.RedisURL, s.Workers+8)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+
+	subjects := bus.NewSubjects(s.Prefix)
+	so := bus.DefaultStreamOptions()
+	so.Replicas = s.Replicas
+	if err := subjects.EnsureStreams(ctx, js, so); err != nil {
+		return err
+	}
+	gk := gatekeeper.New(js, store.New(rdb, s.Prefix), pol, gatekeeper.Options{
+		Subjects: subjects, Workers: s.Workers, MaxAckPending: s.MaxAckPending,
+		MaxDeliver: s.MaxDeliver, AckWait: s.AckWait, Logger: log,
+	})
+	log.Info("policy loaded", "version", pol.Version, "file", s.Policy)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return gk.Run(gctx) })
+	g.Go(func() error { return reloadOnHUP(gctx, s.Policy, gk, log) })
+	done := make(chan error, 1)
+	go func() { done <- g.Wait() }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		log.Info("stopping: finishing in-flight intents", "grace", s.Grace)
+		select {
+		case err = <-done:
+		case <-time.After(s.Grace):
+			err = fmt.Errorf("in-flight intents not finished within %s; JetStream redelivers them", s.Grace)
+		}
+	}
+	if nerr := nc.Drain(); nerr != nil && err == nil {
+		err = nerr
+	}
+	log.Info("stopped")
+	return err
+}
+
+// reloadOnHUP reloads the policy on SIGHUP; a bad file is rejected and the
+// policy in force keeps running.
+func reloadOnHUP(ctx context.Context, path string, gk *gatekeeper.Gatekeeper, log *slog.Logger) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-hup:
+			pol, err := connect.Policy(path)
+			if err != nil {
+				log.Error("policy reload rejected; the previous policy stays in force", "err", err, "version", gk.Policy().Version)
+				continue
+			}
+			gk.SetPolicy(pol)
+			log.Info("policy reloaded", "version", pol.Version)
+		}
+	}
+}
