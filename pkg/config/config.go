@@ -35,7 +35,6 @@ type field struct {
 	def     string
 	help    string
 	secret  bool
-	setFrom string
 }
 
 // Parse fills cfg (a pointer to a struct) from its defaults, then getenv,

@@ -540,4 +540,3 @@ func TestOptOutIsHonouredByTheNextDecision(t *testing.T) {
 		t.Fatalf("want the intent after the opt-out suppressed, got %d suppressions", len(suppressed))
 	}
 }
-

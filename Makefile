@@ -1,0 +1,46 @@
+# Hush: `make run` starts the whole system on this machine, `make test` runs
+# every test. Both install redis-server with apt-get when it is missing and
+# you are root.
+
+GO        ?= go
+# Packages where concurrency lives run under the race detector.
+RACE_PKGS ?= ./pkg/gatekeeper/... ./pkg/store/... ./pkg/bus/...
+
+.PHONY: all run test lint deps proto build help
+
+all: build
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
+
+deps: ## install redis-server when it is missing (apt-get, as root)
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: redis-server not found; installing Debian's redis-server"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null \
+	      || { echo "make: apt-get install redis-server failed"; exit 1; }; \
+	  else \
+	    echo "make: redis-server not found. Install it (sudo apt-get install redis-server)"; \
+	    echo "      or point HUSH_REDIS_URL (make run) / REDIS_URL (make test) at a server."; \
+	    exit 1; \
+	  fi; }
+
+run: deps ## start NATS (in-process), Redis, the gatekeeper and a demo workload
+	$(GO) run ./services/hushdev
+
+build: ## build every binary into bin/
+	$(GO) build -o bin/ ./services/...
+
+test: deps lint ## run every test (race detector on the concurrent packages)
+	$(GO) test -race -count=1 $(RACE_PKGS)
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /pkg/gatekeeper -e /pkg/store -e /pkg/bus)
+
+lint: ## gofmt, go vet and staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+proto: ## regenerate Go code from proto/ with the tools pinned in go.mod
+	$(GO) tool buf lint
+	$(GO) tool buf generate
