@@ -29,12 +29,12 @@ import (
 var ErrHelp = flag.ErrHelp
 
 type field struct {
-	v       reflect.Value
-	name    string // flag name
-	env     string
-	def     string
-	help    string
-	secret  bool
+	v      reflect.Value
+	name   string // flag name
+	env    string
+	def    string
+	help   string
+	secret bool
 }
 
 // Parse fills cfg (a pointer to a struct) from its defaults, then getenv,
