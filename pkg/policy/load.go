@@ -315,15 +315,20 @@ func (c *compiler) classes(list []string, path ...any) classSet {
 	return set
 }
 
-// quietHours compiles the quiet-hours section; without one, the default
-// 21:00-08:00 applies to service and marketing contacts, deferred.
+// quietHours compiles the quiet-hours section. Without one there are no
+// quiet hours (so that a policy written for tests or simulations does not
+// depend on the time of day); a section without quiet windows or classes
+// takes 21:00-08:00 for service and marketing contacts, deferred.
 func (c *compiler) quietHours(p *Policy, r *rawQuietHours) {
+	if r == nil {
+		return
+	}
 	q := quietHours{
 		classes:  classBit(ClassService) | classBit(ClassMarketing),
 		rule:     quietRule{windows: []window{{21 * 60, 8 * 60}}, action: Defer},
 		customer: true,
 	}
-	if r != nil {
+	{
 		if r.Classes != nil {
 			q.classes = 0
 			for j, k := range r.Classes {
