@@ -148,7 +148,7 @@ func (p *Policy) Evaluate(in Input) Verdict {
 				continue // a cooldown needs a topic to cool down
 			}
 			v.Caps = append(v.Caps, CapCheck{
-				Rule:    "cap." + c.ID,
+				Rule:    c.rule,
 				Scope:   c.Scope,
 				Value:   scopeValue(it, c.Scope),
 				Window:  c.Window,

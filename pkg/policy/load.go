@@ -112,7 +112,20 @@ func LoadFile(path string) (*Policy, error) {
 	return Parse(path, data)
 }
 
-var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found`)
+var (
+	unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found`)
+	atLine       = regexp.MustCompile(`^line (\d+): (.*)$`)
+)
+
+// lineError turns one of yaml.v3's "line N: msg" messages into an *Error.
+func lineError(name, m string) error {
+	m = strings.TrimPrefix(m, "yaml: ")
+	if s := atLine.FindStringSubmatch(m); s != nil {
+		line, _ := strconv.Atoi(s[1])
+		return &Error{File: name, Line: line, Msg: s[2]}
+	}
+	return fmt.Errorf("%s: %s", name, m)
+}
 
 // Parse validates a policy document. name is used in error messages. Every
 // problem found is reported, each as an *Error.
@@ -149,11 +162,11 @@ func yamlError(name string, err error) error {
 				errs = append(errs, &Error{File: name, Line: line, Field: s[2], Msg: "unknown field"})
 				continue
 			}
-			errs = append(errs, fmt.Errorf("%s: %s", name, strings.TrimPrefix(m, "yaml: ")))
+			errs = append(errs, lineError(name, m))
 		}
 		return errors.Join(errs...)
 	}
-	return fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+	return lineError(name, err.Error())
 }
 
 type compiler struct {
@@ -265,6 +278,7 @@ func (c *compiler) compile(r *rawPolicy) *Policy {
 			}
 		}
 		cp.codes = cp.set.codes()
+		cp.rule = "cap." + rc.ID
 		p.LedgerRetention = max(p.LedgerRetention, cp.Window)
 		p.caps = append(p.caps, cp)
 	}

@@ -176,6 +176,7 @@ type Cap struct {
 
 	set   classSet
 	codes string
+	rule  string // "cap.<id>", built once
 }
 
 func (c *Cap) appliesTo(class Class) bool { return c.set.has(class) }
