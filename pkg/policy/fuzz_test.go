@@ -23,6 +23,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("version: v\ncategories: {m: {class: marketing}}\nquiet_hours: {regions: {US: {allowed: \"08:00-21:00\"}}}\nunsolicited: {agent: {window: 99999999999d, max: 1}}\n"))
 	f.Add([]byte("{"))
 	f.Add([]byte("- a\n- b\n"))
+	times := []time.Time{noon, paris(23, 0), paris(7, 59)}
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		p, err := policy.Parse("f.yaml", doc)
 		if err != nil {
@@ -42,7 +43,7 @@ func FuzzParse(f *testing.F) {
 		it := baseIntent()
 		for cat := range strings.SplitSeq("marketing m critical", " ") {
 			it.Category = cat
-			for _, now := range []time.Time{noon, paris(23, 0), paris(7, 59)} {
+			for _, now := range times {
 				v := p.Evaluate(policy.Input{Intent: it, Now: now, Prefs: &hushv1.Preferences{TimeZone: "America/New_York", Region: "US-FL"}})
 				if v.Outcome == hushv1.Outcome_OUTCOME_DEFERRED && !v.ReleaseAt.After(now) {
 					t.Fatalf("deferred to %v, not after %v", v.ReleaseAt, now)

@@ -21,9 +21,23 @@ import (
 // in Redis under the default policy after 31 days of two intents a day
 // (the ledger's retention), with preferences and an open reply window; the
 // decision records of the last 72h (the default retention) are added at
-// their measured size. Run with -v to see the numbers.
+// their measured size. Run with -v to see the numbers. It runs twice: with
+// Redis's defaults, and with zset-max-listpack-value 128, under which a
+// ledger's members (about 80 bytes) stay in the compact encoding.
 func TestMemoryPerCustomerWithTheDefaultPolicy(t *testing.T) {
-	r := testenv.StartRedis(t, testenv.RedisOptions{Private: true})
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"redis defaults", nil},
+		{"zset-max-listpack-value 128", []string{"--zset-max-listpack-value", "128"}},
+	} {
+		t.Run(c.name, func(t *testing.T) { measureMemory(t, c.args) })
+	}
+}
+
+func measureMemory(t *testing.T, args []string) {
+	r := testenv.StartRedis(t, testenv.RedisOptions{Private: true, Args: args})
 	st := store.New(r.Client, r.Prefix)
 	ctx := context.Background()
 	pol, err := policy.Parse(policyfiles.DefaultName, policyfiles.Default)
@@ -45,7 +59,7 @@ func TestMemoryPerCustomerWithTheDefaultPolicy(t *testing.T) {
 		return 0
 	}
 	usage := func(key string) int64 {
-		n, err := r.Client.MemoryUsage(ctx, key).Result()
+		n, err := r.Client.MemoryUsage(ctx, key, 0).Result() // SAMPLES 0: every element
 		if err != nil {
 			t.Fatalf("MEMORY USAGE %s: %v", key, err)
 		}
