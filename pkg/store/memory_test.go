@@ -99,7 +99,8 @@ func measureMemory(t *testing.T, args []string) {
 	total := usedMemory() - before
 
 	sample := "cust-00000007"
-	ledger, prefsKey, replies := usage(st.LedgerKey(sample)), usage(st.PrefsKey(sample)), usage(st.RepliesKey(sample))
+	ledger := usage(st.LedgerKey(sample)) + usage(st.UncappedKey(sample))
+	prefsKey, replies := usage(st.PrefsKey(sample)), usage(st.RepliesKey(sample))
 	keys, err := r.Client.Keys(ctx, r.Prefix+":{c:"+sample+"}:d:*").Result()
 	if err != nil || len(keys) == 0 {
 		t.Fatalf("decision keys: %v %v", keys, err)
@@ -112,7 +113,7 @@ func measureMemory(t *testing.T, args []string) {
 	contacts, _ := st.Ledger(ctx, sample, start)
 	recent := int64(perDay * 3) // decisions kept for 72h at two a day
 	steady := ledger + prefsKey + replies + recent*perDecision
-	t.Logf("per customer (MEMORY USAGE): ledger %d B for %d contacts, preferences %d B, reply windows %d B, decision record %d B each",
+	t.Logf("per customer (MEMORY USAGE): ledgers (capped + uncapped) %d B for %d contacts, preferences %d B, reply windows %d B, decision record %d B each",
 		ledger, len(contacts), prefsKey, replies, perDecision)
 	t.Logf("per customer at steady state (ledger + preferences + reply window + %d decision records of the last 72h): %d B", recent, steady)
 	t.Logf("INFO used_memory grew %d B for %d customers and %d decision records: %d B per customer with all %d records",

@@ -4,7 +4,9 @@
 // on one customer can never exceed a cap.
 //
 // All keys of a customer share the hash tag {c:<customer id>}, so the store
-// works unchanged on Redis Cluster.
+// works unchanged on Redis Cluster. Per-agent budgets live under the agent's
+// own tag {a:<agent id>} and are reserved before, and settled after, the
+// customer's decision (see ReserveAgent).
 package store
 
 import (
@@ -12,6 +14,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -85,6 +88,10 @@ func (s *Store) PrefsKey(customer string) string { return s.key(customer, "prefs
 
 // LedgerKey is where a customer's recent contacts are counted.
 func (s *Store) LedgerKey(customer string) string { return s.key(customer, "ledger") }
+
+// UncappedKey is where a customer's contacts that no cap counts (critical,
+// and transactional ones that are not unsolicited) are recorded.
+func (s *Store) UncappedKey(customer string) string { return s.key(customer, "uncapped") }
 
 // RepliesKey is where a customer's open reply windows are kept, by thread.
 func (s *Store) RepliesKey(customer string) string { return s.key(customer, "replies") }
@@ -169,6 +176,7 @@ func (s *Store) Decide(ctx context.Context, r DecideRequest) (DecideResult, erro
 		blob,
 		it.GetInReplyTo(),
 		assumed,
+		capped(r.Verdict),
 		len(caps),
 	)
 	for _, c := range caps {
@@ -179,7 +187,7 @@ func (s *Store) Decide(ctx context.Context, r DecideRequest) (DecideResult, erro
 		args = append(args, c.Rule, int32(c.Code), int(c.Scope), c.Value, c.Window.Milliseconds(), c.Max, enforce, c.Classes)
 	}
 	customer := it.GetCustomerId()
-	keys := []string{s.DecisionKey(customer, it.GetId()), s.PrefsKey(customer), s.LedgerKey(customer), s.RepliesKey(customer)}
+	keys := []string{s.DecisionKey(customer, it.GetId()), s.PrefsKey(customer), s.LedgerKey(customer), s.RepliesKey(customer), s.UncappedKey(customer)}
 	res, err := decideScript.Run(ctx, s.rdb, keys, args...).StringSlice()
 	if err != nil {
 		return DecideResult{}, fmt.Errorf("decide %s: %w", it.GetId(), err)
@@ -204,6 +212,17 @@ func (s *Store) Decide(ctx context.Context, r DecideRequest) (DecideResult, erro
 		return out, err
 	}
 	return DecideResult{}, fmt.Errorf("decide %s: unexpected reply %q", it.GetId(), res)
+}
+
+// capped says where an approved contact is counted: "1" in the ledger caps
+// read, "0" apart, for contacts no cap can count (policy validation refuses
+// caps on critical and transactional contacts; only the unsolicited guard
+// counts them).
+func capped(v *policy.Verdict) string {
+	if v.Unsolicited || v.Class != policy.ClassCritical && v.Class != policy.ClassTransactional {
+		return "1"
+	}
+	return "0"
 }
 
 // LedgerMember is how a counted system contact of class service is stored
@@ -293,22 +312,26 @@ type Contact struct {
 	Class string
 }
 
-// Ledger returns a customer's counted contacts since a time, oldest first.
+// Ledger returns a customer's counted contacts since a time, oldest first:
+// those caps count and those they never do (critical, transactional).
 func (s *Store) Ledger(ctx context.Context, customer string, since time.Time) ([]Contact, error) {
-	zs, err := s.rdb.ZRangeByScoreWithScores(ctx, s.LedgerKey(customer), &redis.ZRangeBy{
-		Min: "(" + strconv.FormatInt(since.UnixMilli(), 10), Max: "+inf",
-	}).Result()
-	if err != nil {
-		return nil, fmt.Errorf("read ledger of %s: %w", customer, err)
-	}
-	out := make([]Contact, 0, len(zs))
-	for _, z := range zs {
-		f := strings.Split(z.Member.(string), "\x1f")
-		for len(f) < 7 {
-			f = append(f, "")
+	var out []Contact
+	for _, key := range []string{s.LedgerKey(customer), s.UncappedKey(customer)} {
+		zs, err := s.rdb.ZRangeByScoreWithScores(ctx, key, &redis.ZRangeBy{
+			Min: "(" + strconv.FormatInt(since.UnixMilli(), 10), Max: "+inf",
+		}).Result()
+		if err != nil {
+			return nil, fmt.Errorf("read ledger of %s: %w", customer, err)
 		}
-		out = append(out, Contact{f[0], f[1], f[2], f[3], f[4], time.UnixMilli(int64(z.Score)), f[5] == "u", f[6]})
+		for _, z := range zs {
+			f := strings.Split(z.Member.(string), "\x1f")
+			for len(f) < 7 {
+				f = append(f, "")
+			}
+			out = append(out, Contact{f[0], f[1], f[2], f[3], f[4], time.UnixMilli(int64(z.Score)), f[5] == "u", f[6]})
+		}
 	}
+	slices.SortStableFunc(out, func(a, b Contact) int { return a.At.Compare(b.At) })
 	return out, nil
 }
 

@@ -251,6 +251,15 @@ func TestCapsCountOnlyTheClassesTheyCap(t *testing.T) {
 	if got := strings.Join(classes, ""); got != "ctssmm" {
 		t.Errorf("ledger classes %q, want every contact counted with its class (ctssmm)", got)
 	}
+	// The ledger the caps read holds only what caps can count; critical
+	// and transactional contacts are kept apart, so a customer with many
+	// receipts does not make every decision read them.
+	if n := r.Client.ZCard(context.Background(), st.LedgerKey("c")).Val(); n != 4 {
+		t.Errorf("capped ledger holds %d contacts, want the 4 service and marketing ones", n)
+	}
+	if n := r.Client.ZCard(context.Background(), st.UncappedKey("c")).Val(); n != 2 {
+		t.Errorf("uncapped ledger holds %d contacts, want the critical and the transactional one", n)
+	}
 	if d, _ := decide(t, st, pol, intent("k-third", "c"), t0.Add(time.Hour)); d.GetOutcome() != hushv1.Outcome_OUTCOME_SUPPRESSED {
 		t.Errorf("third marketing contact: %v, want suppressed", d.GetOutcome())
 	}

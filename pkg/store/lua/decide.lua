@@ -9,6 +9,9 @@
 --                           score = contact time in unix ms; kind is "u" for an
 --                           unsolicited agent contact, class a one-letter class code
 -- KEYS[4] reply windows     hash { <thread id> = window end, unix ms }
+-- KEYS[5] uncapped contacts zset like KEYS[3], for contacts no cap counts (critical and
+--                           transactional ones that are not unsolicited): kept apart so
+--                           that the ledger the caps read stays as small as the caps allow
 --
 -- ARGV[1] preferences version the rules were evaluated with ("0": none)
 -- ARGV[2] now: the decision's timestamp, unix ms
@@ -19,7 +22,8 @@
 -- ARGV[7] the Decision the rules made (protobuf)
 -- ARGV[8] the thread the intent replies to ("" when none)
 -- ARGV[9] the end of that thread's reply window the rules assumed ("" when none)
--- ARGV[10] number of caps; then 8 ARGV per cap:
+-- ARGV[10] "1" to count this contact in the ledger (KEYS[3]), "0" in KEYS[5]
+-- ARGV[11] number of caps; then 8 ARGV per cap:
 --         rule id, reason code, ledger field (0 any, 1 channel, 2 category,
 --         3 topic, 4 sender, 5 kind), value, window ms, max, "1" enforce | "0" shadow,
 --         class codes counted ("" every class)
@@ -66,7 +70,7 @@ local hits = {}
 local blocked = false
 
 if ARGV[6] == '1' then
-  local ncaps = tonumber(ARGV[10])
+  local ncaps = tonumber(ARGV[11])
   if ncaps > 0 then
     local retention = tonumber(ARGV[4])
     redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - retention)
@@ -74,7 +78,7 @@ if ARGV[6] == '1' then
     -- Read the ledger once; split each member into its fields.
     local longest = 0
     for i = 0, ncaps - 1 do
-      longest = math.max(longest, tonumber(ARGV[11 + i * 8 + 4]))
+      longest = math.max(longest, tonumber(ARGV[12 + i * 8 + 4]))
     end
     local raw = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. (now - longest), '+inf', 'WITHSCORES')
     local entries = {}
@@ -83,7 +87,7 @@ if ARGV[6] == '1' then
     end
 
     for i = 0, ncaps - 1 do
-      local b = 11 + i * 8
+      local b = 12 + i * 8
       local field = tonumber(ARGV[b + 2])
       local value = ARGV[b + 3]
       local window = tonumber(ARGV[b + 4])
@@ -113,8 +117,13 @@ if ARGV[6] == '1' then
     end
   end
   if not blocked then
-    redis.call('ZADD', KEYS[3], now, ARGV[5])
-    redis.call('PEXPIRE', KEYS[3], ARGV[4])
+    local ledger = KEYS[3]
+    if ARGV[10] ~= '1' then
+      ledger = KEYS[5]
+      redis.call('ZREMRANGEBYSCORE', ledger, '-inf', now - tonumber(ARGV[4]))
+    end
+    redis.call('ZADD', ledger, now, ARGV[5])
+    redis.call('PEXPIRE', ledger, ARGV[4])
   end
 end
 
