@@ -17,7 +17,7 @@ import (
 )
 
 // ErrNoRedisServer is returned when redis-server is not on PATH.
-var ErrNoRedisServer = errors.New("redis-server not found on PATH (Debian/Ubuntu: apt-get install redis-server; or set REDIS_URL)")
+var ErrNoRedisServer = errors.New("redis-server not found on PATH")
 
 // RedisOptions configure a private redis-server process.
 type RedisOptions struct {

@@ -105,7 +105,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if redisURL == "" {
 		rs, err := localsrv.StartRedis(ctx, localsrv.RedisOptions{Dir: filepath.Join(dir, "redis"), AppendOnly: true})
 		if errors.Is(err, localsrv.ErrNoRedisServer) {
-			return fmt.Errorf("%w\n(`make run` installs it with apt-get when run as root)", err)
+			return fmt.Errorf("%w: install it (sudo apt-get install redis-server; `make run` does so as root) or set HUSH_REDIS_URL", err)
 		}
 		if err != nil {
 			return err
