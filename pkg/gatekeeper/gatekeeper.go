@@ -204,19 +204,9 @@ func (g *Gatekeeper) Run(ctx context.Context) error {
 		<-settled
 		return fmt.Errorf("consume %s: %w", stream, err)
 	}
-	stopInbound, err := g.startInbound(ctx)
-	if err != nil {
-		cc.Stop()
-		close(jobs)
-		workers.Wait()
-		close(inflight)
-		<-settled
-		return err
-	}
 	g.o.Logger.Info("gatekeeper consuming", "stream", stream, "consumer", g.o.Durable, "workers", g.o.Workers)
 
 	<-ctx.Done()
-	stopInbound()
 	cc.Drain()
 	<-cc.Closed()
 	close(jobs)
@@ -278,10 +268,8 @@ func (g *Gatekeeper) handle(ctx context.Context, m jetstream.Msg, inflight chan<
 
 // decide evaluates the rules and records the decision. When the store says
 // the preferences (or the reply window the intent answers) changed, it
-// evaluates again with the fresh ones. An unsolicited agent contact first
-// reserves a unit of the agent's budget, which lives in another Redis slot,
-// and settles it once the customer's decision is recorded: confirmed when
-// approved, released otherwise, so a suppressed intent never spends budget.
+// evaluates again with the fresh ones. An unsolicited agent contact also
+// reserves a unit of the agent's budget first (see agentBudget).
 func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.ContactIntent) (*hushv1.Decision, bool, error) {
 	ctx, span := g.tracer.Start(ctx, "hush.decide", trace.WithSpanKind(trace.SpanKindInternal))
 	defer span.End()
@@ -291,35 +279,12 @@ func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.
 	}
 	prefs, version := g.cache.get(it.GetCustomerId())
 	var replyUntil time.Time
-	reserved := "" // the agent holding a reservation for this intent
-	release := func() {
-		if reserved == "" {
-			return
-		}
-		if err := g.store.SettleAgent(context.WithoutCancel(ctx), reserved, it.GetId(), false); err != nil {
-			g.o.Logger.Warn("agent reservation not released; it lapses after its hold", "intent_id", it.GetId(), "err", err)
-		}
-	}
+	budget := agentBudget{g: g, intent: it.GetId()}
 	for range 3 {
 		now := g.o.Now()
 		v := pol.Evaluate(policy.Input{Intent: it, Prefs: prefs, Now: now, ReplyUntil: replyUntil})
-		if a := v.Agent; v.Approved() && a.Agent != "" {
-			r, err := g.store.ReserveAgent(ctx, store.AgentReservation{Check: a, IntentID: it.GetId(), Now: now})
-			if err != nil {
-				release()
-				return nil, false, err
-			}
-			if r.Reserved {
-				reserved = a.Agent
-			}
-			if r.Full {
-				reason := r.Reason(a)
-				if a.Shadow {
-					v.Shadow = append(v.Shadow, reason)
-				} else {
-					v.Outcome, v.Reason, v.Caps = hushv1.Outcome_OUTCOME_SUPPRESSED, reason, nil
-				}
-			}
+		if err := budget.reserve(ctx, &v, now); err != nil {
+			return nil, false, err
 		}
 		res, err := g.store.Decide(ctx, store.DecideRequest{
 			Intent:            it,
@@ -332,26 +297,19 @@ func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.
 			ReplyUntil:        replyUntil,
 		})
 		if err != nil {
-			release()
+			budget.release(ctx)
 			return nil, false, err
 		}
 		if !res.Stale {
-			if reserved != "" {
-				if res.Decision.GetOutcome() != hushv1.Outcome_OUTCOME_APPROVED {
-					release()
-				} else if err := g.store.SettleAgent(ctx, reserved, it.GetId(), true); err != nil {
-					// Unconfirmed, the unit would lapse after its hold and
-					// the budget could be exceeded: retry the intent, whose
-					// replayed approval confirms it.
-					return nil, false, err
-				}
+			if err := budget.settle(ctx, res.Decision); err != nil {
+				return nil, false, err
 			}
 			return res.Decision, res.Replayed, nil
 		}
 		prefs, version, replyUntil = res.Prefs, res.PrefsVersion, res.ReplyUntil
 		g.cache.put(it.GetCustomerId(), prefs, version)
 	}
-	release()
+	budget.release(ctx)
 	return nil, false, errors.New("preferences kept changing during the decision")
 }
 

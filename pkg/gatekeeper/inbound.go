@@ -28,6 +28,18 @@ func (g *Gatekeeper) InboundConsumerConfig() jetstream.ConsumerConfig {
 	}
 }
 
+// RunInbound consumes customers' inbound contacts until ctx is done, then
+// drains: every replica runs it next to Run, on the same durable consumer.
+func (g *Gatekeeper) RunInbound(ctx context.Context) error {
+	stop, err := g.startInbound(ctx)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	stop()
+	return nil
+}
+
 // startInbound consumes inbound contacts until the returned stop is called;
 // stop drains the consumer and waits for the contacts in hand.
 func (g *Gatekeeper) startInbound(ctx context.Context) (stop func(), err error) {

@@ -8,9 +8,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/hush-oss/hush/pkg/connect"
 	"github.com/hush-oss/hush/pkg/gatekeeper"
 	"github.com/hush-oss/hush/pkg/policy"
+	"github.com/hush-oss/hush/pkg/store"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 
@@ -34,6 +37,29 @@ func (h *harness) usePolicy(doc string) {
 	h.pol = p
 }
 
+// startInbound runs the inbound consumer of a gatekeeper replica (RunInbound,
+// which the binary runs next to Run) until the test ends.
+func (h *harness) startInbound() {
+	h.t.Helper()
+	nc, js, err := connect.NATS(h.nats.URL, connect.NATSOptions{Name: "test-inbound"})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: h.redis.Client.Options().Addr})
+	gk := gatekeeper.New(js, store.New(rdb, h.redis.Prefix), h.pol, gatekeeper.Options{Subjects: h.subjects})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- gk.RunInbound(ctx) }()
+	h.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			h.t.Errorf("inbound consumer: %v", err)
+		}
+		nc.Close()
+		rdb.Close()
+	})
+}
+
 func agentIntent(id, customer, agent, purpose string) *hushv1.ContactIntent {
 	it := intent(id, customer, "email", "support")
 	it.Initiator, it.Purpose, it.Sender.AgentId = "agent", purpose, agent
@@ -55,6 +81,7 @@ func TestInboundContactOpensAReplyWindow(t *testing.T) {
 	h.usePolicy(agentPolicy)
 	h.setPrefs("quiet-c", &hushv1.Preferences{Mode: hushv1.Mode_MODE_DO_NOTHING})
 	h.startGatekeeper(gatekeeper.Options{})
+	h.startInbound()
 
 	// What a contact-centre system sends when the customer writes in: a
 	// plain JSON publish.

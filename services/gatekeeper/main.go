@@ -94,6 +94,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return gk.Run(gctx) })
 	g.Go(func() error { return reloadOnHUP(gctx, s.Policy, gk, log) })
+	g.Go(func() error { return gk.RunInbound(gctx) })
 	done := make(chan error, 1)
 	go func() { done <- g.Wait() }()
 	select {
