@@ -11,9 +11,9 @@ import (
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 
-// BenchmarkEvaluate measures the rules with the default policy, per kind of
+// BenchmarkEvaluateRules measures the rules with the default policy, per kind of
 // decision: go test -run '^$' -bench Evaluate -benchmem ./pkg/policy
-func BenchmarkEvaluate(b *testing.B) {
+func BenchmarkEvaluateRules(b *testing.B) {
 	pol, err := policy.Parse(policyfiles.DefaultName, policyfiles.Default)
 	if err != nil {
 		b.Fatal(err)
