@@ -118,14 +118,16 @@ type Gatekeeper struct {
 	policy atomic.Pointer[policy.Policy]
 	o      Options
 	cache  *prefsCache
-	tracer trace.Tracer
+	// replies remembers reply windows (see replyCache).
+	replies *replyCache
+	tracer  trace.Tracer
 }
 
 // New returns a gatekeeper deciding with pol. js must have been created with
 // jetstream.WithPublishAsyncTimeout so that no publish waits forever.
 func New(js jetstream.JetStream, st *store.Store, pol *policy.Policy, o Options) *Gatekeeper {
 	o.defaults()
-	g := &Gatekeeper{js: js, store: st, o: o, cache: newPrefsCache(o.PrefsCacheSize)}
+	g := &Gatekeeper{js: js, store: st, o: o, cache: newPrefsCache(o.PrefsCacheSize), replies: newReplyCache(o.PrefsCacheSize / 10)}
 	g.policy.Store(pol)
 	g.tracer = o.TracerProvider.Tracer("github.com/hush-oss/hush/pkg/gatekeeper")
 	return g
@@ -278,7 +280,7 @@ func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.
 		traceID = sc.TraceID().String()
 	}
 	prefs, version := g.cache.get(it.GetCustomerId())
-	var replyUntil time.Time
+	replyUntil := g.replies.get(it.GetCustomerId(), it.GetInReplyTo())
 	budget := agentBudget{g: g, intent: it.GetId()}
 	for range 3 {
 		now := g.o.Now()
@@ -308,6 +310,7 @@ func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.
 		}
 		prefs, version, replyUntil = res.Prefs, res.PrefsVersion, res.ReplyUntil
 		g.cache.put(it.GetCustomerId(), prefs, version)
+		g.replies.put(it.GetCustomerId(), it.GetInReplyTo(), replyUntil)
 	}
 	budget.release(ctx)
 	return nil, false, errors.New("preferences kept changing during the decision")

@@ -101,10 +101,12 @@ func (g *Gatekeeper) handleInbound(ctx context.Context, m jetstream.Msg) {
 	}
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := g.store.OpenReplyWindow(sctx, in.GetCustomerId(), in.GetThreadId(), until, now); err != nil {
+	ends, err := g.store.OpenReplyWindow(sctx, in.GetCustomerId(), in.GetThreadId(), until, now)
+	if err != nil {
 		g.retry(m, err)
 		return
 	}
+	g.replies.put(in.GetCustomerId(), in.GetThreadId(), ends)
 	if err := m.Ack(); err != nil {
 		g.o.Logger.Warn("ack inbound", "err", err)
 	}
