@@ -209,3 +209,44 @@ func TestAgentCapNeverLeaksBudgetNorExceedsIt(t *testing.T) {
 		t.Fatalf("agent ledger: %d counted, %d pending; want 20 confirmed", len(counted), pending)
 	}
 }
+
+func TestQuietHoursDeferralGoesToTheSuppressionLogWithItsRelease(t *testing.T) {
+	h := newHarness(t)
+	h.usePolicy(`
+version: quiet-1
+categories:
+  marketing: { class: marketing }
+  critical:  { class: critical }
+quiet_hours:
+  classes: [marketing]
+  action: defer
+  quiet: []
+`)
+	// The customer's own quiet hours hold now, whatever the time of day.
+	now := time.Now().UTC()
+	start := now.Truncate(time.Hour)
+	end := start.Add(2 * time.Hour)
+	h.setPrefs("night-owl", &hushv1.Preferences{TimeZone: "UTC",
+		QuietHours: &hushv1.QuietHours{Start: start.Format("15:04"), End: end.Format("15:04")}})
+	h.startGatekeeper(gatekeeper.Options{})
+	h.publish(intent("later-1", "night-owl", "email", "marketing"))
+	h.publish(intent("now-1", "night-owl", "email", "critical"))
+
+	dispatched, suppressed, _ := h.outcomes(2)
+	if len(dispatched) != 1 || dispatched[0].Headers().Get(nats.MsgIdHdr) != "now-1" {
+		t.Fatalf("dispatched %d; want the critical intent only", len(dispatched))
+	}
+	if len(suppressed) != 1 {
+		t.Fatalf("suppression log holds %d, want the deferral", len(suppressed))
+	}
+	m := suppressed[0]
+	d := suppression(t, m).GetDecision()
+	if d.GetOutcome() != hushv1.Outcome_OUTCOME_DEFERRED || !d.GetReleaseAt().AsTime().Equal(end) ||
+		d.GetReasons()[0].GetCode() != hushv1.ReasonCode_REASON_CODE_QUIET_HOURS || m.Headers().Get("Hush-Outcome") != "deferred" {
+		t.Fatalf("decision %v (header %q); want deferred to %v for quiet hours", d, m.Headers().Get("Hush-Outcome"), end)
+	}
+	ledger, err := h.store.Ledger(context.Background(), "night-owl", now.Add(-time.Hour))
+	if err != nil || len(ledger) != 1 || ledger[0].IntentID != "now-1" {
+		t.Errorf("ledger %v (%v); want only the critical contact counted", ledger, err)
+	}
+}

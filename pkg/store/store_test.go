@@ -377,3 +377,32 @@ func TestReplyWindows(t *testing.T) {
 		t.Errorf("closed window still kept: %v", got)
 	}
 }
+
+// TestShadowCapRecordsItsReasonAndCountsButNeverSuppresses: a cap in
+// shadow mode keeps counting, so its would-be reason is exact, and the
+// decision stays an approval.
+func TestShadowCapRecordsItsReasonAndCountsButNeverSuppresses(t *testing.T) {
+	r := testenv.StartRedis(t)
+	st := store.New(r.Client, r.Prefix)
+	pol := parse(t, "version: v\n"+categories+"caps:\n  - { id: trial, scope: customer, window: 1h, max: 1, classes: [marketing], mode: shadow }\n")
+	for i := range 3 {
+		d, _ := decide(t, st, pol, intent(fmt.Sprint("sh-", i), "c"), t0.Add(time.Duration(i)*time.Minute))
+		if d.GetOutcome() != hushv1.Outcome_OUTCOME_APPROVED || len(d.GetReasons()) != 0 {
+			t.Fatalf("intent %d: %v; a shadow cap never suppresses", i, d)
+		}
+		wantShadow := min(i, 1)
+		if len(d.GetShadowReasons()) != wantShadow {
+			t.Fatalf("intent %d: shadow reasons %v, want %d", i, d.GetShadowReasons(), wantShadow)
+		}
+		if i == 2 {
+			sr := d.GetShadowReasons()[0]
+			want := "2 of 1 contacts in the last 1 hour; next allowed 2026-11-23T13:01Z"
+			if sr.GetRule() != "cap.trial" || sr.GetCode() != hushv1.ReasonCode_REASON_CODE_FREQUENCY_CAP || sr.GetMessage() != want {
+				t.Errorf("shadow reason %v, want cap.trial %q", sr, want)
+			}
+		}
+	}
+	if ledger, _ := st.Ledger(context.Background(), "c", t0.Add(-time.Hour)); len(ledger) != 3 {
+		t.Errorf("ledger holds %d, want all 3 approvals counted", len(ledger))
+	}
+}
