@@ -105,8 +105,7 @@ if ARGV[6] == '1' then
       end
       if #times >= limit then
         -- The window opens again when the oldest contact that keeps it full
-        -- slides out.
-        table.sort(times)
+        -- slides out (ZRANGEBYSCORE returned the contacts oldest first).
         local next_ms = times[#times - limit + 1] + window
         hits[#hits + 1] = table.concat({ARGV[b], ARGV[b + 1], field, value, window, limit, #times, next_ms, ARGV[b + 6]}, '\31')
         if ARGV[b + 6] == '1' then
