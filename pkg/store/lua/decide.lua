@@ -119,6 +119,9 @@ if ARGV[6] == '1' then
     local ledger = KEYS[3]
     if ARGV[10] ~= '1' then
       ledger = KEYS[5]
+    end
+    if ledger ~= KEYS[3] or tonumber(ARGV[11]) == 0 then
+      -- (the caps' ledger was trimmed above when caps were checked)
       redis.call('ZREMRANGEBYSCORE', ledger, '-inf', now - tonumber(ARGV[4]))
     end
     redis.call('ZADD', ledger, now, ARGV[5])
