@@ -96,6 +96,7 @@ type Error struct {
 	Msg   string
 }
 
+// Error prints file:line: field: message.
 func (e *Error) Error() string {
 	if e.Field == "" {
 		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)

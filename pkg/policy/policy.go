@@ -131,6 +131,7 @@ const LedgerClassField = 6
 // over-servicing guard's scope is configured in its own section.
 var scopeNames = [...]string{"customer", "channel", "category", "topic", "sender"}
 
+// String is the scope's name in the policy file ("customer", ...).
 func (s Scope) String() string {
 	if s == ScopeUnsolicited {
 		return "unsolicited"
