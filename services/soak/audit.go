@@ -27,12 +27,12 @@ type report struct {
 	DeferredLogged, StillDeferred       int
 	// InvalidCopies are dead letters of second copies of invalid intents.
 	InvalidCopies int
-	Reasons                             map[string]int
+	Reasons       map[string]int
 	// The invariants: all must be zero.
 	Lost, DispatchedTwice, MultipleOutcomes, Phantom int
-	CapViolations, ConsentViolations                int
-	BadTerms                                        int64
-	RSSViolations                                   int
+	CapViolations, ConsentViolations                 int
+	BadTerms                                         int64
+	RSSViolations                                    int
 	// The faults.
 	Kills, Terms                int64
 	RedisRestarts, NATSRestarts int

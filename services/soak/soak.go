@@ -6,7 +6,6 @@ import (
 	"syscall"
 	"time"
 
-
 	"github.com/hush-oss/hush/pkg/bus"
 )
 
@@ -145,4 +144,3 @@ func (r *soakRun) idle(ctx context.Context) bool {
 	}
 	return true
 }
-

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -136,8 +137,15 @@ func (r *soakRun) deferIntent(ctx context.Context, it *hushv1.ContactIntent, rel
 		Outcome: v.Outcome, Reasons: []*hushv1.Reason{reason.Proto()}, PolicyVersion: r.pol.Version,
 		DecidedAt: timestamppb.New(now), ReleaseAt: timestamppb.New(releaseAt),
 	}
-	_, err := r.store.Decide(ctx, store.DecideRequest{Intent: it, Now: now, Verdict: &v, Decision: d,
+	_, version, err := r.store.Preferences(ctx, it.GetCustomerId())
+	if err != nil {
+		return err
+	}
+	res, err := r.store.Decide(ctx, store.DecideRequest{Intent: it, PrefsVersion: version, Now: now, Verdict: &v, Decision: d,
 		DecisionRetention: r.pol.DecisionRetention, LedgerRetention: r.pol.LedgerRetention})
+	if err == nil && res.Stale {
+		err = errors.New("preferences changed")
+	}
 	return err
 }
 
