@@ -40,6 +40,9 @@ type report struct {
 	PeakRSS                     []int64
 	Duration                    time.Duration
 	Throughput                  float64
+	// ProduceRate is the producer's acked publishes per second, measured
+	// alone (backlog mode only).
+	ProduceRate float64
 	Settings                    settings
 	Examples                    []string
 }
@@ -65,6 +68,9 @@ func (rep *report) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "peak RSS         %s\n", strings.Join(rss, " "))
 	fmt.Fprintf(w, "duration         %s, %.0f intents/s end to end\n", rep.Duration.Round(100*time.Millisecond), rep.Throughput)
+	if rep.ProduceRate > 0 {
+		fmt.Fprintf(w, "producer         %.0f acked publishes/s into the intents stream, before the gatekeepers started\n", rep.ProduceRate)
+	}
 	fmt.Fprintf(w, "lost             %d\n", rep.Lost)
 	fmt.Fprintf(w, "dispatched twice %d\n", rep.DispatchedTwice)
 	fmt.Fprintf(w, "multiple outcomes %d\n", rep.MultipleOutcomes)

@@ -24,7 +24,8 @@ func (r *soakRun) soak(ctx context.Context) (*report, error) {
 		if err := prod.run(ctx); err != nil {
 			return nil, fmt.Errorf("produce: %w", err)
 		}
-		r.logf("backlog of %d messages stored; starting %d gatekeepers", prod.published.Load(), r.s.Gatekeepers)
+		rep.ProduceRate = float64(prod.published.Load()) / time.Since(begin).Seconds()
+		r.logf("backlog of %d messages stored (%.0f/s); starting %d gatekeepers", prod.published.Load(), rep.ProduceRate, r.s.Gatekeepers)
 		produced <- nil
 		begin = time.Now()
 		r.startGatekeepers(ctx)
