@@ -43,8 +43,8 @@ type report struct {
 	// ProduceRate is the producer's acked publishes per second, measured
 	// alone (backlog mode only).
 	ProduceRate float64
-	Settings                    settings
-	Examples                    []string
+	Settings    settings
+	Examples    []string
 }
 
 func (rep *report) print(w io.Writer) {
