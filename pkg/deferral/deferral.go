@@ -186,7 +186,7 @@ func fromMsg(subject string, data []byte, hdr nats.Header, stored time.Time) (De
 // suppressed (rule deferral.cancelled) and its schedule removed, in that
 // order, so that a release racing the cancellation replays the
 // cancellation. It returns ErrNotFound when there is no such deferral.
-func (d *Deferrals) Cancel(ctx context.Context, customer, intentID, why string) error {
+func (d *Deferrals) Cancel(ctx context.Context, customer, intentID string) error {
 	stream := d.subjects.Stream(bus.StreamDeferred)
 	subject := d.subjects.Deferred(customer, intentID)
 	s, err := d.js.Stream(ctx, stream)
@@ -207,14 +207,11 @@ func (d *Deferrals) Cancel(ctx context.Context, customer, intentID, why string) 
 	if err != nil {
 		return fmt.Errorf("cancel %s: %w", intentID, err)
 	}
-	if why == "" {
-		why = "deferral cancelled"
-	}
 	now := time.Now()
 	dec := &hushv1.Decision{
 		IntentId: it.GetId(), CustomerId: it.GetCustomerId(), Channel: it.GetChannel(), Category: it.GetCategory(),
 		Outcome:   hushv1.Outcome_OUTCOME_SUPPRESSED,
-		Reasons:   []*hushv1.Reason{{Rule: RuleCancelled, Message: why}},
+		Reasons:   []*hushv1.Reason{{Rule: RuleCancelled, Message: "deferral cancelled by an operator"}},
 		DecidedAt: timestamppb.New(now),
 	}
 	if err := d.store.Resolve(ctx, customer, intentID, dec, d.retention); err != nil {

@@ -188,13 +188,13 @@ func TestCancelledDeferralIsSuppressedAndNeverReleased(t *testing.T) {
 	if list, err := dfr.List(ctx, "c-1"); err != nil || len(list) != 2 {
 		t.Fatalf("deferrals of c-1: %+v, %v; want 2", list, err)
 	}
-	if err := dfr.Cancel(ctx, "c-1", "drop", "campaign withdrawn"); err != nil {
+	if err := dfr.Cancel(ctx, "c-1", "drop"); err != nil {
 		t.Fatal(err)
 	}
-	if err := dfr.Cancel(ctx, "c-1", "drop", ""); !errors.Is(err, deferral.ErrNotFound) {
+	if err := dfr.Cancel(ctx, "c-1", "drop"); !errors.Is(err, deferral.ErrNotFound) {
 		t.Errorf("second cancel: %v, want ErrNotFound", err)
 	}
-	if err := dfr.Cancel(ctx, "c-2", "keep", ""); !errors.Is(err, deferral.ErrNotFound) {
+	if err := dfr.Cancel(ctx, "c-2", "keep"); !errors.Is(err, deferral.ErrNotFound) {
 		t.Errorf("cancel of another customer's intent: %v, want ErrNotFound", err)
 	}
 	if list, err := dfr.List(ctx, "c-1"); err != nil || len(list) != 1 || list[0].IntentID != "keep" {
