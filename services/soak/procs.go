@@ -17,7 +17,8 @@ import (
 // proc is a child process: a gatekeeper or the NATS server. It dies with
 // the soak (Pdeathsig), so nothing is orphaned.
 type proc struct {
-	cmd  *exec.Cmd
+	started time.Time
+	cmd     *exec.Cmd
 	done chan struct{}
 	code int // exit code; -1 when killed by a signal
 }
@@ -34,7 +35,7 @@ func startProc(bin string, args []string, logPath string) (*proc, error) {
 		log.Close()
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
+	p := &proc{cmd: cmd, done: make(chan struct{}), started: time.Now()}
 	go func() {
 		cmd.Wait()
 		log.Close()
@@ -99,8 +100,11 @@ type slot struct {
 	args []string
 	log  string
 
-	mu      sync.Mutex
-	cur     *proc
+	// stopping serialises stops: a SIGKILL never lands on a process
+	// that is draining after a SIGTERM.
+	stopping sync.Mutex
+	mu       sync.Mutex
+	cur      *proc
 	closed  bool
 	starts  int
 	peakRSS int64
@@ -152,6 +156,8 @@ func (s *slot) notePeak(p *proc) {
 // stop sends sig to the running process and waits for it to exit; the slot
 // restarts it unless close is set.
 func (s *slot) stop(sig syscall.Signal, close bool, grace time.Duration) (int, error) {
+	s.stopping.Lock()
+	defer s.stopping.Unlock()
 	s.mu.Lock()
 	p := s.cur
 	if close {
@@ -162,6 +168,11 @@ func (s *slot) stop(sig syscall.Signal, close bool, grace time.Duration) (int, e
 		return 0, errors.New("no process")
 	}
 	s.notePeak(p)
+	if sig == syscall.SIGTERM {
+		// A SIGTERM before main has installed its handler kills any Go
+		// program; what is tested is the drain of a running gatekeeper.
+		time.Sleep(time.Until(p.started.Add(time.Second)))
+	}
 	p.signal(sig)
 	code, ok := p.wait(grace)
 	if !ok {
