@@ -19,8 +19,8 @@ import (
 type proc struct {
 	started time.Time
 	cmd     *exec.Cmd
-	done chan struct{}
-	code int // exit code; -1 when killed by a signal
+	done    chan struct{}
+	code    int // exit code; -1 when killed by a signal
 }
 
 func startProc(bin string, args []string, logPath string) (*proc, error) {
@@ -43,6 +43,15 @@ func startProc(bin string, args []string, logPath string) (*proc, error) {
 		close(p.done)
 	}()
 	return p, nil
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (p *proc) signal(sig syscall.Signal) { p.cmd.Process.Signal(sig) }
@@ -105,9 +114,9 @@ type slot struct {
 	stopping sync.Mutex
 	mu       sync.Mutex
 	cur      *proc
-	closed  bool
-	starts  int
-	peakRSS int64
+	closed   bool
+	starts   int
+	peakRSS  int64
 }
 
 func (s *slot) run(ctx context.Context) {
@@ -158,14 +167,23 @@ func (s *slot) notePeak(p *proc) {
 func (s *slot) stop(sig syscall.Signal, close bool, grace time.Duration) (int, error) {
 	s.stopping.Lock()
 	defer s.stopping.Unlock()
+	var p *proc
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		s.mu.Lock()
+		p = s.cur
+		s.mu.Unlock()
+		if p != nil && !p.exited() || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // the slot is starting the next one
+	}
 	s.mu.Lock()
-	p := s.cur
 	if close {
 		s.closed = true
 	}
 	s.mu.Unlock()
-	if p == nil {
-		return 0, errors.New("no process")
+	if p == nil || p.exited() {
+		return 0, errors.New("no process running")
 	}
 	s.notePeak(p)
 	if sig == syscall.SIGTERM {
