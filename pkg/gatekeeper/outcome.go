@@ -85,11 +85,24 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m jetstream.Msg, it *hu
 	}
 	g.o.Propagator.Inject(pctx, bus.HeaderCarrier(out.Header))
 
-	var futs []jetstream.PubAckFuture
-	for _, msg := range []*nats.Msg{schedule, out} {
-		if msg == nil {
-			continue
+	toSend := []*nats.Msg{out}
+	if schedule != nil {
+		// The log entry first, and stored before the schedule exists: a
+		// schedule may fire at once (release_at already past), and its
+		// release must never be decided before the deferral is logged.
+		pctx, cancel := context.WithTimeout(pctx, 10*time.Second)
+		_, err := g.js.PublishMsg(pctx, out)
+		cancel()
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "publish")
+			span.End()
+			return fmt.Errorf("publish %s: %w", out.Subject, err)
 		}
+		toSend = []*nats.Msg{schedule}
+	}
+	var futs []jetstream.PubAckFuture
+	for _, msg := range toSend {
 		fut, err := g.js.PublishMsgAsync(msg)
 		if err != nil {
 			span.RecordError(err)

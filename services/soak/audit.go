@@ -27,7 +27,11 @@ type report struct {
 	DeferredLogged, StillDeferred       int
 	// InvalidCopies are dead letters of second copies of invalid intents.
 	InvalidCopies int
-	Reasons       map[string]int
+	// DeferredUnlogged are intents the workload deferred whose deferral
+	// has no entry in the suppression log. Zero unless Redis crashed and
+	// lost the deferral's record (then the intent is simply decided).
+	DeferredUnlogged int
+	Reasons          map[string]int
 	// The invariants: all must be zero.
 	Lost, DispatchedTwice, MultipleOutcomes, Phantom int
 	CapViolations, ConsentViolations                 int
@@ -75,6 +79,7 @@ func (rep *report) print(w io.Writer) {
 	fmt.Fprintf(w, "dispatched twice %d\n", rep.DispatchedTwice)
 	fmt.Fprintf(w, "multiple outcomes %d\n", rep.MultipleOutcomes)
 	fmt.Fprintf(w, "unknown ids      %d\n", rep.Phantom)
+	fmt.Fprintf(w, "deferrals not logged %d\n", rep.DeferredUnlogged)
 	fmt.Fprintf(w, "cap violations   %d\n", rep.CapViolations)
 	fmt.Fprintf(w, "consent violations %d\n", rep.ConsentViolations)
 	for _, e := range rep.Examples {
@@ -93,6 +98,7 @@ func (rep *report) verdict() error {
 		"lost": int64(rep.Lost), "dispatched twice": int64(rep.DispatchedTwice), "multiple outcomes": int64(rep.MultipleOutcomes),
 		"unknown ids": int64(rep.Phantom), "cap violations": int64(rep.CapViolations), "consent violations": int64(rep.ConsentViolations),
 		"SIGTERMs not exiting 0": rep.BadTerms, "gatekeepers over the RSS limit": int64(rep.RSSViolations),
+		"deferrals not logged": int64(rep.DeferredUnlogged) * map[bool]int64{true: 0, false: 1}[rep.Settings.RedisCrash],
 	} {
 		if n > 0 {
 			bad = append(bad, fmt.Sprintf("%d %s", n, name))
@@ -237,6 +243,12 @@ func (r *soakRun) audit(ctx context.Context, rep *report) error {
 	}
 
 	now := time.Now()
+	for i := range terminal {
+		if _, logged := deferredUntil[i]; !logged && r.plan(i, now, nil).deferBy > 0 {
+			rep.DeferredUnlogged++
+			rep.example("deferral of s%d not logged", i)
+		}
+	}
 	for i, outs := range terminal {
 		dispatched := 0
 		for _, o := range outs {
