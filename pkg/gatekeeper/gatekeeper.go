@@ -247,7 +247,7 @@ func (g *Gatekeeper) Run(ctx context.Context) error {
 	go func() {
 		defer close(settled)
 		for p := range inflight {
-			g.settle(work, p)
+			g.settle(p)
 		}
 	}()
 
@@ -289,12 +289,14 @@ func (g *Gatekeeper) Run(ctx context.Context) error {
 	return nil
 }
 
-// settle acks or hands back an intent once its publishes are answered. A
-// panic there (an Observer's, say) is contained like one in handle.
-func (g *Gatekeeper) settle(ctx context.Context, p pending) {
+// settle waits for an outcome's publishes and settles its intent. A panic
+// here (in an observer, say) is contained: the intent is redelivered and
+// replayed (and, should it panic on every delivery, dead-lettered through
+// its MAX_DELIVERIES advisory).
+func (g *Gatekeeper) settle(p pending) {
 	defer func() {
 		if r := recover(); r != nil {
-			g.deadLetter(ctx, p.msg, "panic", fmt.Errorf("panic: %v", r))
+			g.o.Logger.Error("panic while settling an intent", "subject", p.msg.Subject(), "panic", fmt.Sprint(r))
 		}
 	}()
 	p.settle(p.wait())
