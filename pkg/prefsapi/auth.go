@@ -74,7 +74,7 @@ func ParseTokens(r io.Reader) (*Tokens, error) {
 			}
 			f := strings.Fields(line)
 			if len(f) < 3 {
-				return nil, fmt.Errorf("tokens entry %d: want <subject> <token> <scope>...", n)
+				return nil, fmt.Errorf("tokens entry %d: want a subject, a token and one or more scopes", n)
 			}
 			if len(f[1]) < 16 {
 				return nil, fmt.Errorf("tokens entry %d (%s): token shorter than 16 characters", n, f[0])
