@@ -39,13 +39,15 @@ var ErrConflict = store.ErrConflict
 
 // Ways a change is made, recorded as PreferenceChange.via.
 const (
-	ViaAPI         = "api"
-	ViaPage        = "preference_page"
-	ViaOneClick    = "one_click_unsubscribe"
-	ViaHushctl     = "hushctl"
-	ViaRebuild     = "rebuild"
-	maxConflictTry = 16
+	ViaAPI      = "api"
+	ViaPage     = "preference_page"
+	ViaOneClick = "one_click_unsubscribe"
+	ViaHushctl  = "hushctl"
 )
+
+// maxConflictTry bounds the re-reads of an unconditional change racing
+// other writers of the same customer.
+const maxConflictTry = 16
 
 // Options tune a Service. Zero values take the defaults shown.
 type Options struct {
