@@ -32,6 +32,11 @@ func (s *Service) History(ctx context.Context, f HistoryFilter, fn func(*hushv1.
 		if f.Customer != "" && ch.GetCustomerId() != f.Customer {
 			return nil
 		}
+		// The stream's time is when the entry was stored, which can be
+		// later than the change (an entry that waited in the outbox).
+		if !f.Since.IsZero() && ch.GetChangedAt().AsTime().Before(f.Since) {
+			return nil
+		}
 		return fn(ch)
 	})
 }
