@@ -269,7 +269,7 @@ func (s *Server) apply(ctx context.Context, customer, actor, via string, iv *uin
 			if err := mutate(p); err != nil {
 				return err
 			}
-			return validatePrefs(p, s.o.Policy)
+			return ValidatePreferences(p, s.o.Policy)
 		}})
 	if err == nil && !res.Unchanged {
 		s.metrics.changes.WithLabelValues(via).Inc()

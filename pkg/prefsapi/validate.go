@@ -27,9 +27,10 @@ var (
 	topicName  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$`)
 )
 
-// validatePrefs checks preferences a customer or operator sent; categories
-// are checked against the policy in force.
-func validatePrefs(p *hushv1.Preferences, pol *policy.Policy) error {
+// ValidatePreferences checks preferences a customer or operator sent;
+// categories are checked against the policy in force. The error names the
+// field at fault ("quiet_hours.start: want HH:MM ...").
+func ValidatePreferences(p *hushv1.Preferences, pol *policy.Policy) error {
 	if _, ok := hushv1.Mode_name[int32(p.GetMode())]; !ok {
 		return badField("mode", "unknown mode %d (want normal, essential_only or do_nothing)", p.GetMode())
 	}
