@@ -6,7 +6,7 @@ GO        ?= go
 # Packages where concurrency lives run under the race detector.
 RACE_PKGS ?= ./pkg/gatekeeper/... ./pkg/store/... ./pkg/bus/...
 
-.PHONY: all run test lint deps proto build help
+.PHONY: all run test lint deps proto build help soak
 
 all: build
 
@@ -43,6 +43,13 @@ build: ## build every binary into bin/
 test: deps lint ## run every test (race detector on the concurrent packages)
 	$(GO) test -race -count=1 $(RACE_PKGS)
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /pkg/gatekeeper -e /pkg/store -e /pkg/bus)
+
+# The fault-injection soak (docs/reliability.md): `make soak` runs 1M
+# intents; pass other settings with SOAK_ARGS="--intents 200000 ...".
+SOAK_ARGS ?=
+soak: deps ## fault-injection soak: gatekeepers killed, Redis and NATS restarted, streams audited
+	$(GO) build -o bin/ ./services/gatekeeper ./services/natsd ./services/soak
+	bin/soak --bin-dir bin $(SOAK_ARGS)
 
 lint: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -40,6 +40,9 @@ type Options struct {
 	// MaxDeliver is the number of attempts before an intent is
 	// dead-lettered with its last error (10).
 	MaxDeliver int
+	// ReleaseSlack tolerates clock skew between the JetStream server that
+	// releases a deferral and this replica (2s).
+	ReleaseSlack time.Duration
 	// RetryBase and RetryMax bound the jittered exponential delay of a
 	// retry after a transient failure (250ms, 30s).
 	RetryBase, RetryMax time.Duration
@@ -78,6 +81,7 @@ func (o *Options) defaults() {
 	defDur(&o.AckWait, 30*time.Second)
 	defDur(&o.RetryBase, 250*time.Millisecond)
 	defDur(&o.RetryMax, 30*time.Second)
+	defDur(&o.ReleaseSlack, 2*time.Second)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -151,21 +155,76 @@ func (g *Gatekeeper) ConsumerConfig() jetstream.ConsumerConfig {
 	}
 }
 
+// ReleasedConsumerConfig is the durable consumer every replica shares on
+// the deferred stream: it takes deferred intents as they are released.
+func (g *Gatekeeper) ReleasedConsumerConfig() jetstream.ConsumerConfig {
+	c := g.ConsumerConfig()
+	c.Durable = g.o.Durable + "-released"
+	c.Description = "Hush gatekeeper: decides deferred intents again when released"
+	c.FilterSubject = g.o.Subjects.All("released")
+	return c
+}
+
+// AdvisoryConsumerConfig is the durable consumer of the MAX_DELIVERIES
+// advisories of the two consumers above. It never gives up: an advisory is
+// the last trace of an intent whose deliveries ran out.
+func (g *Gatekeeper) AdvisoryConsumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       g.o.Durable + "-advisories",
+		Description:   "Hush gatekeeper: dead-letters intents whose deliveries ran out",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       g.o.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: 256,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+}
+
 // pending is an outcome being published; the intent is settled when its
-// publish is acknowledged.
+// publishes are acknowledged.
 type pending struct {
-	fut    jetstream.PubAckFuture
+	futs   []jetstream.PubAckFuture
 	msg    jetstream.Msg
 	settle func(err error)
 }
 
-// Run consumes intents until ctx is done, then stops fetching, finishes the
-// intents in hand, waits for their publishes and returns.
+// wait returns the first publish error, or nil once every publish is
+// acknowledged.
+func (p pending) wait() error {
+	var first error
+	for _, f := range p.futs {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}
+
+// Run consumes intents, and deferred intents as they are released, until
+// ctx is done; then it stops fetching, finishes the intents in hand, waits
+// for their publishes and returns. Work in hand is bounded whatever the
+// backlog: each consumer prefetches at most 2×Workers messages, the workers
+// take them one at a time, and at most MaxAckPending publishes are awaited.
 func (g *Gatekeeper) Run(ctx context.Context) error {
-	stream := g.o.Subjects.Stream(bus.StreamIntents)
-	cons, err := g.js.CreateOrUpdateConsumer(ctx, stream, g.ConsumerConfig())
-	if err != nil {
-		return fmt.Errorf("consumer %s on %s: %w", g.o.Durable, stream, err)
+	type source struct {
+		stream string
+		cfg    jetstream.ConsumerConfig
+	}
+	sources := []source{
+		{g.o.Subjects.Stream(bus.StreamIntents), g.ConsumerConfig()},
+		{g.o.Subjects.Stream(bus.StreamDeferred), g.ReleasedConsumerConfig()},
+	}
+	var consumers []jetstream.Consumer
+	for _, src := range append(sources, source{g.o.Subjects.Stream(bus.StreamAdvisories), g.AdvisoryConsumerConfig()}) {
+		cons, err := g.js.CreateOrUpdateConsumer(ctx, src.stream, src.cfg)
+		if err != nil {
+			return fmt.Errorf("consumer %s on %s: %w", src.cfg.Durable, src.stream, err)
+		}
+		consumers = append(consumers, cons)
 	}
 
 	// Work in hand is finished even after ctx ends: shutting down must not
@@ -188,51 +247,72 @@ func (g *Gatekeeper) Run(ctx context.Context) error {
 	go func() {
 		defer close(settled)
 		for p := range inflight {
-			select {
-			case <-p.fut.Ok():
-				p.settle(nil)
-			case err := <-p.fut.Err():
-				p.settle(err)
-			}
+			g.settle(work, p)
 		}
 	}()
 
-	cc, err := cons.Consume(func(m jetstream.Msg) { jobs <- m },
-		jetstream.PullMaxMessages(2*g.o.Workers),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			g.o.Logger.Warn("consume", "err", err)
-		}))
-	if err != nil {
+	var running []jetstream.ConsumeContext
+	stop := func() {
+		for _, cc := range running {
+			cc.Drain()
+		}
+		for _, cc := range running {
+			<-cc.Closed()
+		}
 		close(jobs)
 		workers.Wait()
 		close(inflight)
 		<-settled
-		return fmt.Errorf("consume %s: %w", stream, err)
 	}
-	g.o.Logger.Info("gatekeeper consuming", "stream", stream, "consumer", g.o.Durable, "workers", g.o.Workers)
+	errHandler := jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		g.o.Logger.Warn("consume", "err", err)
+	})
+	for i, cons := range consumers {
+		handler := func(m jetstream.Msg) { jobs <- m }
+		batch := 2 * g.o.Workers
+		if i == len(consumers)-1 {
+			handler = func(m jetstream.Msg) { g.handleExhausted(work, m, inflight) }
+			batch = 16
+		}
+		cc, err := cons.Consume(handler, jetstream.PullMaxMessages(batch), errHandler)
+		if err != nil {
+			stop()
+			return fmt.Errorf("consume %s: %w", cons.CachedInfo().Stream, err)
+		}
+		running = append(running, cc)
+	}
+	g.o.Logger.Info("gatekeeper consuming", "stream", sources[0].stream, "consumer", g.o.Durable, "workers", g.o.Workers)
 
 	<-ctx.Done()
-	cc.Drain()
-	<-cc.Closed()
-	close(jobs)
-	workers.Wait()
-	close(inflight)
-	<-settled
+	stop()
 	g.o.Logger.Info("gatekeeper drained")
 	return nil
 }
 
+// settle acks or hands back an intent once its publishes are answered. A
+// panic there (an Observer's, say) is contained like one in handle.
+func (g *Gatekeeper) settle(ctx context.Context, p pending) {
+	defer func() {
+		if r := recover(); r != nil {
+			g.deadLetter(ctx, p.msg, "panic", fmt.Errorf("panic: %v", r))
+		}
+	}()
+	p.settle(p.wait())
+}
+
 // handle takes one intent to a published outcome, or hands it back.
 func (g *Gatekeeper) handle(ctx context.Context, m jetstream.Msg, inflight chan<- pending) {
-	start := g.o.Now()
-	ctx = g.o.Propagator.Extract(ctx, bus.HeaderCarrier(m.Headers()))
-	ctx, span := g.tracer.Start(ctx, "hush.intent process", trace.WithSpanKind(trace.SpanKindConsumer))
-	defer span.End()
+	// First of all: a panic anywhere below, even in a propagator, costs
+	// this message only.
 	defer func() {
 		if r := recover(); r != nil {
 			g.deadLetter(ctx, m, "panic", fmt.Errorf("panic: %v", r))
 		}
 	}()
+	start := g.o.Now()
+	ctx = g.o.Propagator.Extract(ctx, bus.HeaderCarrier(m.Headers()))
+	ctx, span := g.tracer.Start(ctx, "hush.intent process", trace.WithSpanKind(trace.SpanKindConsumer))
+	defer span.End()
 
 	channel := g.o.Subjects.Channel(m.Subject())
 	it, err := bus.DecodeIntent(m.Data(), m.Headers())
@@ -245,9 +325,23 @@ func (g *Gatekeeper) handle(ctx context.Context, m jetstream.Msg, inflight chan<
 		g.deadLetter(ctx, m, "validate", err)
 		return
 	}
+	if g.o.Subjects.IsReleased(m.Subject()) {
+		// A deferral's release time has come: forget the deferral so that
+		// the intent is decided again, with today's preferences and clock.
+		if _, err := g.store.Reopen(ctx, it.GetCustomerId(), it.GetId(), g.o.Now(), g.o.ReleaseSlack); err != nil {
+			g.retry(m, err)
+			return
+		}
+	}
 	d, replayed, err := g.decide(ctx, pol, it)
 	if err != nil {
 		g.retry(m, err)
+		return
+	}
+	if d.GetOutcome() == hushv1.Outcome_OUTCOME_INVALID {
+		// Its deliveries ran out while this one was late: it is being
+		// dead-lettered (see handleExhausted); say so once more.
+		g.deadLetter(ctx, m, "max_deliver", errors.New(exhaustedMessage(d)))
 		return
 	}
 	if err := g.publishOutcome(ctx, m, it, d, replayed, start, inflight); err != nil {
@@ -317,6 +411,10 @@ func newDecision(pol *policy.Policy, it *hushv1.ContactIntent, v *policy.Verdict
 // the error, so that nothing is dropped silently.
 func (g *Gatekeeper) retry(m jetstream.Msg, cause error) {
 	g.o.Observer.Retried(cause)
+	if _, ok := m.(*exhaustedMsg); ok {
+		m.NakWithDelay(g.o.RetryMax) // the advisory comes back
+		return
+	}
 	delivered := uint64(1)
 	if md, err := m.Metadata(); err == nil {
 		delivered = md.NumDelivered
