@@ -12,12 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hush-oss/hush/pkg/bus"
 	"github.com/hush-oss/hush/pkg/connect"
+	"github.com/hush-oss/hush/pkg/deferral"
 	"github.com/hush-oss/hush/pkg/gatekeeper"
 	"github.com/hush-oss/hush/pkg/store"
 	"github.com/hush-oss/hush/pkg/testenv"
@@ -315,4 +318,46 @@ func TestHelp(t *testing.T) {
 	}
 	out, _, _ := c.try("help")
 	golden(t, "help", out)
+}
+
+func TestDeferredListAndCancel(t *testing.T) {
+	c := newCLI(t)
+	ctx := context.Background()
+	// Two deferrals as the gatekeeper stores them: message schedules on
+	// the deferred stream.
+	for i, id := range []string{"q-1", "q-2"} {
+		it := &hushv1.ContactIntent{Id: id, CustomerId: "night-owl", Channel: "sms", Category: "marketing", Topic: "sale",
+			Sender: &hushv1.Sender{Service: "campaigns"}, CreatedAt: timestamppb.New(t0)}
+		data, err := proto.Marshal(it)
+		if err != nil {
+			t.Fatal(err)
+		}
+		release := time.Date(2099, 1, 1, 8, i, 0, 0, time.UTC)
+		msg := deferral.ScheduleMsg(c.subjects(), it, c.subjects().Intent("sms"), data, nats.Header{}, release)
+		if _, err := c.js.PublishMsg(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := scrub.ReplaceAllStringFunc(c.run("deferred", "list", "night-owl"), func(s string) string {
+		if strings.HasPrefix(s, "2099") {
+			return s
+		}
+		return "<scrubbed>"
+	})
+	golden(t, "deferred-list", spaces.ReplaceAllString(out, "  "))
+
+	golden(t, "deferred-cancel", c.run("deferred", "cancel", "night-owl", "q-1"))
+	if _, _, err := c.try("deferred", "cancel", "night-owl", "q-1"); err == nil || !strings.Contains(err.Error(), "no pending deferral") {
+		t.Fatalf("second cancel: %v", err)
+	}
+	if out := c.run("deferred", "list", "night-owl", "--json"); strings.Contains(out, `"q-1"`) || !strings.Contains(out, `"q-2"`) {
+		t.Fatalf("after cancelling q-1:\n%s", out)
+	}
+	d, err := c.store.Decision(ctx, "night-owl", "q-1")
+	if err != nil || d.GetOutcome() != hushv1.Outcome_OUTCOME_SUPPRESSED || d.GetReasons()[0].GetRule() != deferral.RuleCancelled {
+		t.Fatalf("decision of q-1 after cancel: %v, %v", d, err)
+	}
+	if out := c.run("suppressions", "query", "--customer", "night-owl"); !strings.Contains(out, "deferral.cancelled") {
+		t.Fatalf("the cancellation is not in the suppression log:\n%s", out)
+	}
 }

@@ -49,6 +49,8 @@ func commands() map[string]command {
 		"suppressions query": {"suppressions query [--customer C] [--channel X] [--reason R] [--since T] [--until T]", "search the suppression log", suppressionsQuery},
 		"counters":           {"counters <customer> [--at T]", "a customer's rolling windows and what remains", counters},
 		"streams":            {"streams", "health of Hush's streams and consumer lag", streams},
+		"deferred list":      {"deferred list <customer>", "a customer's deferred intents and when they are released", deferredList},
+		"deferred cancel":    {"deferred cancel <customer> <intent-id>", "cancel a deferral: the intent is suppressed, never released", deferredCancel},
 	}
 }
 
