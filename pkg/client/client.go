@@ -195,7 +195,15 @@ func (c *Client) Publish(ctx context.Context, it *hushv1.ContactIntent) (string,
 			attribute.String("messaging.message.id", it.GetId())))
 	defer span.End()
 	c.o.Propagator.Inject(ctx, bus.HeaderCarrier(msg.Header))
-	ack, err := c.js.PublishMsgAsync(msg)
+	// With MaxPending publishes unacknowledged, wait for room (as long as
+	// ctx allows) rather than fail.
+	var ack jetstream.PubAckFuture
+	for {
+		ack, err = c.js.PublishMsgAsync(msg, jetstream.WithStallWait(time.Second))
+		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) || ctx.Err() != nil {
+			break
+		}
+	}
 	if err != nil {
 		return it.GetId(), &PublishError{IntentID: it.GetId(), Err: err}
 	}
