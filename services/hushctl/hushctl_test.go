@@ -211,9 +211,9 @@ func (c *cli) decisions() {
 		{"m-2", "busy", "email", "marketing", "sale"},
 		{"m-3", "busy", "email", "marketing", "news"}, // email-daily full
 		{"m-4", "busy", "push", "marketing", "news"},
-		{"m-5", "busy", "push", "survey", "nps"}, // customer-hourly full
+		{"m-5", "busy", "push", "survey", "nps"},                      // customer-hourly full
 		{"r-1", "receipts-only", "email", "transactional", "receipt"}, // another customer: busy's windows hold marketing only
-		{"s-1", "quiet-one", "sms", "marketing", "sale"}, // opted out
+		{"s-1", "quiet-one", "sms", "marketing", "sale"},              // opted out
 		{"s-2", "quiet-one", "email", "marketing", "sale"},
 		{"c-1", "quiet-one", "sms", "critical", "fraud"}, // critical passes
 	}
