@@ -127,10 +127,12 @@ func (a *app) progress(what string) func(read, total uint64) {
 	}
 }
 
-// table prints rows under a header, aligned.
+// table prints rows under a header (none when nil), aligned.
 func (a *app) table(header []string, rows [][]string) {
 	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	if header != nil {
+		fmt.Fprintln(tw, strings.Join(header, "\t"))
+	}
 	for _, r := range rows {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}

@@ -361,3 +361,59 @@ func TestDeferredListAndCancel(t *testing.T) {
 		t.Fatalf("the cancellation is not in the suppression log:\n%s", out)
 	}
 }
+
+// lockedBuffer is a bytes.Buffer safe to read while a command writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestSuppressionsTailFollows(t *testing.T) {
+	c := newCLI(t)
+	var out, errOut lockedBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- execute(ctx, []string{"suppressions", "tail", "--follow", "--customer", "late"}, func(k string) string { return c.env[k] }, &out, &errOut, c.clock)
+	}()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "DECIDED"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no header within 10s; stderr: %s", errOut.String())
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // the follower is subscribed
+	for _, customer := range []string{"other", "late"} {
+		rec := &hushv1.SuppressionRecord{Decision: &hushv1.Decision{IntentId: "x-" + customer, CustomerId: customer, Channel: "email",
+			Category: "marketing", Outcome: hushv1.Outcome_OUTCOME_SUPPRESSED, DecidedAt: timestamppb.New(t0),
+			Reasons: []*hushv1.Reason{{Code: hushv1.ReasonCode_REASON_CODE_OPTED_OUT, Rule: "opt_out.channel", Message: "customer unsubscribed from email"}}}}
+		msg, err := bus.NewMsg(c.subjects().Suppressed("email"), "x-"+customer, rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.js.PublishMsg(context.Background(), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "x-late"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("followed suppression not printed within 10s:\n%s", out.String())
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "suppressions-tail-follow", out.String())
+}

@@ -183,6 +183,6 @@ func suppressionsTail(a *app, args []string) error {
 			a.printJSON(protoJSON(rec))
 			continue
 		}
-		a.table(suppressionHeader[:0], [][]string{suppressionRow(rec)})
+		a.table(nil, [][]string{suppressionRow(rec)})
 	}
 }
