@@ -131,8 +131,12 @@ func TestPreferencePageLeaveMeAloneInChromium(t *testing.T) {
 		t.Fatalf("after: %v; want suppressed do_nothing", d)
 	}
 
-	// The switches: back to normal, no SMS, no surveys, quiet hours.
+	// The switches: back to normal, no SMS, no surveys, quiet hours. The
+	// page is loaded afresh (without ?saved=1), so that "saved" appearing
+	// means this submission went through.
 	err = chromedp.Do(ctx,
+		chromedp.Navigate(page),
+		chromedp.WaitVisible(chromedp.ID("save")),
 		chromedp.Click(chromedp.CSS(`input[name=mode][value=normal]`)),
 		chromedp.Click(chromedp.CSS(`input[name=channel][value=sms]`)),
 		chromedp.Click(chromedp.CSS(`input[name=category][value=survey]`)),
