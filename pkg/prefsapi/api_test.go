@@ -354,7 +354,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 		"PUT /v1/customers/{customer}/care-hold", "DELETE /v1/customers/{customer}/care-hold",
 		"POST /v1/customers/{customer}/consent/revoke", "POST /v1/customers/{customer}/inbound",
 		"POST /v1/customers/{customer}/suppressions", "DELETE /v1/customers/{customer}/suppressions/{hash}",
-		"GET /u/{token}", "POST /u/{token}", "GET /p/{token}", "POST /p/{token}",
+		"GET /u/{token}", "POST /u/{token}", "GET /p/{token}", "POST /p/{token}", "POST /v1/customers/{customer}/links",
 		"GET /openapi.json", "GET /healthz", "GET /readyz", "GET /metrics",
 	}
 	for _, route := range routes {

@@ -38,6 +38,9 @@ const (
 
 var linkKey = bytes.Repeat([]byte("k"), 32)
 
+// publicURL is where customers would reach the test server.
+const publicURL = "https://prefs.example.test"
+
 // env is a preferences server on real NATS and Redis.
 type env struct {
 	t        *testing.T
@@ -73,7 +76,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	api := prefsapi.New(prefsapi.Options{Consent: e.consent, JS: e.js, Subjects: e.subjects, Policy: e.pol,
-		Tokens: tokens, Links: e.signer, MaxBody: 4 << 10})
+		Tokens: tokens, Links: e.signer, MaxBody: 4 << 10, PublicURL: publicURL})
 	e.srv = httptest.NewServer(api.Handler())
 	t.Cleanup(e.srv.Close)
 	return e

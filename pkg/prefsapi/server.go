@@ -47,8 +47,11 @@ type Options struct {
 	Policy *policy.Policy
 	Tokens *Tokens
 	// Links signs and checks unsubscribe and preference-centre links;
-	// nil disables /u/ and /p/.
+	// nil disables /u/, /p/ and POST /links.
 	Links *links.Signer
+	// PublicURL is the service's address as customers reach it
+	// ("https://prefs.example.com"), the base of the links it makes.
+	PublicURL string
 	// MaxBody bounds request bodies (64 KiB).
 	MaxBody int64
 	// Ready reports whether Redis and NATS answer (/readyz).
@@ -127,6 +130,7 @@ func (s *Server) routes() {
 		s.mux.HandleFunc("POST /u/{token}", s.unsubscribe)
 		s.mux.HandleFunc("GET /p/{token}", s.preferencePage)
 		s.mux.HandleFunc("POST /p/{token}", s.preferencePost)
+		api("POST /v1/customers/{customer}/links", s.postLink)
 	}
 }
 
@@ -635,4 +639,77 @@ func (s *Server) deleteSuppression(w http.ResponseWriter, r *http.Request, who *
 		p.SuppressedDestinations = slices.DeleteFunc(p.SuppressedDestinations, func(x string) bool { return x == h })
 		return nil
 	})
+}
+
+// linkRequest is the body of POST /links.
+type linkRequest struct {
+	// Kind is "unsubscribe" or "preferences".
+	Kind     string `json:"kind"`
+	Channel  string `json:"channel,omitempty"`
+	Category string `json:"category,omitempty"`
+	// TTL is how long the link works, as a Go duration ("2160h"); 90 days
+	// for unsubscribe links, 7 days for preference links when empty.
+	TTL string `json:"ttl,omitempty"`
+}
+
+// linkResponse carries a signed link and, for unsubscribe links, the mail
+// headers that carry it.
+type linkResponse struct {
+	URL                 string    `json:"url"`
+	ExpiresAt           time.Time `json:"expires_at"`
+	ListUnsubscribe     string    `json:"list_unsubscribe,omitempty"`
+	ListUnsubscribePost string    `json:"list_unsubscribe_post,omitempty"`
+}
+
+// postLink signs a link for a customer, for senders that are not written in
+// Go (Go senders use pkg/links directly).
+func (s *Server) postLink(w http.ResponseWriter, r *http.Request, who *Principal) {
+	customer := r.PathValue("customer")
+	if !who.Staff() {
+		forbidden(w, "make customer links (staff or admin)")
+		return
+	}
+	var in linkRequest
+	if err := decodeBody(r, &in); err != nil {
+		s.failErr(w, r, err)
+		return
+	}
+	ttl := 90 * 24 * time.Hour
+	if in.Kind == "preferences" {
+		ttl = 7 * 24 * time.Hour
+	}
+	if in.TTL != "" {
+		d, err := time.ParseDuration(in.TTL)
+		if err != nil || d < time.Minute || d > 366*24*time.Hour {
+			s.failErr(w, r, badField("ttl", "want a duration between 1m and 8784h, like \"2160h\""))
+			return
+		}
+		ttl = d
+	}
+	now := s.o.Now()
+	out := linkResponse{ExpiresAt: now.Add(ttl).UTC().Truncate(time.Second)}
+	switch in.Kind {
+	case "preferences":
+		out.URL = s.o.Links.PreferencesURL(s.o.PublicURL, customer, ttl, now)
+	case "unsubscribe":
+		if in.Channel == "" && in.Category == "" {
+			s.failErr(w, r, badField("category", "an unsubscribe link revokes a category, a channel or both; name one"))
+			return
+		}
+		if in.Channel != "" && !policy.IsChannel(in.Channel) {
+			s.failErr(w, r, badField("channel", "unknown channel %q", in.Channel))
+			return
+		}
+		if _, ok := s.o.Policy.ClassOf(in.Category); in.Category != "" && !ok {
+			s.failErr(w, r, badField("category", "unknown category %q", in.Category))
+			return
+		}
+		out.URL = s.o.Links.UnsubscribeURL(s.o.PublicURL, links.Claims{Customer: customer, Channel: in.Channel,
+			Category: in.Category, Expires: now.Add(ttl).Unix()})
+		out.ListUnsubscribe, out.ListUnsubscribePost = "<"+out.URL+">", "List-Unsubscribe=One-Click"
+	default:
+		s.failErr(w, r, badField("kind", "want unsubscribe or preferences, got %q", in.Kind))
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
 }

@@ -126,3 +126,49 @@ func TestBadUnsubscribeLinks(t *testing.T) {
 		t.Fatal("a bad link changed preferences")
 	}
 }
+
+func TestLinksForSendersInOtherLanguages(t *testing.T) {
+	e := newEnv(t)
+	r := e.must(200, "POST", "/v1/customers/gina/links", staffToken, `{"kind":"unsubscribe","category":"marketing","ttl":"24h"}`)
+	m := r.json(t)
+	if m["list_unsubscribe_post"] != "List-Unsubscribe=One-Click" || !strings.HasPrefix(m["list_unsubscribe"].(string), "<") {
+		t.Fatalf("headers %v", m)
+	}
+	if !strings.HasPrefix(m["url"].(string), publicURL+"/u/") || m["list_unsubscribe"] != "<"+m["url"].(string)+">" {
+		t.Fatalf("link %v; want it under %s", m, publicURL)
+	}
+	u, err := url.Parse(m["url"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := postForm(t, e.srv.URL+u.Path, url.Values{"List-Unsubscribe": {"One-Click"}}); code != 200 {
+		t.Fatalf("one-click POST on the made link: %d", code)
+	}
+	if p, _ := e.prefsInRedis("gina"); !slices.Equal(p.GetOptedOutCategories(), []string{"marketing"}) {
+		t.Fatalf("Redis: %v", p)
+	}
+
+	r = e.must(200, "POST", "/v1/customers/gina/links", adminToken, `{"kind":"preferences"}`)
+	pu, _ := url.Parse(r.json(t)["url"].(string))
+	res, err := http.Get(e.srv.URL + pu.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("preference link: %d", res.StatusCode)
+	}
+
+	e.must(403, "POST", "/v1/customers/gina/links", aliceToken, `{"kind":"preferences"}`)
+	for body, field := range map[string]string{
+		`{"kind":"coupon"}`:                          "kind",
+		`{"kind":"unsubscribe"}`:                     "category",
+		`{"kind":"unsubscribe","channel":"fax"}`:     "channel",
+		`{"kind":"unsubscribe","category":"gossip"}`: "category",
+		`{"kind":"preferences","ttl":"forever"}`:     "ttl",
+	} {
+		if got := e.must(400, "POST", "/v1/customers/gina/links", staffToken, body).json(t)["field"]; got != field {
+			t.Errorf("%s: field %v, want %s", body, got, field)
+		}
+	}
+}
