@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -103,6 +104,9 @@ type Observer interface {
 	DeadLettered(stage string)
 	// Retried is called when an intent is handed back for redelivery.
 	Retried(err error)
+	// InFlight is called with +1 when a worker takes an intent and -1 when
+	// it is done with it.
+	InFlight(delta int)
 }
 
 type nopObserver struct{}
@@ -110,6 +114,7 @@ type nopObserver struct{}
 func (nopObserver) Decided(*hushv1.Decision, bool, time.Duration) {}
 func (nopObserver) DeadLettered(string)                           {}
 func (nopObserver) Retried(error)                                 {}
+func (nopObserver) InFlight(int)                                  {}
 
 // Gatekeeper decides intents from the intents stream.
 type Gatekeeper struct {
@@ -225,8 +230,17 @@ func (g *Gatekeeper) Run(ctx context.Context) error {
 // handle takes one intent to a published outcome, or hands it back.
 func (g *Gatekeeper) handle(ctx context.Context, m jetstream.Msg, inflight chan<- pending) {
 	start := g.o.Now()
+	g.o.Observer.InFlight(1)
+	defer g.o.Observer.InFlight(-1)
 	ctx = g.o.Propagator.Extract(ctx, bus.HeaderCarrier(m.Headers()))
-	ctx, span := g.tracer.Start(ctx, "hush.intent process", trace.WithSpanKind(trace.SpanKindConsumer))
+	ctx, span := g.tracer.Start(ctx, "hush.intent process", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.operation.type", "process"),
+			attribute.String("messaging.destination.name", m.Subject()),
+			attribute.String("messaging.consumer.group.name", g.o.Durable),
+			attribute.Int("messaging.message.body.size", len(m.Data())),
+		))
 	defer span.End()
 	defer func() {
 		if r := recover(); r != nil {
@@ -281,6 +295,7 @@ func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.
 			return nil, false, err
 		}
 		if !res.Stale {
+			span.SetAttributes(decisionAttributes(res.Decision, res.Replayed)...)
 			return res.Decision, res.Replayed, nil
 		}
 		prefs, version = res.Prefs, res.PrefsVersion

@@ -2,6 +2,7 @@ package gatekeeper
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -18,6 +19,10 @@ import (
 	"github.com/hush-oss/hush/pkg/policy"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
+
+// ErrPublish marks a failure to publish an outcome (a NATS failure, not a
+// Redis one); the intent is handed back.
+var ErrPublish = errors.New("publish")
 
 // publishOutcome publishes an approved intent to dispatch, or a suppression
 // record to the suppression log, without waiting: the intent is acked when
@@ -50,13 +55,8 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m jetstream.Msg, it *hu
 			attribute.String("messaging.destination.name", out.Subject),
 			attribute.String("messaging.message.id", it.GetId()),
 			attribute.String("hush.customer_id", it.GetCustomerId()),
-			attribute.String("hush.outcome", policy.ShortOutcome(d.GetOutcome())),
-			attribute.String("hush.policy_version", d.GetPolicyVersion()),
-			attribute.Bool("hush.replayed", replayed),
-		))
-	for _, r := range d.GetReasons() {
-		span.SetAttributes(attribute.String("hush.reason", policy.ShortCode(r.GetCode())), attribute.String("hush.rule", r.GetRule()))
-	}
+		),
+		trace.WithAttributes(decisionAttributes(d, replayed)...))
 	g.o.Propagator.Inject(pctx, bus.HeaderCarrier(out.Header))
 
 	fut, err := g.js.PublishMsgAsync(out)
@@ -64,14 +64,14 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m jetstream.Msg, it *hu
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "publish")
 		span.End()
-		return fmt.Errorf("publish %s: %w", out.Subject, err)
+		return fmt.Errorf("%w %s: %w", ErrPublish, out.Subject, err)
 	}
 	inflight <- pending{fut: fut, msg: m, settle: func(err error) {
 		defer span.End()
 		if err != nil {
 			span.RecordError(err)
 			span.SetStatus(codes.Error, "publish")
-			g.retry(m, fmt.Errorf("publish %s: %w", out.Subject, err))
+			g.retry(m, fmt.Errorf("%w %s: %w", ErrPublish, out.Subject, err))
 			return
 		}
 		m.Ack()
@@ -96,6 +96,29 @@ func (g *Gatekeeper) logDecision(d *hushv1.Decision, replayed bool) {
 	g.o.Logger.Info("intent suppressed", "intent_id", d.GetIntentId(), "customer_id", d.GetCustomerId(),
 		"channel", d.GetChannel(), "category", d.GetCategory(), "outcome", policy.ShortOutcome(d.GetOutcome()),
 		"reason", reason, "rule", rule, "policy_version", d.GetPolicyVersion(), "trace_id", d.GetTraceId(), "replayed", replayed)
+}
+
+// decisionAttributes describe a decision on a span: outcome, reason codes,
+// rules and policy version. Never the destination or the payload.
+func decisionAttributes(d *hushv1.Decision, replayed bool) []attribute.KeyValue {
+	attrs := []attribute.KeyValue{
+		attribute.String("hush.outcome", policy.ShortOutcome(d.GetOutcome())),
+		attribute.String("hush.policy_version", d.GetPolicyVersion()),
+		attribute.Bool("hush.replayed", replayed),
+	}
+	codes := func(rs []*hushv1.Reason) (c, rules []string) {
+		for _, r := range rs {
+			c, rules = append(c, policy.ShortCode(r.GetCode())), append(rules, r.GetRule())
+		}
+		return c, rules
+	}
+	if c, rules := codes(d.GetReasons()); len(c) > 0 {
+		attrs = append(attrs, attribute.StringSlice("hush.reason_codes", c), attribute.StringSlice("hush.rules", rules))
+	}
+	if c, rules := codes(d.GetShadowReasons()); len(c) > 0 {
+		attrs = append(attrs, attribute.StringSlice("hush.shadow_reason_codes", c), attribute.StringSlice("hush.shadow_rules", rules))
+	}
+	return attrs
 }
 
 // redact returns the intent without what the suppression log must not hold:
@@ -131,11 +154,11 @@ func (g *Gatekeeper) deadLetter(ctx context.Context, m jetstream.Msg, stage stri
 		_, err = g.js.PublishMsg(ctx, out)
 	}
 	if err != nil {
-		g.o.Logger.Error("dead letter not published; intent handed back", "subject", m.Subject(), "stage", stage, "err", err)
+		g.o.Logger.ErrorContext(ctx, "dead letter not published; intent handed back", "subject", m.Subject(), "stage", stage, "err", err)
 		m.NakWithDelay(g.o.RetryMax)
 		return
 	}
-	g.o.Logger.Warn("intent dead-lettered", "subject", m.Subject(), "stage", stage, "err", cause.Error(), "stream_seq", dl.StreamSequence)
+	g.o.Logger.WarnContext(ctx, "intent dead-lettered", "subject", m.Subject(), "stage", stage, "err", cause.Error(), "stream_seq", dl.StreamSequence)
 	m.TermWithReason(stage + ": " + truncate(cause.Error(), 200))
 	g.o.Observer.DeadLettered(stage)
 }
