@@ -52,10 +52,9 @@ func (c *prefsCache) put(customer string, p *hushv1.Preferences, version uint64)
 	s := c.shard(customer)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.m[customer]; ok && old.version > version {
-		return
-	}
-	if len(s.m) >= c.per {
+	// The store's answer always wins, even a lower version: after a Redis
+	// restore the version may go back, and the store is the truth.
+	if _, ok := s.m[customer]; !ok && len(s.m) >= c.per {
 		for k := range s.m { // evict an arbitrary entry
 			delete(s.m, k)
 			break

@@ -193,12 +193,7 @@ func (g *Gatekeeper) Run(ctx context.Context) error {
 	go func() {
 		defer close(settled)
 		for p := range inflight {
-			select {
-			case <-p.fut.Ok():
-				p.settle(nil)
-			case err := <-p.fut.Err():
-				p.settle(err)
-			}
+			g.settle(p)
 		}
 	}()
 
@@ -225,6 +220,22 @@ func (g *Gatekeeper) Run(ctx context.Context) error {
 	<-settled
 	g.o.Logger.Info("gatekeeper drained")
 	return nil
+}
+
+// settle waits for an outcome's publish and settles its intent. A panic here
+// (in an observer, say) is contained: the intent is redelivered and replayed.
+func (g *Gatekeeper) settle(p pending) {
+	defer func() {
+		if r := recover(); r != nil {
+			g.o.Logger.Error("panic while settling an intent", "subject", p.msg.Subject(), "panic", fmt.Sprint(r))
+		}
+	}()
+	select {
+	case <-p.fut.Ok():
+		p.settle(nil)
+	case err := <-p.fut.Err():
+		p.settle(err)
+	}
 }
 
 // handle takes one intent to a published outcome, or hands it back.

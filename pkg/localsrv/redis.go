@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +17,7 @@ import (
 )
 
 // ErrNoRedisServer is returned when redis-server is not on PATH.
-var ErrNoRedisServer = errors.New("redis-server not found on PATH (Debian/Ubuntu: apt-get install redis-server; or set REDIS_URL)")
+var ErrNoRedisServer = errors.New("redis-server not found on PATH")
 
 // RedisOptions configure a private redis-server process.
 type RedisOptions struct {
@@ -50,6 +51,9 @@ func StartRedis(ctx context.Context, o RedisOptions) (*Redis, error) {
 	}
 	if o.Dir == "" {
 		return nil, errors.New("start redis: a directory is required")
+	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("start redis: %w", err)
 	}
 	if o.Port == 0 {
 		if o.Port, err = FreePort(); err != nil {
@@ -87,13 +91,19 @@ func (r *Redis) start(ctx context.Context, bin string) error {
 	r.done = make(chan struct{})
 	go func() { r.cmd.Wait(); close(r.done) }()
 
-	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", r.Port), MaxRetries: -1})
-	defer rdb.Close()
+	addr := fmt.Sprintf("127.0.0.1:%d", r.Port)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		err := rdb.Ping(ctx).Err()
-		if err == nil || isAuthErr(err) {
-			return nil
+		// Dial first, so that the client library has nothing to complain
+		// about while the server is still starting.
+		err := probe(addr)
+		if err == nil {
+			rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+			err = rdb.Ping(ctx).Err()
+			rdb.Close()
+			if err == nil || isAuthErr(err) {
+				return nil
+			}
 		}
 		select {
 		case <-r.done:
@@ -109,6 +119,14 @@ func (r *Redis) start(ctx context.Context, bin string) error {
 			return fmt.Errorf("redis-server on port %d not answering after 10s: %v", r.Port, err)
 		}
 	}
+}
+
+func probe(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	return c.Close()
 }
 
 func isAuthErr(err error) bool {

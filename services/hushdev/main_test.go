@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer lets the test read what run prints while it runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestMakeRunDecidesTheDemoAndStopsCleanly runs what `make run` runs: real
+// NATS in-process, a private redis-server, the gatekeeper and the demo, then
+// Ctrl-C.
+func TestMakeRunDecidesTheDemoAndStopsCleanly(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuffer
+	done := make(chan error, 1)
+	env := map[string]string{"HUSH_NATS_PORT": "0", "HUSH_STATE_DIR": t.TempDir()}
+	go func() {
+		done <- run(ctx, []string{"--demo-burst", "60", "--demo-rate", "0", "--summary-every", "100ms"},
+			func(k string) string { return env[k] }, &out)
+	}()
+
+	final := regexp.MustCompile(`dispatched (\d+) \| suppressed (\d+) .*\| dead-lettered 3`)
+	deadline := time.After(60 * time.Second)
+	for {
+		// 60 intents and 3 malformed messages, all accounted for.
+		if m := final.FindStringSubmatch(out.String()); m != nil && atoi(m[1])+atoi(m[2]) == 60 {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("run ended early: %v\n%s", err, out.String())
+		case <-deadline:
+			t.Fatalf("demo not decided within 60s:\n%s", out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not stop within 30s of Ctrl-C")
+	}
+	for _, want := range []string{"Hush is running.", "NATS    nats://127.0.0.1:", "Redis   redis://127.0.0.1:", "stopped: gatekeeper drained"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
