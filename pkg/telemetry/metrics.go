@@ -207,8 +207,8 @@ func (m *Metrics) ObserveDeferredBacklog(backlog func(context.Context) (int64, e
 	return nil
 }
 
-// RedisHook counts failed Redis commands; add it to the client with
-// AddHook. A missing key (redis.Nil) and the NOSCRIPT reply that makes
+// RedisHook counts failed Redis commands by name; add it to the client
+// with AddHook. A missing key (redis.Nil) and the NOSCRIPT reply that makes
 // go-redis load a script are answers, not failures.
 func (m *Metrics) RedisHook() redis.Hook { return redisHook{m} }
 
@@ -219,7 +219,7 @@ func (h redisHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (h redisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		err := next(ctx, cmd)
-		h.count(cmd.Name(), err)
+		h.count(cmd, err)
 		return err
 	}
 }
@@ -228,17 +228,22 @@ func (h redisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		err := next(ctx, cmds)
 		for _, c := range cmds {
-			h.count(c.Name(), c.Err())
+			h.count(c, c.Err())
 		}
 		return err
 	}
 }
 
-func (h redisHook) count(command string, err error) {
+func (h redisHook) count(cmd redis.Cmder, err error) {
 	if err == nil || errors.Is(err, redis.Nil) || strings.HasPrefix(err.Error(), "NOSCRIPT") {
 		return
 	}
-	h.m.redisErrors.Add(context.Background(), 1, metric.WithAttributes(attribute.String("command", strings.ToLower(command))))
+	// go-redis announces itself with CLIENT SETINFO on every new connection
+	// and ignores the refusal of servers older than 7.2 or ACLs without it.
+	if strings.EqualFold(cmd.FullName(), "client setinfo") {
+		return
+	}
+	h.m.redisErrors.Add(context.Background(), 1, metric.WithAttributes(attribute.String("command", strings.ToLower(cmd.Name()))))
 }
 
 // label keeps empty values visible in queries.

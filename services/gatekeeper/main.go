@@ -37,6 +37,7 @@ type settings struct {
 	NATSCreds     string        `conf:"nats-creds" help:"NATS credentials file"`
 	NATSUser      string        `conf:"nats-user" help:"NATS user (when no credentials file)"`
 	NATSPassword  string        `conf:"nats-password" secret:"true" help:"NATS password"`
+	NATSInbox     string        `conf:"nats-inbox-prefix" default:"_HUSH_INBOX.gatekeeper" help:"subject prefix of replies and pulled intents; deploy/nats lets only the gatekeeper read it"`
 	RedisURL      string        `conf:"redis-url" default:"redis://127.0.0.1:6379/0" help:"Redis URL; several comma-separated addresses for Redis Cluster"`
 	Policy        string        `conf:"policy" help:"policy file (YAML); empty: the embedded deploy/policy/default.yaml"`
 	Prefix        string        `conf:"prefix" default:"hush" help:"first token of every subject and Redis key"`
@@ -103,7 +104,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	nc, js, err := connect.NATS(s.NATSURL, connect.NATSOptions{Name: "hush-gatekeeper", CredsFile: s.NATSCreds,
-		User: s.NATSUser, Password: s.NATSPassword, MaxPendingPublishes: s.MaxAckPending, Logger: log})
+		User: s.NATSUser, Password: s.NATSPassword, MaxPendingPublishes: s.MaxAckPending, InboxPrefix: s.NATSInbox, Logger: log})
 	if err != nil {
 		return err
 	}
