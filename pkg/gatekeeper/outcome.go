@@ -158,8 +158,8 @@ func (g *Gatekeeper) deadLetter(ctx context.Context, m jetstream.Msg, stage stri
 		m.NakWithDelay(g.o.RetryMax)
 		return
 	}
-	g.o.Logger.WarnContext(ctx, "intent dead-lettered", "subject", m.Subject(), "stage", stage, "err", cause.Error(), "stream_seq", dl.StreamSequence)
-	m.TermWithReason(stage + ": " + truncate(cause.Error(), 200))
+	g.o.Logger.WarnContext(ctx, "intent dead-lettered", "subject", m.Subject(), "stage", stage, "err", logSafe(cause.Error()), "stream_seq", dl.StreamSequence)
+	m.TermWithReason(stage + ": " + truncate(logSafe(cause.Error()), 200))
 	g.o.Observer.DeadLettered(stage)
 }
 
