@@ -91,17 +91,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+
+	pol, err := connect.Policy(s.Policy)
+	if err != nil {
+		return err
+	}
 	var ln net.Listener
 	if s.HTTPAddr != "" {
 		if ln, err = net.Listen("tcp", s.HTTPAddr); err != nil {
 			return fmt.Errorf("--http-addr: %w", err)
 		}
 		defer ln.Close()
-	}
-
-	pol, err := connect.Policy(s.Policy)
-	if err != nil {
-		return err
 	}
 	nc, js, err := connect.NATS(s.NATSURL, connect.NATSOptions{Name: "hush-gatekeeper", CredsFile: s.NATSCreds,
 		User: s.NATSUser, Password: s.NATSPassword, MaxPendingPublishes: s.MaxAckPending, InboxPrefix: s.NATSInbox, Logger: log})
