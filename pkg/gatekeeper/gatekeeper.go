@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -241,17 +240,8 @@ func (g *Gatekeeper) settle(p pending) {
 // handle takes one intent to a published outcome, or hands it back.
 func (g *Gatekeeper) handle(ctx context.Context, m jetstream.Msg, inflight chan<- pending) {
 	start := g.o.Now()
-	g.o.Observer.InFlight(1)
-	defer g.o.Observer.InFlight(-1)
 	ctx = g.o.Propagator.Extract(ctx, bus.HeaderCarrier(m.Headers()))
-	ctx, span := g.tracer.Start(ctx, "hush.intent process", trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(
-			attribute.String("messaging.system", "nats"),
-			attribute.String("messaging.operation.type", "process"),
-			attribute.String("messaging.destination.name", m.Subject()),
-			attribute.String("messaging.consumer.group.name", g.o.Durable),
-			attribute.Int("messaging.message.body.size", len(m.Data())),
-		))
+	ctx, span := g.tracer.Start(ctx, "hush.intent process", trace.WithSpanKind(trace.SpanKindConsumer))
 	defer span.End()
 	defer func() {
 		if r := recover(); r != nil {
@@ -260,6 +250,9 @@ func (g *Gatekeeper) handle(ctx context.Context, m jetstream.Msg, inflight chan<
 	}()
 
 	channel := g.o.Subjects.Channel(m.Subject())
+	g.o.Observer.InFlight(1)
+	defer g.o.Observer.InFlight(-1)
+	span.SetAttributes(consumeAttributes(m, g.o.Durable)...)
 	it, err := bus.DecodeIntent(m.Data(), m.Headers())
 	if err != nil {
 		g.deadLetter(ctx, m, "decode", err)
@@ -271,6 +264,7 @@ func (g *Gatekeeper) handle(ctx context.Context, m jetstream.Msg, inflight chan<
 		return
 	}
 	d, replayed, err := g.decide(ctx, pol, it)
+	describeDecision(span, d, replayed)
 	if err != nil {
 		g.retry(m, err)
 		return
@@ -306,7 +300,6 @@ func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.
 			return nil, false, err
 		}
 		if !res.Stale {
-			span.SetAttributes(decisionAttributes(res.Decision, res.Replayed)...)
 			return res.Decision, res.Replayed, nil
 		}
 		prefs, version = res.Prefs, res.PrefsVersion

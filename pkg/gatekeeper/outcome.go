@@ -20,8 +20,8 @@ import (
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 
-// ErrPublish marks a failure to publish an outcome (a NATS failure, not a
-// Redis one); the intent is handed back.
+// ErrPublish marks a publish of an outcome that JetStream did not
+// acknowledge (a NATS failure, not a Redis one); the intent is handed back.
 var ErrPublish = errors.New("publish")
 
 // publishOutcome publishes an approved intent to dispatch, or a suppression
@@ -64,7 +64,7 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m jetstream.Msg, it *hu
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "publish")
 		span.End()
-		return fmt.Errorf("%w %s: %w", ErrPublish, out.Subject, err)
+		return fmt.Errorf("publish %s: %w", out.Subject, err)
 	}
 	inflight <- pending{fut: fut, msg: m, settle: func(err error) {
 		defer span.End()
@@ -96,29 +96,6 @@ func (g *Gatekeeper) logDecision(d *hushv1.Decision, replayed bool) {
 	g.o.Logger.Info("intent suppressed", "intent_id", d.GetIntentId(), "customer_id", d.GetCustomerId(),
 		"channel", d.GetChannel(), "category", d.GetCategory(), "outcome", policy.ShortOutcome(d.GetOutcome()),
 		"reason", reason, "rule", rule, "policy_version", d.GetPolicyVersion(), "trace_id", d.GetTraceId(), "replayed", replayed)
-}
-
-// decisionAttributes describe a decision on a span: outcome, reason codes,
-// rules and policy version. Never the destination or the payload.
-func decisionAttributes(d *hushv1.Decision, replayed bool) []attribute.KeyValue {
-	attrs := []attribute.KeyValue{
-		attribute.String("hush.outcome", policy.ShortOutcome(d.GetOutcome())),
-		attribute.String("hush.policy_version", d.GetPolicyVersion()),
-		attribute.Bool("hush.replayed", replayed),
-	}
-	codes := func(rs []*hushv1.Reason) (c, rules []string) {
-		for _, r := range rs {
-			c, rules = append(c, policy.ShortCode(r.GetCode())), append(rules, r.GetRule())
-		}
-		return c, rules
-	}
-	if c, rules := codes(d.GetReasons()); len(c) > 0 {
-		attrs = append(attrs, attribute.StringSlice("hush.reason_codes", c), attribute.StringSlice("hush.rules", rules))
-	}
-	if c, rules := codes(d.GetShadowReasons()); len(c) > 0 {
-		attrs = append(attrs, attribute.StringSlice("hush.shadow_reason_codes", c), attribute.StringSlice("hush.shadow_rules", rules))
-	}
-	return attrs
 }
 
 // redact returns the intent without what the suppression log must not hold:

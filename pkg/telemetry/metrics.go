@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
@@ -114,11 +115,21 @@ func (m *Metrics) DeadLettered(stage string) {
 // NATS error; Redis errors are counted where they happen, by RedisHook.
 func (m *Metrics) Retried(err error) {
 	stage := "decide"
-	if errors.Is(err, gatekeeper.ErrPublish) {
+	if isPublishFailure(err) {
 		stage = "publish"
 		m.NATSError("publish")
 	}
 	m.retries.Add(context.Background(), 1, metric.WithAttributes(attribute.String("stage", stage)))
+}
+
+// isPublishFailure tells a failed outcome publish: one JetStream did not
+// acknowledge (gatekeeper.ErrPublish), or one the client refused to send.
+func isPublishFailure(err error) bool {
+	var api *jetstream.APIError
+	return errors.Is(err, gatekeeper.ErrPublish) || errors.As(err, &api) ||
+		errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionDraining) ||
+		errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrTooManyStalledMsgs) || errors.Is(err, jetstream.ErrAsyncPublishTimeout)
 }
 
 // InFlight moves the count of intents being decided.

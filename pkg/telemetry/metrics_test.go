@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,10 +15,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hush-oss/hush/pkg/bus"
+	"github.com/hush-oss/hush/pkg/gatekeeper"
 	"github.com/hush-oss/hush/pkg/telemetry"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
@@ -225,5 +229,31 @@ func TestLogsCarryTraceAndSpanIDs(t *testing.T) {
 	}
 	if recs[2]["trace_id"] != "given" || strings.Count(lines[2], "trace_id") != 1 {
 		t.Errorf("a record's own trace_id must be kept once: %s", lines[2])
+	}
+}
+
+func TestRetriesAreToldApartByStage(t *testing.T) {
+	tel, err := telemetry.Setup(context.Background(), telemetry.Config{ServiceName: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	m, err := telemetry.NewMetrics(tel.MeterProvider)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Retried(fmt.Errorf("%w hush.dispatch.email: %w", gatekeeper.ErrPublish, errors.New("nats: timeout")))
+	m.Retried(fmt.Errorf("publish hush.dispatch.email: %w", nats.ErrConnectionClosed))
+	m.Retried(fmt.Errorf("publish hush.dispatch.email: %w", jetstream.ErrTooManyStalledMsgs))
+	m.Retried(errors.New("decide i-1: dial tcp 127.0.0.1:6379: connect: connection refused"))
+	text := scrape(t, tel.MetricsHandler())
+	for _, want := range []struct{ metric, label, value string }{
+		{telemetry.MetricRetries, `stage="publish"`, "3"},
+		{telemetry.MetricRetries, `stage="decide"`, "1"},
+		{telemetry.MetricNATSErrors, `kind="publish"`, "3"},
+	} {
+		if got, _ := sample(text, want.metric, want.label); got != want.value {
+			t.Errorf("%s{%s} = %q, want %s", want.metric, want.label, got, want.value)
+		}
 	}
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -80,10 +79,9 @@ func newWorld(t *testing.T) *world {
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: r.Client.Options().Addr})
 	t.Cleanup(func() { rdb.Close() })
-	if err := redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(w.tel.TracerProvider), redisotel.WithDBStatement(false)); err != nil {
+	if err := telemetry.InstrumentRedis(rdb, w.tel.TracerProvider, w.metrics); err != nil {
 		t.Fatal(err)
 	}
-	rdb.AddHook(w.metrics.RedisHook())
 	w.store = store.New(rdb, r.Prefix)
 	gk := gatekeeper.New(gjs, w.store, pol, gatekeeper.Options{
 		Subjects: w.subjects, TracerProvider: w.tel.TracerProvider, Propagator: w.tel.Propagator, Observer: w.metrics,
@@ -298,8 +296,8 @@ func TestOneTraceFromProducerThroughDecisionToDispatch(t *testing.T) {
 		{dispatch, "messaging.destination.name", "hush.dispatch.email"},
 		{dispatch, "messaging.message.id", "trace-1"},
 		{dispatch, "hush.outcome", "approved"},
-		{decide, "hush.outcome", "approved"},
-		{decide, "hush.policy_version", "trace-test-7"},
+		{consume, "hush.outcome", "approved"},
+		{consume, "hush.policy_version", "trace-test-7"},
 	} {
 		if got := attrOf(want.span, want.key).String(); got != want.val {
 			t.Errorf("span %q: %s = %q, want %q", want.span.Name, want.key, got, want.val)
@@ -333,9 +331,9 @@ func TestSuppressionSpansCarryReasonCodesAndNoPhoneNumber(t *testing.T) {
 		return s.SpanKind == trace.SpanKindProducer && strings.HasPrefix(s.Name, "hush.suppressed.")
 	})
 	tid, _ := traceparent(t, suppressed.Headers().Get("traceparent"))
-	decide := find(t, spans, tid, trace.SpanKindInternal, "hush.decide")
+	consume := find(t, spans, tid, trace.SpanKindConsumer, "hush.intent process")
 	publish := find(t, spans, tid, trace.SpanKindProducer, "hush.suppressed.sms publish")
-	for _, s := range []tracetest.SpanStub{decide, publish} {
+	for _, s := range []tracetest.SpanStub{consume, publish} {
 		if got := attrOf(s, "hush.outcome").AsString(); got != "suppressed" {
 			t.Errorf("%s: hush.outcome %q, want suppressed", s.Name, got)
 		}

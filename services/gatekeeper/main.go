@@ -17,8 +17,6 @@ import (
 	"time"
 	_ "time/tzdata" // time zones without the host's tzdata
 
-	"github.com/nats-io/nats.go"
-	"github.com/redis/go-redis/extra/redisotel/v9"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hush-oss/hush/pkg/bus"
@@ -109,27 +107,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer nc.Close()
-	nc.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-		metrics.NATSError("async")
-		log.Warn("nats", "err", err)
-	})
-	nc.SetDisconnectErrHandler(func(_ *nats.Conn, err error) {
-		if err != nil {
-			metrics.NATSError("disconnect")
-			log.Warn("nats disconnected", "err", err)
-		}
-	})
+	metrics.WatchNATS(nc, log)
 	rdb, err := connect.Redis(ctx, s.RedisURL, s.Workers+8)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	// Redis calls become child spans of the decision; their statements
-	// are left out, since arguments name customers.
-	if err := redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(tel.TracerProvider), redisotel.WithDBStatement(false)); err != nil {
-		return fmt.Errorf("redis tracing: %w", err)
-	}
-	rdb.AddHook(metrics.RedisHook())
 
 	subjects := bus.NewSubjects(s.Prefix)
 	so := bus.DefaultStreamOptions()
@@ -144,6 +127,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	})
 	log.Info("policy loaded", "version", pol.Version, "file", s.Policy)
 
+	// Before the gatekeeper sends its first command.
+	if err := telemetry.InstrumentRedis(rdb, tel.TracerProvider, metrics); err != nil {
+		return err
+	}
 	if err := metrics.ObserveConsumer(js, subjects.Stream(bus.StreamIntents), gk.ConsumerConfig().Durable); err != nil {
 		return err
 	}
