@@ -3,6 +3,7 @@ package telemetry_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -134,23 +135,32 @@ func deadlineOf(ctx context.Context) time.Time {
 	return d
 }
 
-// waitSpans waits until a span named name (prefix) has ended and returns
-// every span ended so far.
-func (w *world) waitSpans(pred func(tracetest.SpanStub) bool) tracetest.SpanStubs {
+// waitSpans waits until every predicate matches an ended span and returns
+// every span ended so far. The CONSUMER span ends when its worker is done,
+// which may come after the outcome's PRODUCER span has ended.
+func (w *world) waitSpans(preds ...func(tracetest.SpanStub) bool) tracetest.SpanStubs {
 	w.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		all := w.spans.GetSpans()
-		for _, s := range all {
-			if pred(s) {
-				return all
+		matched := 0
+		for _, p := range preds {
+			if slices.ContainsFunc(all, p) {
+				matched++
 			}
 		}
+		if matched == len(preds) {
+			return all
+		}
 		if time.Now().After(deadline) {
-			w.t.Fatalf("span not ended within 30s; have:\n%s", describe(all))
+			w.t.Fatalf("spans not ended within 30s; have:\n%s", describe(all))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+func consumerSpan(s tracetest.SpanStub) bool {
+	return s.SpanKind == trace.SpanKindConsumer && s.Name == "hush.intent process"
 }
 
 func describe(spans tracetest.SpanStubs) string {
@@ -244,7 +254,7 @@ func TestOneTraceFromProducerThroughDecisionToDispatch(t *testing.T) {
 	tid := pspan.SpanContext().TraceID()
 
 	dispatched := w.waitMsgs(bus.StreamDispatch, 1)[0]
-	spans := w.waitSpans(func(s tracetest.SpanStub) bool {
+	spans := w.waitSpans(consumerSpan, func(s tracetest.SpanStub) bool {
 		return s.SpanKind == trace.SpanKindProducer && strings.HasPrefix(s.Name, "hush.dispatch.")
 	})
 
@@ -327,7 +337,7 @@ func TestSuppressionSpansCarryReasonCodesAndNoPhoneNumber(t *testing.T) {
 		t.Fatal(err)
 	}
 	suppressed := w.waitMsgs(bus.StreamSuppressed, 1)[0]
-	spans := w.waitSpans(func(s tracetest.SpanStub) bool {
+	spans := w.waitSpans(consumerSpan, func(s tracetest.SpanStub) bool {
 		return s.SpanKind == trace.SpanKindProducer && strings.HasPrefix(s.Name, "hush.suppressed.")
 	})
 	tid, _ := traceparent(t, suppressed.Headers().Get("traceparent"))
@@ -373,7 +383,7 @@ func TestLowercaseTraceparentFromANonGoProducerIsPickedUp(t *testing.T) {
 	}
 
 	dispatched := w.waitMsgs(bus.StreamDispatch, 1)[0]
-	spans := w.waitSpans(func(s tracetest.SpanStub) bool {
+	spans := w.waitSpans(consumerSpan, func(s tracetest.SpanStub) bool {
 		return s.SpanKind == trace.SpanKindProducer && strings.HasPrefix(s.Name, "hush.dispatch.")
 	})
 	tid, _ := trace.TraceIDFromHex(traceID)
