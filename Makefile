@@ -6,14 +6,14 @@ GO        ?= go
 # Packages where concurrency lives run under the race detector.
 RACE_PKGS ?= ./pkg/gatekeeper/... ./pkg/store/... ./pkg/bus/...
 
-.PHONY: all run test lint deps proto build help
+.PHONY: all run test lint deps proto build help soak
 
 all: build
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
 
-deps: ## install redis-server when it is missing (apt-get, as root)
+deps: ## install redis-server and chromium when missing (apt-get, as root)
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "make: redis-server not found; installing Debian's redis-server"; \
@@ -23,6 +23,15 @@ deps: ## install redis-server when it is missing (apt-get, as root)
 	    echo "make: redis-server not found. Install it (sudo apt-get install redis-server)"; \
 	    echo "      or point HUSH_REDIS_URL (make run) / REDIS_URL (make test) at a server."; \
 	    exit 1; \
+	  fi; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: chromium not found; installing Debian's chromium (the preference page is tested in it)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+	      || { echo "make: apt-get install chromium failed"; exit 1; }; \
+	  else \
+	    echo "make: chromium not found; the preference-page test is skipped (fails under CI=true)."; \
+	    echo "      Install it: sudo apt-get install chromium"; \
 	  fi; }
 
 run: deps ## start NATS (in-process), Redis, the gatekeeper and a demo workload
@@ -34,6 +43,13 @@ build: ## build every binary into bin/
 test: deps lint ## run every test (race detector on the concurrent packages)
 	$(GO) test -race -count=1 $(RACE_PKGS)
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /pkg/gatekeeper -e /pkg/store -e /pkg/bus)
+
+# The fault-injection soak (docs/reliability.md): `make soak` runs 1M
+# intents; pass other settings with SOAK_ARGS="--intents 200000 ...".
+SOAK_ARGS ?=
+soak: deps ## fault-injection soak: gatekeepers killed, Redis and NATS restarted, streams audited
+	$(GO) build -o bin/ ./services/gatekeeper ./services/natsd ./services/soak
+	bin/soak --bin-dir bin $(SOAK_ARGS)
 
 lint: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

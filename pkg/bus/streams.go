@@ -15,7 +15,21 @@ const (
 	StreamDispatch   = "DISPATCH"
 	StreamSuppressed = "SUPPRESSED"
 	StreamDeadLetter = "DEADLETTER"
+	// StreamPrefs is the consent history (hush.prefs.changed), kept
+	// forever: preferences are rebuilt from it.
+	StreamPrefs = "PREFS"
+	// StreamDeferred holds deferred intents as JetStream message schedules
+	// and the intents they release; see docs/reliability.md.
+	StreamDeferred = "DEFERRED"
+	// StreamAdvisories captures the MAX_DELIVERIES advisories of the
+	// gatekeeper's consumers, so that an intent whose last delivery died
+	// with its gatekeeper is still dead-lettered.
+	StreamAdvisories = "ADVISORIES"
 )
+
+// DeferredRetention bounds how long a deferral can wait: longer than the
+// longest window a cap or a customer's own frequency can name (31 days).
+const DeferredRetention = 35 * 24 * time.Hour
 
 // StreamOptions tune the streams Hush creates.
 type StreamOptions struct {
@@ -63,7 +77,22 @@ func (s Subjects) StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 		base(StreamDispatch, "Approved intents for the channel senders", []string{s.All("dispatch")}, o.Retention),
 		base(StreamSuppressed, "The suppression log: every intent not sent, with why", []string{s.All("suppressed")}, o.LogRetention),
 		base(StreamDeadLetter, "Undecodable or invalid intents, with the error", []string{s.DeadLetter()}, o.LogRetention),
+		base(StreamPrefs, "Consent history: every preference change, who, when, via what, old and new", []string{s.PrefsChanged()}, 0),
+		s.deferredConfig(base),
+		base(StreamAdvisories, "Intents whose deliveries were exhausted, for dead-lettering", s.MaxDeliveriesAdvisories(), o.LogRetention),
 	}
+}
+
+// deferredConfig is the stream of deferrals: one message schedule per
+// deferred intent on Deferred(customer, intent), firing at its release time
+// into Released(channel) in the same stream (JetStream requires the target
+// there), where the gatekeeper decides it again.
+func (s Subjects) deferredConfig(base func(kind, desc string, subjects []string, age time.Duration) jetstream.StreamConfig) jetstream.StreamConfig {
+	c := base(StreamDeferred, "Deferred intents, released at their release time and decided again",
+		[]string{s.All("deferred"), s.All("released")}, DeferredRetention)
+	c.AllowMsgSchedules = true
+	c.AllowMsgTTL = true
+	return c
 }
 
 // EnsureStreams creates every Hush stream, or updates it to the current

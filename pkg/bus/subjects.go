@@ -37,6 +37,60 @@ func (s Subjects) Suppressed(channel string) string { return s.Prefix + ".suppre
 // DeadLetter is where undecidable input goes.
 func (s Subjects) DeadLetter() string { return s.Prefix + ".deadletter" }
 
+// Deferred is the subject of the message schedule holding a deferred
+// intent: one per intent, so that a deferral can be listed per customer and
+// cancelled by purging its subject.
+func (s Subjects) Deferred(customer, intentID string) string {
+	return s.Prefix + ".deferred." + Token(customer) + "." + Token(intentID)
+}
+
+// DeferredOf is the wildcard of a customer's deferrals.
+func (s Subjects) DeferredOf(customer string) string {
+	return s.Prefix + ".deferred." + Token(customer) + ".*"
+}
+
+// Released is where a deferred intent for a channel is released to be
+// decided again.
+func (s Subjects) Released(channel string) string { return s.Prefix + ".released." + channel }
+
+// IsReleased reports whether a subject is a released deferral's.
+func (s Subjects) IsReleased(subject string) bool {
+	return strings.HasPrefix(subject, s.Prefix+".released.")
+}
+
+// MaxDeliveriesAdvisories are the subjects of the JetStream advisories
+// telling that a gatekeeper consumer gave up on a message.
+func (s Subjects) MaxDeliveriesAdvisories() []string {
+	return []string{
+		"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + s.Stream(StreamIntents) + ".*",
+		"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + s.Stream(StreamDeferred) + ".*",
+	}
+}
+
+// Token makes any string a single subject token, reversibly: letters,
+// digits, '-' and '_' are kept, every other byte becomes '%' and two hex
+// digits (so '.', '*', '>' and spaces never reach a subject).
+func Token(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+			b.WriteByte(c)
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
+	if b.Len() == 0 {
+		return "%"
+	}
+	return b.String()
+}
+
 // PrefsChanged is the consent history.
 func (s Subjects) PrefsChanged() string { return s.Prefix + ".prefs.changed" }
 

@@ -40,6 +40,9 @@ type Options struct {
 	// MaxDeliver is the number of attempts before an intent is
 	// dead-lettered with its last error (10).
 	MaxDeliver int
+	// ReleaseSlack tolerates clock skew between the JetStream server that
+	// releases a deferral and this replica (2s).
+	ReleaseSlack time.Duration
 	// RetryBase and RetryMax bound the jittered exponential delay of a
 	// retry after a transient failure (250ms, 30s).
 	RetryBase, RetryMax time.Duration
@@ -78,6 +81,7 @@ func (o *Options) defaults() {
 	defDur(&o.AckWait, 30*time.Second)
 	defDur(&o.RetryBase, 250*time.Millisecond)
 	defDur(&o.RetryMax, 30*time.Second)
+	defDur(&o.ReleaseSlack, 2*time.Second)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -122,14 +126,16 @@ type Gatekeeper struct {
 	policy atomic.Pointer[policy.Policy]
 	o      Options
 	cache  *prefsCache
-	tracer trace.Tracer
+	// replies remembers reply windows (see replyCache).
+	replies *replyCache
+	tracer  trace.Tracer
 }
 
 // New returns a gatekeeper deciding with pol. js must have been created with
 // jetstream.WithPublishAsyncTimeout so that no publish waits forever.
 func New(js jetstream.JetStream, st *store.Store, pol *policy.Policy, o Options) *Gatekeeper {
 	o.defaults()
-	g := &Gatekeeper{js: js, store: st, o: o, cache: newPrefsCache(o.PrefsCacheSize)}
+	g := &Gatekeeper{js: js, store: st, o: o, cache: newPrefsCache(o.PrefsCacheSize), replies: newReplyCache(o.PrefsCacheSize / 10)}
 	g.policy.Store(pol)
 	g.tracer = o.TracerProvider.Tracer("github.com/hush-oss/hush/pkg/gatekeeper")
 	return g
@@ -155,21 +161,76 @@ func (g *Gatekeeper) ConsumerConfig() jetstream.ConsumerConfig {
 	}
 }
 
+// ReleasedConsumerConfig is the durable consumer every replica shares on
+// the deferred stream: it takes deferred intents as they are released.
+func (g *Gatekeeper) ReleasedConsumerConfig() jetstream.ConsumerConfig {
+	c := g.ConsumerConfig()
+	c.Durable = g.o.Durable + "-released"
+	c.Description = "Hush gatekeeper: decides deferred intents again when released"
+	c.FilterSubject = g.o.Subjects.All("released")
+	return c
+}
+
+// AdvisoryConsumerConfig is the durable consumer of the MAX_DELIVERIES
+// advisories of the two consumers above. It never gives up: an advisory is
+// the last trace of an intent whose deliveries ran out.
+func (g *Gatekeeper) AdvisoryConsumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       g.o.Durable + "-advisories",
+		Description:   "Hush gatekeeper: dead-letters intents whose deliveries ran out",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       g.o.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: 256,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+}
+
 // pending is an outcome being published; the intent is settled when its
-// publish is acknowledged.
+// publishes are acknowledged.
 type pending struct {
-	fut    jetstream.PubAckFuture
+	futs   []jetstream.PubAckFuture
 	msg    jetstream.Msg
 	settle func(err error)
 }
 
-// Run consumes intents until ctx is done, then stops fetching, finishes the
-// intents in hand, waits for their publishes and returns.
+// wait returns the first publish error, or nil once every publish is
+// acknowledged.
+func (p pending) wait() error {
+	var first error
+	for _, f := range p.futs {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}
+
+// Run consumes intents, and deferred intents as they are released, until
+// ctx is done; then it stops fetching, finishes the intents in hand, waits
+// for their publishes and returns. Work in hand is bounded whatever the
+// backlog: each consumer prefetches at most 2×Workers messages, the workers
+// take them one at a time, and at most MaxAckPending publishes are awaited.
 func (g *Gatekeeper) Run(ctx context.Context) error {
-	stream := g.o.Subjects.Stream(bus.StreamIntents)
-	cons, err := g.js.CreateOrUpdateConsumer(ctx, stream, g.ConsumerConfig())
-	if err != nil {
-		return fmt.Errorf("consumer %s on %s: %w", g.o.Durable, stream, err)
+	type source struct {
+		stream string
+		cfg    jetstream.ConsumerConfig
+	}
+	sources := []source{
+		{g.o.Subjects.Stream(bus.StreamIntents), g.ConsumerConfig()},
+		{g.o.Subjects.Stream(bus.StreamDeferred), g.ReleasedConsumerConfig()},
+	}
+	var consumers []jetstream.Consumer
+	for _, src := range append(sources, source{g.o.Subjects.Stream(bus.StreamAdvisories), g.AdvisoryConsumerConfig()}) {
+		cons, err := g.js.CreateOrUpdateConsumer(ctx, src.stream, src.cfg)
+		if err != nil {
+			return fmt.Errorf("consumer %s on %s: %w", src.cfg.Durable, src.stream, err)
+		}
+		consumers = append(consumers, cons)
 	}
 
 	// Work in hand is finished even after ctx ends: shutting down must not
@@ -196,58 +257,70 @@ func (g *Gatekeeper) Run(ctx context.Context) error {
 		}
 	}()
 
-	cc, err := cons.Consume(func(m jetstream.Msg) { jobs <- m },
-		jetstream.PullMaxMessages(2*g.o.Workers),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			g.o.Logger.Warn("consume", "err", err)
-		}))
-	if err != nil {
+	var running []jetstream.ConsumeContext
+	stop := func() {
+		for _, cc := range running {
+			cc.Drain()
+		}
+		for _, cc := range running {
+			<-cc.Closed()
+		}
 		close(jobs)
 		workers.Wait()
 		close(inflight)
 		<-settled
-		return fmt.Errorf("consume %s: %w", stream, err)
 	}
-	g.o.Logger.Info("gatekeeper consuming", "stream", stream, "consumer", g.o.Durable, "workers", g.o.Workers)
+	errHandler := jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		g.o.Logger.Warn("consume", "err", err)
+	})
+	for i, cons := range consumers {
+		handler := func(m jetstream.Msg) { jobs <- m }
+		batch := 2 * g.o.Workers
+		if i == len(consumers)-1 {
+			handler = func(m jetstream.Msg) { g.handleExhausted(work, m, inflight) }
+			batch = 16
+		}
+		cc, err := cons.Consume(handler, jetstream.PullMaxMessages(batch), errHandler)
+		if err != nil {
+			stop()
+			return fmt.Errorf("consume %s: %w", cons.CachedInfo().Stream, err)
+		}
+		running = append(running, cc)
+	}
+	g.o.Logger.Info("gatekeeper consuming", "stream", sources[0].stream, "consumer", g.o.Durable, "workers", g.o.Workers)
 
 	<-ctx.Done()
-	cc.Drain()
-	<-cc.Closed()
-	close(jobs)
-	workers.Wait()
-	close(inflight)
-	<-settled
+	stop()
 	g.o.Logger.Info("gatekeeper drained")
 	return nil
 }
 
-// settle waits for an outcome's publish and settles its intent. A panic here
-// (in an observer, say) is contained: the intent is redelivered and replayed.
+// settle waits for an outcome's publishes and settles its intent. A panic
+// here (in an observer, say) is contained: the intent is redelivered and
+// replayed (and, should it panic on every delivery, dead-lettered through
+// its MAX_DELIVERIES advisory).
 func (g *Gatekeeper) settle(p pending) {
 	defer func() {
 		if r := recover(); r != nil {
 			g.o.Logger.Error("panic while settling an intent", "subject", p.msg.Subject(), "panic", fmt.Sprint(r))
 		}
 	}()
-	select {
-	case <-p.fut.Ok():
-		p.settle(nil)
-	case err := <-p.fut.Err():
-		p.settle(err)
-	}
+	p.settle(p.wait())
 }
 
 // handle takes one intent to a published outcome, or hands it back.
 func (g *Gatekeeper) handle(ctx context.Context, m jetstream.Msg, inflight chan<- pending) {
-	start := g.o.Now()
-	ctx = g.o.Propagator.Extract(ctx, bus.HeaderCarrier(m.Headers()))
-	ctx, span := g.tracer.Start(ctx, "hush.intent process", trace.WithSpanKind(trace.SpanKindConsumer))
-	defer span.End()
+	// First of all: a panic anywhere below, even in a propagator, costs
+	// this message only.
 	defer func() {
 		if r := recover(); r != nil {
 			g.deadLetter(ctx, m, "panic", fmt.Errorf("panic: %v", r))
 		}
 	}()
+	start := g.o.Now()
+	ctx = g.o.Propagator.Extract(ctx, bus.HeaderCarrier(m.Headers()))
+	ctx, span := g.tracer.Start(ctx, "hush.intent process", trace.WithSpanKind(trace.SpanKindConsumer))
+	defer span.End()
 
 	channel := g.o.Subjects.Channel(m.Subject())
 	g.o.Observer.InFlight(1)
@@ -263,10 +336,24 @@ func (g *Gatekeeper) handle(ctx context.Context, m jetstream.Msg, inflight chan<
 		g.deadLetter(ctx, m, "validate", err)
 		return
 	}
+	if g.o.Subjects.IsReleased(m.Subject()) {
+		// A deferral's release time has come: forget the deferral so that
+		// the intent is decided again, with today's preferences and clock.
+		if _, err := g.store.Reopen(ctx, it.GetCustomerId(), it.GetId(), g.o.Now(), g.o.ReleaseSlack); err != nil {
+			g.retry(m, err)
+			return
+		}
+	}
 	d, replayed, err := g.decide(ctx, pol, it)
 	describeDecision(span, d, replayed)
 	if err != nil {
 		g.retry(m, err)
+		return
+	}
+	if d.GetOutcome() == hushv1.Outcome_OUTCOME_INVALID {
+		// Its deliveries ran out while this one was late: it is being
+		// dead-lettered (see handleExhausted); say so once more.
+		g.deadLetter(ctx, m, "max_deliver", errors.New(exhaustedMessage(d)))
 		return
 	}
 	if err := g.publishOutcome(ctx, m, it, d, replayed, start, inflight); err != nil {
@@ -275,7 +362,9 @@ func (g *Gatekeeper) handle(ctx context.Context, m jetstream.Msg, inflight chan<
 }
 
 // decide evaluates the rules and records the decision. When the store says
-// the preferences changed, it evaluates again with the fresh ones.
+// the preferences (or the reply window the intent answers) changed, it
+// evaluates again with the fresh ones. An unsolicited agent contact also
+// reserves a unit of the agent's budget first (see agentBudget).
 func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.ContactIntent) (*hushv1.Decision, bool, error) {
 	ctx, span := g.tracer.Start(ctx, "hush.decide", trace.WithSpanKind(trace.SpanKindInternal))
 	defer span.End()
@@ -284,9 +373,14 @@ func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.
 		traceID = sc.TraceID().String()
 	}
 	prefs, version := g.cache.get(it.GetCustomerId())
+	replyUntil := g.replies.get(it.GetCustomerId(), it.GetInReplyTo())
+	budget := agentBudget{g: g, intent: it.GetId()}
 	for range 3 {
 		now := g.o.Now()
-		v := pol.Evaluate(policy.Input{Intent: it, Prefs: prefs, Now: now})
+		v := pol.Evaluate(policy.Input{Intent: it, Prefs: prefs, Now: now, ReplyUntil: replyUntil})
+		if err := budget.reserve(ctx, &v, now); err != nil {
+			return nil, false, err
+		}
 		res, err := g.store.Decide(ctx, store.DecideRequest{
 			Intent:            it,
 			PrefsVersion:      version,
@@ -295,16 +389,23 @@ func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.
 			Decision:          newDecision(pol, it, &v, now, traceID),
 			DecisionRetention: pol.DecisionRetention,
 			LedgerRetention:   pol.LedgerRetention,
+			ReplyUntil:        replyUntil,
 		})
 		if err != nil {
+			budget.release(ctx)
 			return nil, false, err
 		}
 		if !res.Stale {
+			if err := budget.settle(ctx, res.Decision); err != nil {
+				return nil, false, err
+			}
 			return res.Decision, res.Replayed, nil
 		}
-		prefs, version = res.Prefs, res.PrefsVersion
+		prefs, version, replyUntil = res.Prefs, res.PrefsVersion, res.ReplyUntil
 		g.cache.put(it.GetCustomerId(), prefs, version)
+		g.replies.put(it.GetCustomerId(), it.GetInReplyTo(), replyUntil)
 	}
+	budget.release(ctx)
 	return nil, false, errors.New("preferences kept changing during the decision")
 }
 
@@ -336,6 +437,10 @@ func newDecision(pol *policy.Policy, it *hushv1.ContactIntent, v *policy.Verdict
 // the error, so that nothing is dropped silently.
 func (g *Gatekeeper) retry(m jetstream.Msg, cause error) {
 	g.o.Observer.Retried(cause)
+	if _, ok := m.(*exhaustedMsg); ok {
+		m.NakWithDelay(g.o.RetryMax) // the advisory comes back
+		return
+	}
 	delivered := uint64(1)
 	if md, err := m.Metadata(); err == nil {
 		delivered = md.NumDelivered

@@ -63,8 +63,9 @@ func newHarness(t *testing.T) *harness {
 }
 
 // startGatekeeper runs a gatekeeper replica with its own NATS and Redis
-// connections; it is drained when the test ends.
-func (h *harness) startGatekeeper(o gatekeeper.Options) {
+// connections; it is drained when the test ends, or earlier by the stop
+// function it returns.
+func (h *harness) startGatekeeper(o gatekeeper.Options) (stop func()) {
 	h.t.Helper()
 	nc, js, err := connect.NATS(h.nats.URL, connect.NATSOptions{Name: "test-gatekeeper"})
 	if err != nil {
@@ -91,19 +92,24 @@ func (h *harness) startGatekeeper(o gatekeeper.Options) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	h.t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				h.t.Errorf("gatekeeper: %v", err)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					h.t.Errorf("gatekeeper: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				h.t.Error("gatekeeper did not drain within 30s")
 			}
-		case <-time.After(30 * time.Second):
-			h.t.Error("gatekeeper did not drain within 30s")
-		}
-		nc.Close()
-		rdb.Close()
-	})
+			nc.Close()
+			rdb.Close()
+		})
+	}
+	h.t.Cleanup(stop)
+	return stop
 }
 
 func intent(id, customer, channel, category string) *hushv1.ContactIntent {

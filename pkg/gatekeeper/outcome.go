@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hush-oss/hush/pkg/bus"
+	"github.com/hush-oss/hush/pkg/deferral"
 	"github.com/hush-oss/hush/pkg/policy"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
@@ -30,14 +31,33 @@ var ErrPublish = errors.New("publish")
 // carry Nats-Msg-Id = intent id, so a replayed decision never yields a second
 // message inside the duplicate window.
 func (g *Gatekeeper) publishOutcome(ctx context.Context, m jetstream.Msg, it *hushv1.ContactIntent, d *hushv1.Decision, replayed bool, start time.Time, inflight chan<- pending) error {
-	var out *nats.Msg
-	if d.GetOutcome() == hushv1.Outcome_OUTCOME_APPROVED {
+	var out, schedule *nats.Msg
+	switch d.GetOutcome() {
+	case hushv1.Outcome_OUTCOME_DEFERRED:
+		// Stored as a JetStream schedule that releases the intent at
+		// release_at, and logged; the intent is acked once both are
+		// stored, so deferrals never wait in the consumer's ack window.
+		if d.GetReleaseAt() == nil {
+			return errors.New("deferred without a release time")
+		}
+		at := d.GetReleaseAt().AsTime()
+		subject := m.Subject()
+		if h := m.Headers().Get(deferral.HeaderIntentSubject); h != "" {
+			subject = h // deferred again after a release
+		}
+		schedule = deferral.ScheduleMsg(g.o.Subjects, it, subject, m.Data(), m.Headers(), at)
+		rec := &hushv1.SuppressionRecord{Decision: d, Intent: redact(it), DestinationHash: policy.HashDestination(it.GetDestination())}
+		var err error
+		if out, err = bus.NewMsg(g.o.Subjects.Suppressed(it.GetChannel()), "", rec); err != nil {
+			return err
+		}
+	case hushv1.Outcome_OUTCOME_APPROVED:
 		out = nats.NewMsg(g.o.Subjects.Dispatch(it.GetChannel()))
 		out.Data = m.Data()
 		if ct := bus.Header(m.Headers(), bus.HeaderContentType); ct != "" {
 			out.Header.Set(bus.HeaderContentType, ct)
 		}
-	} else {
+	default:
 		rec := &hushv1.SuppressionRecord{Decision: d, Intent: redact(it), DestinationHash: policy.HashDestination(it.GetDestination())}
 		var err error
 		if out, err = bus.NewMsg(g.o.Subjects.Suppressed(it.GetChannel()), "", rec); err != nil {
@@ -45,6 +65,11 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m jetstream.Msg, it *hu
 		}
 	}
 	out.Header.Set(bus.HeaderMsgID, it.GetId())
+	if schedule != nil {
+		// The deferral's log entry must not take the intent id: the
+		// terminal outcome after the release carries it.
+		out.Header.Set(bus.HeaderMsgID, schedule.Header.Get(bus.HeaderMsgID))
+	}
 	out.Header.Set(bus.HeaderOutcome, policy.ShortOutcome(d.GetOutcome()))
 	out.Header.Set(bus.HeaderPolicyVersion, d.GetPolicyVersion())
 
@@ -59,14 +84,34 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m jetstream.Msg, it *hu
 		trace.WithAttributes(decisionAttributes(d, replayed)...))
 	g.o.Propagator.Inject(pctx, bus.HeaderCarrier(out.Header))
 
-	fut, err := g.js.PublishMsgAsync(out)
-	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, "publish")
-		span.End()
-		return fmt.Errorf("publish %s: %w", out.Subject, err)
+	toSend := []*nats.Msg{out}
+	if schedule != nil {
+		// The log entry first, and stored before the schedule exists: a
+		// schedule may fire at once (release_at already past), and its
+		// release must never be decided before the deferral is logged.
+		pctx, cancel := context.WithTimeout(pctx, 10*time.Second)
+		_, err := g.js.PublishMsg(pctx, out)
+		cancel()
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "publish")
+			span.End()
+			return fmt.Errorf("publish %s: %w", out.Subject, err)
+		}
+		toSend = []*nats.Msg{schedule}
 	}
-	inflight <- pending{fut: fut, msg: m, settle: func(err error) {
+	var futs []jetstream.PubAckFuture
+	for _, msg := range toSend {
+		fut, err := g.js.PublishMsgAsync(msg)
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "publish")
+			span.End()
+			return fmt.Errorf("publish %s: %w", msg.Subject, err)
+		}
+		futs = append(futs, fut)
+	}
+	inflight <- pending{futs: futs, msg: m, settle: func(err error) {
 		defer span.End()
 		if err != nil {
 			span.RecordError(err)
@@ -82,6 +127,12 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m jetstream.Msg, it *hu
 }
 
 func (g *Gatekeeper) logDecision(d *hushv1.Decision, replayed bool) {
+	if d.GetOutcome() == hushv1.Outcome_OUTCOME_DEFERRED {
+		g.o.Logger.Info("intent deferred", "intent_id", d.GetIntentId(), "customer_id", d.GetCustomerId(),
+			"channel", d.GetChannel(), "release_at", d.GetReleaseAt().AsTime(), "policy_version", d.GetPolicyVersion(),
+			"trace_id", d.GetTraceId(), "replayed", replayed)
+		return
+	}
 	if d.GetOutcome() == hushv1.Outcome_OUTCOME_APPROVED {
 		if g.o.Logger.Enabled(context.Background(), -4) { // slog.LevelDebug
 			g.o.Logger.Debug("intent approved", "intent_id", d.GetIntentId(), "customer_id", d.GetCustomerId(),
@@ -122,7 +173,7 @@ func (g *Gatekeeper) deadLetter(ctx context.Context, m jetstream.Msg, stage stri
 	msgID := ""
 	if md, err := m.Metadata(); err == nil {
 		dl.StreamSequence, dl.DeliveryCount = md.Sequence.Stream, md.NumDelivered
-		msgID = fmt.Sprintf("dl-%d", md.Sequence.Stream)
+		msgID = fmt.Sprintf("dl-%s-%d", md.Stream, md.Sequence.Stream)
 	}
 	out, err := bus.NewMsg(g.o.Subjects.DeadLetter(), msgID, dl)
 	if err == nil {

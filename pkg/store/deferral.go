@@ -1,0 +1,119 @@
+package store
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+
+	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
+)
+
+var (
+	//go:embed lua/compare_and_set.lua
+	compareAndSetLua    string
+	compareAndSetScript = redis.NewScript(compareAndSetLua)
+)
+
+// ErrNotDeferred is returned by Reopen and Resolve when the intent's
+// recorded decision is not (or no longer) a deferral.
+var ErrNotDeferred = errors.New("intent is not deferred")
+
+// Reopen forgets a deferral whose release time has come, so that the
+// released intent is decided again instead of replaying "deferred": a
+// deferral is the only decision that is not terminal. It does nothing when
+// the record is not a deferral (the release was decided already, or the
+// deferral was cancelled) or not yet due at now (a redelivery of the
+// original intent): the record then replays as usual. slack tolerates
+// clock skew between the scheduler and this replica.
+func (s *Store) Reopen(ctx context.Context, customer, intentID string, now time.Time, slack time.Duration) (bool, error) {
+	key := s.DecisionKey(customer, intentID)
+	rec, d, err := s.record(ctx, key)
+	if err != nil || d == nil || d.GetOutcome() != hushv1.Outcome_OUTCOME_DEFERRED {
+		return false, err
+	}
+	if d.GetReleaseAt().AsTime().After(now.Add(slack)) {
+		return false, nil
+	}
+	n, err := compareAndSetScript.Run(ctx, s.rdb, []string{key}, rec, "", 0).Int()
+	if err != nil {
+		return false, fmt.Errorf("reopen %s: %w", intentID, err)
+	}
+	return n == 1, nil
+}
+
+// Resolve replaces a pending deferral's record with a terminal decision
+// (a cancellation), atomically with the check that it is still deferred. A
+// record lost by Redis counts as deferred: the schedule in JetStream is the
+// deferral's source of truth. It returns ErrNotDeferred when the intent was
+// released and decided meanwhile.
+func (s *Store) Resolve(ctx context.Context, customer, intentID string, d *hushv1.Decision, retention time.Duration) error {
+	key := s.DecisionKey(customer, intentID)
+	rec, cur, err := s.record(ctx, key)
+	if err != nil {
+		return err
+	}
+	if cur != nil && cur.GetOutcome() != hushv1.Outcome_OUTCOME_DEFERRED {
+		return ErrNotDeferred
+	}
+	blob, err := proto.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("encode decision: %w", err)
+	}
+	n, err := compareAndSetScript.Run(ctx, s.rdb, []string{key}, rec, "\x1e"+string(blob), retention.Milliseconds()).Int()
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", intentID, err)
+	}
+	if n == 0 {
+		return ErrNotDeferred
+	}
+	return nil
+}
+
+// Claim records d for an intent that has no decision yet and returns nil;
+// when one exists it returns it and records nothing. The gatekeeper uses it
+// to dead-letter an intent whose deliveries ran out without racing a late
+// worker that is still deciding it: whichever records first wins.
+func (s *Store) Claim(ctx context.Context, customer, intentID string, d *hushv1.Decision, retention time.Duration) (*hushv1.Decision, error) {
+	blob, err := proto.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("encode decision: %w", err)
+	}
+	key := s.DecisionKey(customer, intentID)
+	ok, err := s.setNX(ctx, key, "\x1e"+string(blob), retention)
+	if err != nil {
+		return nil, fmt.Errorf("claim %s: %w", intentID, err)
+	}
+	if ok {
+		return nil, nil
+	}
+	_, cur, err := s.record(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if cur == nil { // expired in between: claim again
+		return s.Claim(ctx, customer, intentID, d, retention)
+	}
+	return cur, nil
+}
+
+func (s *Store) setNX(ctx context.Context, key, val string, ttl time.Duration) (bool, error) {
+	return compareAndSetScript.Run(ctx, s.rdb, []string{key}, "", val, ttl.Milliseconds()).Bool()
+}
+
+// record reads and decodes a decision record; "" and nil when absent.
+func (s *Store) record(ctx context.Context, key string) (string, *hushv1.Decision, error) {
+	rec, err := s.rdb.Get(ctx, key).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil, nil
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("read decision: %w", err)
+	}
+	d, err := decodeRecord(rec)
+	return rec, d, err
+}
