@@ -54,8 +54,11 @@ func (p *Policy) Evaluate(in Input) Verdict {
 		if !c.appliesTo(class) {
 			continue
 		}
+		if v.Caps == nil {
+			v.Caps = make([]CapCheck, 0, len(p.caps)-i)
+		}
 		v.Caps = append(v.Caps, CapCheck{
-			Rule:   "cap." + c.ID,
+			Rule:   c.rule,
 			Scope:  c.Scope,
 			Value:  scopeValue(it, c.Scope),
 			Window: c.Window,

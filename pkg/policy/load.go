@@ -178,7 +178,7 @@ func (c *compiler) compile(r *rawPolicy) *Policy {
 	seen := map[string]bool{}
 	p.LedgerRetention = MaxCustomerWindow
 	for i, rc := range r.Caps {
-		cp := Cap{ID: rc.ID, Max: rc.Max, Mode: c.mode(rc.Mode, "caps", i, "mode")}
+		cp := Cap{ID: rc.ID, Max: rc.Max, Mode: c.mode(rc.Mode, "caps", i, "mode"), rule: "cap." + rc.ID}
 		switch {
 		case !validName(rc.ID):
 			c.fail("required: an id of a-z, 0-9, '_' and '-'", "caps", i, "id")

@@ -91,6 +91,8 @@ type Cap struct {
 	Max     int
 	Classes []Class
 	Mode    Mode
+	// rule is "cap.<ID>", built once so that Evaluate does not allocate it.
+	rule string
 }
 
 func (c *Cap) appliesTo(class Class) bool {
