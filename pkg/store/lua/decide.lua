@@ -60,15 +60,21 @@ if ARGV[6] == '1' then
     local retention = tonumber(ARGV[4])
     redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - retention)
 
-    -- Read the ledger once; split each member into its fields.
-    local longest = 0
-    for i = 0, ncaps - 1 do
-      longest = math.max(longest, tonumber(ARGV[9 + i * 7 + 4]))
-    end
-    local raw = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. (now - longest), '+inf', 'WITHSCORES')
-    local entries = {}
-    for j = 1, #raw, 2 do
-      entries[#entries + 1] = {split(raw[j]), tonumber(raw[j + 1])}
+    -- A customer-wide cap is a ZCOUNT (O(log n)); the ledger is read and
+    -- split only when a scoped cap needs it, once: a customer with many
+    -- contacts must not cost O(contacts) per decision when the
+    -- customer-wide cap already says no.
+    local entries
+    local function read_entries()
+      local longest = 0
+      for i = 0, ncaps - 1 do
+        longest = math.max(longest, tonumber(ARGV[9 + i * 7 + 4]))
+      end
+      local raw = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. (now - longest), '+inf', 'WITHSCORES')
+      entries = {}
+      for j = 1, #raw, 2 do
+        entries[#entries + 1] = {split(raw[j]), tonumber(raw[j + 1])}
+      end
     end
 
     for i = 0, ncaps - 1 do
@@ -78,18 +84,33 @@ if ARGV[6] == '1' then
       local window = tonumber(ARGV[b + 4])
       local limit = tonumber(ARGV[b + 5])
       local since = now - window
-      local times = {}
-      for _, e in ipairs(entries) do
-        -- fields[1] is the intent id; ledger field k is fields[k + 1].
-        if e[2] > since and (field == 0 or e[1][field + 1] == value) then
-          times[#times + 1] = e[2]
+      local count, next_ms = 0, 0
+      if field == 0 then
+        count = redis.call('ZCOUNT', KEYS[3], '(' .. since, '+inf')
+        if count >= limit then
+          -- The window opens again when the oldest contact that keeps it
+          -- full slides out.
+          local t = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. since, '+inf', 'WITHSCORES', 'LIMIT', count - limit, 1)
+          next_ms = tonumber(t[2]) + window
+        end
+      else
+        if not entries then
+          read_entries()
+        end
+        local times = {}
+        for _, e in ipairs(entries) do
+          -- fields[1] is the intent id; ledger field k is fields[k + 1].
+          if e[2] > since and e[1][field + 1] == value then
+            times[#times + 1] = e[2]
+          end
+        end
+        count = #times
+        if count >= limit then
+          next_ms = times[count - limit + 1] + window
         end
       end
-      if #times >= limit then
-        -- The window opens again when the oldest contact that keeps it full
-        -- slides out.
-        local next_ms = times[#times - limit + 1] + window
-        hits[#hits + 1] = table.concat({ARGV[b], ARGV[b + 1], field, value, window, limit, #times, next_ms, ARGV[b + 6]}, '\31')
+      if count >= limit then
+        hits[#hits + 1] = table.concat({ARGV[b], ARGV[b + 1], field, value, window, limit, count, next_ms, ARGV[b + 6]}, '\31')
         if ARGV[b + 6] == '1' then
           blocked = true
           break
