@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -132,6 +133,14 @@ func correctness(t *testing.T, rdb redis.UniversalClient, prefix string) {
 			if err != nil || len(ledger) != 5 {
 				t.Errorf("%s: ledger holds %d contacts (%v), want 5", customer, len(ledger), err)
 			}
+		}
+		res, err := decide("race-0-late", "c-race-0", "marketing", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := now.Add(time.Hour).UTC().Format(time.RFC3339)
+		if r := res.Decision.GetReasons(); len(r) != 1 || r[0].GetRule() != "cap.customer-hourly" || !strings.Contains(r[0].GetMessage(), "5 of 5") || !strings.Contains(r[0].GetMessage(), next) {
+			t.Errorf("over the cap: reasons %v, want cap.customer-hourly, 5 of 5, next allowed %s", r, next)
 		}
 	})
 }
