@@ -41,6 +41,10 @@ type Config struct {
 	// Workers and MaxAckPending are the gatekeeper's (and the relay's)
 	// settings; RedisPool the go-redis pool size of each replica.
 	Workers, MaxAckPending, RedisPool int
+	// AutoPipeline sends the decisions of concurrent workers to Redis in
+	// shared pipelines (go-redis AutoPipeliner) instead of one round
+	// trip each.
+	AutoPipeline bool
 	// Warmup is left out of every measurement; Duration is measured.
 	Warmup, Duration time.Duration
 	// Rate is the offered rate of the latency phase.
@@ -224,7 +228,11 @@ func (b *bench) ceiling(ctx context.Context) (Phase, error) {
 		return p, err
 	}
 	cpu0 := processCPU()
-	c := &Ceiling{Store: store.New(rdb, prefix), Policy: b.cfg.Policy, W: b.cfg.Workload, Run: "ceiling", Concurrency: b.cfg.Workers}
+	client, err := b.storeClient(rdb)
+	if err != nil {
+		return p, err
+	}
+	c := &Ceiling{Store: store.New(client, prefix), Policy: b.cfg.Policy, W: b.cfg.Workload, Run: "ceiling", Concurrency: b.cfg.Workers}
 	start := time.Now()
 	rate, n, err := c.Measure(ctx, b.cfg.Warmup, b.cfg.Duration)
 	if err != nil {
@@ -240,6 +248,25 @@ func (b *bench) ceiling(ctx context.Context) (Phase, error) {
 	p.ProcessCPU = (processCPU() - cpu0) / elapsed
 	p.LoadAverage = loadAverage()
 	return p, b.cleanup(ctx, prefix, bus.Subjects{})
+}
+
+// storeClient is the client a store uses: rdb itself, or its
+// auto-pipeliner.
+func (b *bench) storeClient(rdb redis.UniversalClient) (redis.UniversalClient, error) {
+	if !b.cfg.AutoPipeline {
+		return rdb, nil
+	}
+	ap, ok := rdb.(interface {
+		AutoPipeline() (*redis.AutoPipeliner, error)
+	})
+	if !ok {
+		return nil, fmt.Errorf("auto-pipelining: unsupported client %T", rdb)
+	}
+	c, err := ap.AutoPipeline()
+	if err != nil {
+		return nil, fmt.Errorf("auto-pipelining: %w", err)
+	}
+	return c, nil
 }
 
 // streamPhase runs intents through NATS: replicas gatekeepers (or the
@@ -305,7 +332,11 @@ func (b *bench) streamPhase(ctx context.Context, name string, replicas int, rate
 			t := new(TripCounter)
 			rdb.AddHook(t)
 			trips = append(trips, t)
-			gk := gatekeeper.New(cjs, store.New(rdb, prefix), b.cfg.Policy, opts)
+			client, err := b.storeClient(rdb)
+			if err != nil {
+				return p, err
+			}
+			gk := gatekeeper.New(cjs, store.New(client, prefix), b.cfg.Policy, opts)
 			run = gk.Run
 		}
 		wg.Add(1)

@@ -29,7 +29,8 @@ caps:
 
 // TestCorrectness runs the store's correctness checks (replay, stale
 // preferences, the cap race) on a single Redis and on a 3-master Redis
-// Cluster: the store must work unchanged on both.
+// Cluster, each with a plain client and with go-redis auto-pipelining (the
+// gatekeeper's default): the store must work unchanged on all of them.
 func TestCorrectness(t *testing.T) {
 	t.Parallel()
 	t.Run("single", func(t *testing.T) {
@@ -41,6 +42,26 @@ func TestCorrectness(t *testing.T) {
 		t.Parallel()
 		c := testenv.StartRedisCluster(t)
 		correctness(t, c.Client, c.Prefix)
+	})
+	t.Run("single auto-pipelined", func(t *testing.T) {
+		t.Parallel()
+		r := testenv.StartRedis(t)
+		ap, err := r.Client.AutoPipeline()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ap.Close() })
+		correctness(t, ap, r.Prefix)
+	})
+	t.Run("cluster auto-pipelined", func(t *testing.T) {
+		t.Parallel()
+		c := testenv.StartRedisCluster(t)
+		ap, err := c.Client.(*redis.ClusterClient).AutoPipeline()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ap.Close() })
+		correctness(t, ap, c.Prefix+"ap")
 	})
 }
 

@@ -39,6 +39,7 @@ type settings struct {
 	Workers      int           `conf:"workers" default:"64" help:"gatekeeper workers per replica"`
 	MaxAck       int           `conf:"max-ack-pending" default:"4096" help:"gatekeeper max ack pending"`
 	RedisPool    int           `conf:"redis-pool" default:"72" help:"go-redis pool size per replica"`
+	AutoPipeline bool          `conf:"redis-autopipeline" help:"send concurrent decisions to Redis in shared pipelines (go-redis AutoPipeliner)"`
 	Warmup       time.Duration `conf:"warmup" default:"5s" help:"left out of every measurement"`
 	Duration     time.Duration `conf:"duration" default:"15s" help:"measured time per phase"`
 	Rate         float64       `conf:"rate" default:"5000" help:"offered intents/s of the latency phase"`
@@ -70,7 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	w.Customers, w.ZipfS, w.ZipfV, w.OptedOut, w.DoNothing = s.Customers, s.Zipf, s.ZipfV, s.OptedOut, s.DoNothing
 	cfg := loadgen.Config{
 		NATSURL: s.NATSURL, RedisURL: s.RedisURL, StreamReplicas: 1, Policy: pol, Workload: w,
-		Workers: s.Workers, MaxAckPending: s.MaxAck, RedisPool: s.RedisPool,
+		Workers: s.Workers, MaxAckPending: s.MaxAck, RedisPool: s.RedisPool, AutoPipeline: s.AutoPipeline,
 		Warmup: s.Warmup, Duration: s.Duration, Rate: s.Rate, ProfileDir: s.ProfileDir, Log: stderr,
 	}
 	for _, r := range strings.Split(s.Replicas, ",") {
