@@ -163,9 +163,9 @@ type pending struct {
 // intents in hand, waits for their publishes and returns.
 func (g *Gatekeeper) Run(ctx context.Context) error {
 	stream := g.o.Subjects.Stream(bus.StreamIntents)
-	cons, err := g.js.CreateOrUpdateConsumer(ctx, stream, g.ConsumerConfig())
+	cons, err := g.consumer(ctx, stream)
 	if err != nil {
-		return fmt.Errorf("consumer %s on %s: %w", g.o.Durable, stream, err)
+		return err
 	}
 
 	// Work in hand is finished even after ctx ends: shutting down must not
@@ -199,6 +199,11 @@ func (g *Gatekeeper) Run(ctx context.Context) error {
 
 	cc, err := cons.Consume(func(m jetstream.Msg) { jobs <- m },
 		jetstream.PullMaxMessages(2*g.o.Workers),
+		// A pull that finds no consumer leader (a consumer just created
+		// on a cluster, a server lost) is only re-issued when heartbeats
+		// are missed: short pulls bring a replica back within seconds
+		// rather than the default 30s.
+		jetstream.PullExpiry(5*time.Second),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			g.o.Logger.Warn("consume", "err", err)
 		}))
@@ -220,6 +225,29 @@ func (g *Gatekeeper) Run(ctx context.Context) error {
 	<-settled
 	g.o.Logger.Info("gatekeeper drained")
 	return nil
+}
+
+// consumer creates or updates the shared durable consumer. Each attempt has
+// its own deadline and a failed one is retried: on a NATS cluster a request
+// can go unanswered while a server is lost, which must not leave a replica
+// waiting forever.
+func (g *Gatekeeper) consumer(ctx context.Context, stream string) (jetstream.Consumer, error) {
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		cons, err := g.js.CreateOrUpdateConsumer(actx, stream, g.ConsumerConfig())
+		cancel()
+		if err == nil {
+			return cons, nil
+		}
+		if ctx.Err() != nil || attempt == 5 {
+			return nil, fmt.Errorf("consumer %s on %s: %w", g.o.Durable, stream, err)
+		}
+		g.o.Logger.Warn("consumer not created; retrying", "consumer", g.o.Durable, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		}
+	}
 }
 
 // handle takes one intent to a published outcome, or hands it back.
