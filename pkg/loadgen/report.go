@@ -50,7 +50,7 @@ func (r *Result) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "\nHush load run %s: %d CPUs, GOMAXPROCS %d, %d customers (zipf s=%.2f), workers %d, max ack pending %d, redis pool %d, warm-up %s, measured %s\n\n",
 		r.Started.Format("2006-01-02 15:04:05Z"), r.CPUs, r.GOMAXPROCS, r.Workload.Customers, r.Workload.ZipfS, r.Workers, r.MaxAck, r.RedisPool, r.Warmup, r.Duration)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\treplicas\toffered/s\tthroughput/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\trt/dec\tB/customer\tB/decision\tredis cpu\tproc cpu\tlost/dup\tload avg\t")
+	fmt.Fprintln(tw, "phase\treplicas\toffered/s\tthroughput/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\tscripts/dec\trt/dec\tB/customer\tB/decision\tredis cpu\tproc cpu\tlost/dup\tload avg\t")
 	for _, p := range r.Phases {
 		offered := "max"
 		if p.Offered > 0 {
