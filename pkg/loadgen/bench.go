@@ -529,12 +529,12 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // startProfiles starts a CPU profile and blocking-profile sampling; the
-// returned function writes cpu.pprof, allocs.pprof and block.pprof.
+// returned function writes cpu.prof, allocs.prof and block.prof (ignored by git).
 func startProfiles(dir string) (func() error, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("profile dir: %w", err)
 	}
-	f, err := os.Create(filepath.Join(dir, "cpu.pprof"))
+	f, err := os.Create(filepath.Join(dir, "cpu.prof"))
 	if err != nil {
 		return nil, fmt.Errorf("cpu profile: %w", err)
 	}
@@ -548,7 +548,7 @@ func startProfiles(dir string) (func() error, error) {
 		f.Close()
 		runtime.SetBlockProfileRate(0)
 		for _, name := range []string{"allocs", "block"} {
-			w, err := os.Create(filepath.Join(dir, name+".pprof"))
+			w, err := os.Create(filepath.Join(dir, name+".prof"))
 			if err != nil {
 				return fmt.Errorf("%s profile: %w", name, err)
 			}
