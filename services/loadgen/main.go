@@ -39,7 +39,7 @@ type settings struct {
 	Workers      int           `conf:"workers" default:"64" help:"gatekeeper workers per replica"`
 	MaxAck       int           `conf:"max-ack-pending" default:"4096" help:"gatekeeper max ack pending"`
 	RedisPool    int           `conf:"redis-pool" default:"72" help:"go-redis pool size per replica"`
-	AutoPipeline bool          `conf:"redis-autopipeline" help:"send concurrent decisions to Redis in shared pipelines (go-redis AutoPipeliner)"`
+	AutoPipeline bool          `conf:"redis-autopipeline" default:"true" help:"send concurrent decisions to Redis in shared pipelines (go-redis AutoPipeliner)"`
 	Warmup       time.Duration `conf:"warmup" default:"5s" help:"left out of every measurement"`
 	Duration     time.Duration `conf:"duration" default:"15s" help:"measured time per phase"`
 	Rate         float64       `conf:"rate" default:"5000" help:"offered intents/s of the latency phase"`
