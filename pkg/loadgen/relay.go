@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -73,7 +74,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			}
 		}
 	}()
-	cc, err := cons.Consume(func(m jetstream.Msg) { jobs <- m }, jetstream.PullMaxMessages(2*workers))
+	cc, err := cons.Consume(func(m jetstream.Msg) { jobs <- m }, jetstream.PullMaxMessages(2*workers), jetstream.PullExpiry(5*time.Second))
 	if err == nil {
 		<-ctx.Done()
 		cc.Drain()
