@@ -1,16 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"github.com/hush-oss/hush/pkg/testenv"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,24 +24,6 @@ import (
 	"github.com/hush-oss/hush/pkg/telemetry/otlptest"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
-
-// syncBuffer collects the log lines of a running gatekeeper.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // The personal data and secrets of this test: none may reach a log line or
 // a span.
@@ -101,7 +82,7 @@ func TestGatekeeperBinaryTracesMetricsAndLogsWithoutPersonalData(t *testing.T) {
 		"HUSH_LOG_LEVEL":              "debug",
 		"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.Endpoint,
 	}
-	var logs syncBuffer
+	var logs testenv.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
