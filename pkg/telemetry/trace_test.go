@@ -306,6 +306,11 @@ func TestOneTraceFromProducerThroughDecisionToDispatch(t *testing.T) {
 	if len(redisSpans) == 0 {
 		t.Errorf("no Redis span is a child of the decide span; spans:\n%s", describe(spans))
 	}
+	for _, s := range spans {
+		if s.Name == "redis.dial" {
+			t.Errorf("a Redis dial span (a root of its own): %s", describe(tracetest.SpanStubs{s}))
+		}
+	}
 	if dispatch.Parent.SpanID() != consume.SpanContext.SpanID() {
 		t.Errorf("dispatch PRODUCER span's parent is %s, want the CONSUMER span %s", dispatch.Parent.SpanID(), consume.SpanContext.SpanID())
 	}
