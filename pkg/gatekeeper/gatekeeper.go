@@ -372,7 +372,7 @@ func (g *Gatekeeper) handle(ctx context.Context, m jetstream.Msg, inflight chan<
 		}
 	}
 	d, replayed, err := g.decide(ctx, pol, it)
-	describeDecision(span, d, replayed)
+	describeDecision(span, d, replayed, err)
 	if err != nil {
 		g.retry(m, err)
 		return

@@ -154,6 +154,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := metrics.ObservePublishPending(js); err != nil {
 		return err
 	}
+	if err := metrics.ObserveDeferredBacklog(telemetry.DeferredBacklog(js, subjects.Stream(bus.StreamDeferred), subjects.All("deferred"))); err != nil {
+		return err
+	}
 	var streams []string
 	for _, c := range subjects.StreamConfigs(so) {
 		streams = append(streams, c.Name)

@@ -168,7 +168,7 @@ func TestGatekeeperBinaryTracesMetricsAndLogsWithoutPersonalData(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	for _, want := range []string{"hush_decision_duration_seconds_bucket", "hush_consumer_pending{", "hush_consumer_ack_pending{",
-		"hush_intents_in_flight", "hush_publish_pending", `service_name="hush-gatekeeper"`} {
+		"hush_intents_in_flight", "hush_publish_pending", "hush_deferred_backlog 0", `service_name="hush-gatekeeper"`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
