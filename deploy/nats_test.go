@@ -29,7 +29,7 @@ var natsPasswords = map[string]string{
 }
 
 // inboxes are the private reply prefixes deploy/nats/accounts.conf grants.
-var inboxes = map[string]string{"gatekeeper": "_HUSH_INBOX.gatekeeper", "sink": "_HUSH_INBOX.sink"}
+var inboxes = map[string]string{"gatekeeper": "_HUSH_INBOX.gatekeeper", "sink": "_HUSH_INBOX.sink", "prefs": "_HUSH_INBOX.prefs"}
 
 // startNATS loads deploy/nats/nats.conf itself (accounts, permissions,
 // JetStream settings) into an in-process server on a free port with a
@@ -209,7 +209,7 @@ func TestNATSPermissionsKeepProducersBehindTheGate(t *testing.T) {
 	if _, err := producer.js.CreateOrUpdateConsumer(cctx, subjects.Stream(bus.StreamDispatch), jetstream.ConsumerConfig{Durable: "spy"}); err == nil {
 		t.Error("producer created a consumer on the dispatch stream")
 	}
-	for _, subj := range []string{"_HUSH_INBOX.gatekeeper.>", "_HUSH_INBOX.sink.>", subjects.All("dispatch"), subjects.All("intent")} {
+	for _, subj := range []string{"_HUSH_INBOX.gatekeeper.>", "_HUSH_INBOX.sink.>", "_HUSH_INBOX.prefs.>", subjects.All("dispatch"), subjects.All("intent")} {
 		if _, err := producer.nc.SubscribeSync(subj); err != nil {
 			t.Fatal(err)
 		}
@@ -262,6 +262,15 @@ func TestNATSPermissionsKeepProducersBehindTheGate(t *testing.T) {
 	}
 	if _, err := prefs.js.Publish(ctx, subjects.Inbound("email"), []byte("{}")); err != nil {
 		t.Errorf("prefs publishes an inbound contact: %v", err)
+	}
+	// It reads the consent history back (hushctl prefs history, rebuild)
+	// through its private inbox.
+	hist, err := prefs.js.OrderedConsumer(ctx, subjects.Stream(bus.StreamPrefs), jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatalf("prefs reads the consent history: %v", err)
+	}
+	if m, err := hist.Next(jetstream.FetchMaxWait(10 * time.Second)); err != nil || m.Subject() != subjects.PrefsChanged() {
+		t.Errorf("prefs reads the consent history: %v", err)
 	}
 	prefs.nc.Publish(subjects.Dispatch("email"), data)
 	prefs.nc.Flush()

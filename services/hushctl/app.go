@@ -28,6 +28,7 @@ type common struct {
 	NATSCreds    string `conf:"nats-creds" help:"NATS credentials file"`
 	NATSUser     string `conf:"nats-user" help:"NATS user (when no credentials file)"`
 	NATSPassword string `conf:"nats-password" secret:"true" help:"NATS password"`
+	NATSInbox    string `conf:"nats-inbox-prefix" help:"subject prefix of replies; give hushctl a private one (e.g. _HUSH_INBOX.ops) so that producers cannot read what it reads"`
 	RedisURL     string `conf:"redis-url" default:"redis://127.0.0.1:6379/0" help:"Redis URL; several comma-separated addresses for Redis Cluster"`
 	Policy       string `conf:"policy" help:"policy file (YAML); empty: the embedded default"`
 	Prefix       string `conf:"prefix" default:"hush" help:"first token of every subject and Redis key"`
@@ -69,7 +70,7 @@ func (a *app) jetstream() (jetstream.JetStream, error) {
 		return a.js, nil
 	}
 	nc, js, err := connect.NATS(a.c.NATSURL, connect.NATSOptions{Name: "hushctl", CredsFile: a.c.NATSCreds,
-		User: a.c.NATSUser, Password: a.c.NATSPassword})
+		User: a.c.NATSUser, Password: a.c.NATSPassword, InboxPrefix: a.c.NATSInbox})
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,7 @@ type settings struct {
 	NATSCreds      string        `conf:"nats-creds" help:"NATS credentials file"`
 	NATSUser       string        `conf:"nats-user" help:"NATS user (when no credentials file)"`
 	NATSPassword   string        `conf:"nats-password" secret:"true" help:"NATS password"`
+	NATSInbox      string        `conf:"nats-inbox-prefix" default:"_HUSH_INBOX.prefs" help:"subject prefix of replies; the consent history it reads arrives there, and deploy/nats lets only prefs read it"`
 	RedisURL       string        `conf:"redis-url" default:"redis://127.0.0.1:6379/0" help:"Redis URL; several comma-separated addresses for Redis Cluster"`
 	Policy         string        `conf:"policy" help:"policy file (YAML) naming the categories; empty: the embedded default"`
 	Prefix         string        `conf:"prefix" default:"hush" help:"first token of every subject and Redis key"`
@@ -102,7 +103,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	nc, js, err := connect.NATS(s.NATSURL, connect.NATSOptions{Name: "hush-prefs", CredsFile: s.NATSCreds,
-		User: s.NATSUser, Password: s.NATSPassword, Logger: log})
+		User: s.NATSUser, Password: s.NATSPassword, InboxPrefix: s.NATSInbox, Logger: log})
 	if err != nil {
 		return err
 	}
