@@ -13,7 +13,7 @@ all: build
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
 
-deps: ## install redis-server when it is missing (apt-get, as root)
+deps: ## install redis-server and chromium when missing (apt-get, as root)
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "make: redis-server not found; installing Debian's redis-server"; \
@@ -23,6 +23,15 @@ deps: ## install redis-server when it is missing (apt-get, as root)
 	    echo "make: redis-server not found. Install it (sudo apt-get install redis-server)"; \
 	    echo "      or point HUSH_REDIS_URL (make run) / REDIS_URL (make test) at a server."; \
 	    exit 1; \
+	  fi; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: chromium not found; installing Debian's chromium (the preference page is tested in it)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+	      || { echo "make: apt-get install chromium failed"; exit 1; }; \
+	  else \
+	    echo "make: chromium not found; the preference-page test is skipped (fails under CI=true)."; \
+	    echo "      Install it: sudo apt-get install chromium"; \
 	  fi; }
 
 run: deps ## start NATS (in-process), Redis, the gatekeeper and a demo workload

@@ -15,6 +15,9 @@ const (
 	StreamDispatch   = "DISPATCH"
 	StreamSuppressed = "SUPPRESSED"
 	StreamDeadLetter = "DEADLETTER"
+	// StreamPrefs is the consent history (hush.prefs.changed), kept
+	// forever: preferences are rebuilt from it.
+	StreamPrefs = "PREFS"
 	// StreamDeferred holds deferred intents as JetStream message schedules
 	// and the intents they release; see docs/reliability.md.
 	StreamDeferred = "DEFERRED"
@@ -74,6 +77,7 @@ func (s Subjects) StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 		base(StreamDispatch, "Approved intents for the channel senders", []string{s.All("dispatch")}, o.Retention),
 		base(StreamSuppressed, "The suppression log: every intent not sent, with why", []string{s.All("suppressed")}, o.LogRetention),
 		base(StreamDeadLetter, "Undecodable or invalid intents, with the error", []string{s.DeadLetter()}, o.LogRetention),
+		base(StreamPrefs, "Consent history: every preference change, who, when, via what, old and new", []string{s.PrefsChanged()}, 0),
 		s.deferredConfig(base),
 		base(StreamAdvisories, "Intents whose deliveries were exhausted, for dead-lettering", s.MaxDeliveriesAdvisories(), o.LogRetention),
 	}

@@ -122,14 +122,16 @@ type Gatekeeper struct {
 	policy atomic.Pointer[policy.Policy]
 	o      Options
 	cache  *prefsCache
-	tracer trace.Tracer
+	// replies remembers reply windows (see replyCache).
+	replies *replyCache
+	tracer  trace.Tracer
 }
 
 // New returns a gatekeeper deciding with pol. js must have been created with
 // jetstream.WithPublishAsyncTimeout so that no publish waits forever.
 func New(js jetstream.JetStream, st *store.Store, pol *policy.Policy, o Options) *Gatekeeper {
 	o.defaults()
-	g := &Gatekeeper{js: js, store: st, o: o, cache: newPrefsCache(o.PrefsCacheSize)}
+	g := &Gatekeeper{js: js, store: st, o: o, cache: newPrefsCache(o.PrefsCacheSize), replies: newReplyCache(o.PrefsCacheSize / 10)}
 	g.policy.Store(pol)
 	g.tracer = o.TracerProvider.Tracer("github.com/hush-oss/hush/pkg/gatekeeper")
 	return g
@@ -352,7 +354,9 @@ func (g *Gatekeeper) handle(ctx context.Context, m jetstream.Msg, inflight chan<
 }
 
 // decide evaluates the rules and records the decision. When the store says
-// the preferences changed, it evaluates again with the fresh ones.
+// the preferences (or the reply window the intent answers) changed, it
+// evaluates again with the fresh ones. An unsolicited agent contact also
+// reserves a unit of the agent's budget first (see agentBudget).
 func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.ContactIntent) (*hushv1.Decision, bool, error) {
 	ctx, span := g.tracer.Start(ctx, "hush.decide", trace.WithSpanKind(trace.SpanKindInternal))
 	defer span.End()
@@ -361,9 +365,14 @@ func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.
 		traceID = sc.TraceID().String()
 	}
 	prefs, version := g.cache.get(it.GetCustomerId())
+	replyUntil := g.replies.get(it.GetCustomerId(), it.GetInReplyTo())
+	budget := agentBudget{g: g, intent: it.GetId()}
 	for range 3 {
 		now := g.o.Now()
-		v := pol.Evaluate(policy.Input{Intent: it, Prefs: prefs, Now: now})
+		v := pol.Evaluate(policy.Input{Intent: it, Prefs: prefs, Now: now, ReplyUntil: replyUntil})
+		if err := budget.reserve(ctx, &v, now); err != nil {
+			return nil, false, err
+		}
 		res, err := g.store.Decide(ctx, store.DecideRequest{
 			Intent:            it,
 			PrefsVersion:      version,
@@ -372,16 +381,23 @@ func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.
 			Decision:          newDecision(pol, it, &v, now, traceID),
 			DecisionRetention: pol.DecisionRetention,
 			LedgerRetention:   pol.LedgerRetention,
+			ReplyUntil:        replyUntil,
 		})
 		if err != nil {
+			budget.release(ctx)
 			return nil, false, err
 		}
 		if !res.Stale {
+			if err := budget.settle(ctx, res.Decision); err != nil {
+				return nil, false, err
+			}
 			return res.Decision, res.Replayed, nil
 		}
-		prefs, version = res.Prefs, res.PrefsVersion
+		prefs, version, replyUntil = res.Prefs, res.PrefsVersion, res.ReplyUntil
 		g.cache.put(it.GetCustomerId(), prefs, version)
+		g.replies.put(it.GetCustomerId(), it.GetInReplyTo(), replyUntil)
 	}
+	budget.release(ctx)
 	return nil, false, errors.New("preferences kept changing during the decision")
 }
 

@@ -2,10 +2,12 @@ package policy
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,8 +24,12 @@ type rawPolicy struct {
 	Version           string                 `yaml:"version"`
 	FallbackTimeZone  string                 `yaml:"fallback_time_zone"`
 	DecisionRetention string                 `yaml:"decision_retention"`
+	ReplyWindow       string                 `yaml:"reply_window"`
 	Categories        map[string]rawCategory `yaml:"categories"`
 	Rules             map[string]rawRule     `yaml:"rules"`
+	QuietHours        *rawQuietHours         `yaml:"quiet_hours"`
+	CustomerFrequency *rawCustomerFrequency  `yaml:"customer_frequency"`
+	Unsolicited       *rawUnsolicited        `yaml:"unsolicited"`
 	Caps              []rawCap               `yaml:"caps"`
 }
 
@@ -35,6 +41,34 @@ type rawRule struct {
 	Mode string `yaml:"mode"`
 }
 
+type rawQuietHours struct {
+	Classes       []string             `yaml:"classes"`
+	Action        string               `yaml:"action"`
+	Quiet         []string             `yaml:"quiet"`
+	CustomerHours *bool                `yaml:"customer_hours"`
+	Regions       map[string]rawRegion `yaml:"regions"`
+}
+
+type rawRegion struct {
+	Quiet   []string `yaml:"quiet"`
+	Allowed string   `yaml:"allowed"`
+	Action  string   `yaml:"action"`
+}
+
+type rawCustomerFrequency struct {
+	Classes []string `yaml:"classes"`
+}
+
+type rawUnsolicited struct {
+	Customer *rawLimit `yaml:"customer"`
+	Agent    *rawLimit `yaml:"agent"`
+}
+
+type rawLimit struct {
+	Window string `yaml:"window"`
+	Max    int    `yaml:"max"`
+}
+
 type rawCap struct {
 	ID      string   `yaml:"id"`
 	Scope   string   `yaml:"scope"`
@@ -44,8 +78,15 @@ type rawCap struct {
 	Mode    string   `yaml:"mode"`
 }
 
-// ruleIDs are the rules a policy file may set a mode for.
-var ruleIDs = []string{RuleOptOut, RuleDoNothing}
+// Bounds that make a cap or window meaningful.
+const (
+	minCapWindow = time.Second
+	maxCapWindow = 400 * 24 * time.Hour
+	maxCapMax    = 100_000
+	maxReply     = 90 * 24 * time.Hour
+)
+
+var regionCode = regexp.MustCompile(`^[A-Z]{2}(-[A-Z0-9]{1,3})?$`)
 
 // Error is a problem in a policy file, with the line and the field at fault.
 type Error struct {
@@ -55,6 +96,7 @@ type Error struct {
 	Msg   string
 }
 
+// Error prints file:line: field: message.
 func (e *Error) Error() string {
 	if e.Field == "" {
 		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
@@ -71,7 +113,20 @@ func LoadFile(path string) (*Policy, error) {
 	return Parse(path, data)
 }
 
-var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found`)
+var (
+	unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found`)
+	atLine       = regexp.MustCompile(`^line (\d+): (.*)$`)
+)
+
+// lineError turns one of yaml.v3's "line N: msg" messages into an *Error.
+func lineError(name, m string) error {
+	m = strings.TrimPrefix(m, "yaml: ")
+	if s := atLine.FindStringSubmatch(m); s != nil {
+		line, _ := strconv.Atoi(s[1])
+		return &Error{File: name, Line: line, Msg: s[2]}
+	}
+	return fmt.Errorf("%s: %s", name, m)
+}
 
 // Parse validates a policy document. name is used in error messages. Every
 // problem found is reported, each as an *Error.
@@ -88,6 +143,9 @@ func Parse(name string, data []byte) (*Policy, error) {
 	}
 	c := compiler{name: name, root: &root}
 	p := c.compile(&raw)
+	slices.SortStableFunc(c.errs, func(a, b error) int {
+		return cmp.Compare(a.(*Error).Line, b.(*Error).Line)
+	})
 	if len(c.errs) > 0 {
 		return nil, errors.Join(c.errs...)
 	}
@@ -105,11 +163,11 @@ func yamlError(name string, err error) error {
 				errs = append(errs, &Error{File: name, Line: line, Field: s[2], Msg: "unknown field"})
 				continue
 			}
-			errs = append(errs, fmt.Errorf("%s: %s", name, strings.TrimPrefix(m, "yaml: ")))
+			errs = append(errs, lineError(name, m))
 		}
 		return errors.Join(errs...)
 	}
-	return fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+	return lineError(name, err.Error())
 }
 
 type compiler struct {
@@ -128,7 +186,8 @@ func (c *compiler) compile(r *rawPolicy) *Policy {
 	p := &Policy{
 		Version:    r.Version,
 		categories: make(map[string]Class, len(r.Categories)),
-		rules:      make(map[string]Mode, len(ruleIDs)),
+		rules:      make(map[string]Mode, len(RuleIDs)),
+		zones:      new(zoneCache),
 	}
 	if strings.TrimSpace(r.Version) == "" {
 		c.fail("required: name this policy version; it appears on every decision", "version")
@@ -139,8 +198,8 @@ func (c *compiler) compile(r *rawPolicy) *Policy {
 		zone = "UTC"
 	}
 	loc, err := time.LoadLocation(zone)
-	if err != nil {
-		c.fail(fmt.Sprintf("unknown time zone %q", zone), "fallback_time_zone")
+	if err != nil || zone == "Local" {
+		c.fail(fmt.Sprintf("unknown time zone %q (want an IANA name like Europe/Paris)", zone), "fallback_time_zone")
 		loc = time.UTC
 	}
 	p.FallbackZone = loc
@@ -148,6 +207,13 @@ func (c *compiler) compile(r *rawPolicy) *Policy {
 	p.DecisionRetention = 72 * time.Hour
 	if r.DecisionRetention != "" {
 		p.DecisionRetention = c.duration(r.DecisionRetention, "decision_retention")
+	}
+	p.ReplyWindow = 7 * 24 * time.Hour
+	if r.ReplyWindow != "" {
+		p.ReplyWindow = c.duration(r.ReplyWindow, "reply_window")
+		if p.ReplyWindow > maxReply {
+			c.fail("at most 90d: a reply window is about a conversation in progress", "reply_window")
+		}
 	}
 
 	if len(r.Categories) == 0 {
@@ -159,24 +225,42 @@ func (c *compiler) compile(r *rawPolicy) *Policy {
 		}
 		class := Class(cat.Class)
 		if !class.valid() {
-			c.fail(fmt.Sprintf("unknown class %q (want critical, transactional, service or marketing)", cat.Class), "categories", name, "class")
+			c.fail(fmt.Sprintf("unknown class %q (want one of %s)", cat.Class, strings.Join(classNames, ", ")), "categories", name, "class")
 		}
 		p.categories[name] = class
 	}
 
-	for _, id := range ruleIDs {
+	for _, id := range RuleIDs {
 		p.rules[id] = Enforce
 	}
 	for id, rule := range r.Rules {
 		if _, known := p.rules[id]; !known {
-			c.fail(fmt.Sprintf("unknown rule (known: %s)", strings.Join(ruleIDs, ", ")), "rules", id)
+			c.fail(fmt.Sprintf("unknown rule (known: %s; caps set their mode in caps)", strings.Join(RuleIDs, ", ")), "rules", id)
 			continue
 		}
 		p.rules[id] = c.mode(rule.Mode, "rules", id, "mode")
 	}
 
+	c.quietHours(p, r.QuietHours)
+
+	p.custFreq = classBit(ClassService) | classBit(ClassMarketing)
+	if f := r.CustomerFrequency; f != nil {
+		p.custFreq = c.classes(f.Classes, "customer_frequency", "classes")
+	}
+	p.custFreqCodes = p.custFreq.codes()
+
+	p.unsolicited = unsolicitedGuard{customerWindow: 14 * 24 * time.Hour, customerMax: 1, agentWindow: 24 * time.Hour, agentMax: 20}
+	if u := r.Unsolicited; u != nil {
+		if u.Customer != nil {
+			p.unsolicited.customerWindow, p.unsolicited.customerMax = c.limit(u.Customer, "unsolicited", "customer")
+		}
+		if u.Agent != nil {
+			p.unsolicited.agentWindow, p.unsolicited.agentMax = c.limit(u.Agent, "unsolicited", "agent")
+		}
+	}
+
 	seen := map[string]bool{}
-	p.LedgerRetention = MaxCustomerWindow
+	p.LedgerRetention = max(MaxCustomerWindow, p.unsolicited.customerWindow)
 	for i, rc := range r.Caps {
 		cp := Cap{ID: rc.ID, Max: rc.Max, Mode: c.mode(rc.Mode, "caps", i, "mode")}
 		switch {
@@ -187,27 +271,156 @@ func (c *compiler) compile(r *rawPolicy) *Policy {
 		}
 		seen[rc.ID] = true
 		cp.Scope = c.scope(rc.Scope, "caps", i, "scope")
-		cp.Window = c.duration(rc.Window, "caps", i, "window")
-		if rc.Max < 1 {
-			c.fail("must be at least 1 (a cap of 0 blocks everything; use an opt-out rule instead)", "caps", i, "max")
-		}
-		if len(rc.Classes) == 0 {
-			c.fail("required: the classes this cap applies to", "caps", i, "classes")
-		}
-		for j, k := range rc.Classes {
-			switch class := Class(k); {
-			case !class.valid():
-				c.fail(fmt.Sprintf("unknown class %q", k), "caps", i, "classes", j)
-			case class == ClassCritical:
-				c.fail("critical contacts are never capped", "caps", i, "classes", j)
-			default:
-				cp.Classes = append(cp.Classes, class)
+		cp.Window, cp.Max = c.limit(&rawLimit{Window: rc.Window, Max: rc.Max}, "caps", i)
+		cp.set = c.classes(rc.Classes, "caps", i, "classes")
+		for _, k := range classNames {
+			if cp.set.has(Class(k)) {
+				cp.Classes = append(cp.Classes, Class(k))
 			}
 		}
+		cp.codes = cp.set.codes()
+		cp.rule = "cap." + rc.ID
 		p.LedgerRetention = max(p.LedgerRetention, cp.Window)
 		p.caps = append(p.caps, cp)
 	}
 	return p
+}
+
+// limit validates a window and a max: "at most max in any window".
+func (c *compiler) limit(l *rawLimit, path ...any) (time.Duration, int) {
+	w := c.duration(l.Window, append(path, "window")...)
+	switch {
+	case l.Window == "":
+	case w < minCapWindow:
+		c.fail("at least 1s: a shorter window cannot be counted", append(path, "window")...)
+	case w > maxCapWindow:
+		c.fail("at most 400d: the contact ledger keeps no more", append(path, "window")...)
+	}
+	switch {
+	case l.Max < 1:
+		c.fail("must be at least 1 (a cap of 0 blocks everything; use an opt-out or a mode instead)", append(path, "max")...)
+	case l.Max > maxCapMax:
+		c.fail(fmt.Sprintf("at most %d: a larger cap is never reached", maxCapMax), append(path, "max")...)
+	}
+	return w, l.Max
+}
+
+// classes validates a list of classes a counted rule applies to. Critical
+// contacts are never capped and transactional ones ignore caps, so naming
+// them is a mistake worth refusing.
+func (c *compiler) classes(list []string, path ...any) classSet {
+	if len(list) == 0 {
+		c.fail("required: the classes this applies to", path...)
+	}
+	var set classSet
+	for j, k := range list {
+		switch class := Class(k); {
+		case !class.valid():
+			c.fail(fmt.Sprintf("unknown class %q (want one of %s)", k, strings.Join(classNames, ", ")), append(path, j)...)
+		case class == ClassCritical:
+			c.fail("critical contacts are never capped", append(path, j)...)
+		case class == ClassTransactional:
+			c.fail("transactional contacts ignore caps", append(path, j)...)
+		case set.has(class):
+			c.fail(fmt.Sprintf("class %q listed twice", k), append(path, j)...)
+		default:
+			set |= classBit(class)
+		}
+	}
+	return set
+}
+
+// quietHours compiles the quiet-hours section. Without one there are no
+// quiet hours (so that a policy written for tests or simulations does not
+// depend on the time of day); a section without quiet windows or classes
+// takes 21:00-08:00 for service and marketing contacts, deferred.
+func (c *compiler) quietHours(p *Policy, r *rawQuietHours) {
+	if r == nil {
+		return
+	}
+	q := quietHours{
+		classes:  classBit(ClassService) | classBit(ClassMarketing),
+		rule:     quietRule{windows: []window{{21 * 60, 8 * 60}}, action: Defer},
+		customer: true,
+	}
+	{
+		if r.Classes != nil {
+			q.classes = 0
+			for j, k := range r.Classes {
+				switch class := Class(k); {
+				case !class.valid():
+					c.fail(fmt.Sprintf("unknown class %q (want one of %s)", k, strings.Join(classNames, ", ")), "quiet_hours", "classes", j)
+				case class == ClassCritical:
+					c.fail("critical contacts are never held back", "quiet_hours", "classes", j)
+				default:
+					q.classes |= classBit(class)
+				}
+			}
+		}
+		q.rule.action = c.action(r.Action, Defer, "quiet_hours", "action")
+		if r.Quiet != nil {
+			q.rule.windows = c.windows(r.Quiet, "quiet_hours", "quiet")
+		}
+		if r.CustomerHours != nil {
+			q.customer = *r.CustomerHours
+		}
+		if len(r.Regions) > 0 {
+			q.regions = make(map[string]quietRule, len(r.Regions))
+		}
+		for code, reg := range r.Regions {
+			if !regionCode.MatchString(code) {
+				c.fail("want an ISO 3166 code like US or US-FL", "quiet_hours", "regions", code)
+			}
+			rule := quietRule{action: c.action(reg.Action, q.rule.action, "quiet_hours", "regions", code, "action")}
+			switch {
+			case reg.Allowed != "" && reg.Quiet != nil:
+				c.fail("give either allowed or quiet, not both", "quiet_hours", "regions", code, "allowed")
+			case reg.Allowed != "":
+				w, err := parseWindow(reg.Allowed)
+				if err != nil {
+					c.fail(err.Error(), "quiet_hours", "regions", code, "allowed")
+				}
+				rule.windows = []window{{w.end, w.start}} // quiet is the complement
+			case reg.Quiet != nil:
+				rule.windows = c.windows(reg.Quiet, "quiet_hours", "regions", code, "quiet")
+			default:
+				c.fail("required: allowed (the window contacts may happen in) or quiet (the windows they may not)", "quiet_hours", "regions", code)
+			}
+			q.regions[code] = rule
+		}
+	}
+	p.quiet = q
+}
+
+// windows parses a list of quiet windows, refusing overlaps: two windows
+// that overlap are one window written twice, usually by mistake.
+func (c *compiler) windows(list []string, path ...any) []window {
+	out := make([]window, 0, len(list))
+	for j, s := range list {
+		w, err := parseWindow(s)
+		if err != nil {
+			c.fail(err.Error(), append(path, j)...)
+			continue
+		}
+		for _, o := range out {
+			if w.overlaps(o) {
+				c.fail(fmt.Sprintf("%s overlaps %s; merge them into one window", w, o), append(path, j)...)
+			}
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+func (c *compiler) action(s string, def Action, path ...any) Action {
+	switch Action(s) {
+	case "":
+		return def
+	case Defer, Suppress:
+		return Action(s)
+	}
+	c.fail(fmt.Sprintf("want defer or suppress, got %q", s), path...)
+	return def
 }
 
 func (c *compiler) duration(s string, path ...any) time.Duration {
@@ -244,7 +457,7 @@ func (c *compiler) scope(s string, path ...any) Scope {
 func ParseDuration(s string) (time.Duration, error) {
 	if d, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(d)
-		if err != nil {
+		if err != nil || n < 0 || n > 100_000 {
 			return 0, fmt.Errorf("invalid duration %q", s)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil

@@ -2,12 +2,15 @@
 // customer's preferences and a clock, with no I/O.
 //
 // Evaluate applies every rule that needs only those inputs and returns a
-// Verdict. Rules that need shared counters (rolling-window caps) are returned
-// as CapChecks for the store to check and count in one atomic step, so the
-// rules stay here and the atomicity stays in Redis.
+// Verdict. Rules that need shared counters (rolling-window caps, the
+// customer's own maximum frequency, the over-servicing guard) are returned as
+// CapChecks and an AgentCheck for the store to check and count atomically,
+// so the rules stay here and the atomicity stays in Redis.
 package policy
 
 import (
+	"sync"
+	"sync/atomic"
 	"time"
 
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
@@ -30,12 +33,60 @@ const (
 	ClassMarketing Class = "marketing"
 )
 
+var classNames = []string{string(ClassCritical), string(ClassTransactional), string(ClassService), string(ClassMarketing)}
+
 func (c Class) valid() bool {
 	switch c {
 	case ClassCritical, ClassTransactional, ClassService, ClassMarketing:
 		return true
 	}
 	return false
+}
+
+// Code is the one-letter form of a class kept in the store's contact ledger:
+// c, t, s or m.
+func (c Class) Code() string {
+	switch c {
+	case ClassCritical:
+		return "c"
+	case ClassTransactional:
+		return "t"
+	case ClassService:
+		return "s"
+	case ClassMarketing:
+		return "m"
+	}
+	return "?"
+}
+
+// classSet is a set of classes as a bit mask.
+type classSet uint8
+
+func (s classSet) has(c Class) bool { return s&classBit(c) != 0 }
+
+func classBit(c Class) classSet {
+	switch c {
+	case ClassCritical:
+		return 1
+	case ClassTransactional:
+		return 2
+	case ClassService:
+		return 4
+	case ClassMarketing:
+		return 8
+	}
+	return 0
+}
+
+// codes returns the ledger codes of the set's classes ("sm").
+func (s classSet) codes() string {
+	b := make([]byte, 0, 4)
+	for _, c := range []Class{ClassCritical, ClassTransactional, ClassService, ClassMarketing} {
+		if s.has(c) {
+			b = append(b, c.Code()[0])
+		}
+	}
+	return string(b)
 }
 
 // Mode says whether a rule decides (enforce) or only reports what it would
@@ -48,42 +99,74 @@ const (
 	Shadow  Mode = "shadow"
 )
 
+// Action is what quiet hours do to an intent: hold it until they end, or
+// drop it.
+type Action string
+
+// Quiet-hour actions.
+const (
+	Defer    Action = "defer"
+	Suppress Action = "suppress"
+)
+
 // Scope says which of a customer's past contacts a cap counts.
 type Scope uint8
 
 // Cap scopes. The numeric values are the field index in the store's contact
 // ledger, so they must not be renumbered.
 const (
-	ScopeCustomer Scope = iota // every contact of the customer
-	ScopeChannel               // contacts on the intent's channel
-	ScopeCategory              // contacts in the intent's category
-	ScopeTopic                 // contacts on the intent's topic (a cooldown)
-	ScopeSender                // contacts from the intent's sending service
+	ScopeCustomer    Scope = iota // every contact of the customer
+	ScopeChannel                  // contacts on the intent's channel
+	ScopeCategory                 // contacts in the intent's category
+	ScopeTopic                    // contacts on the intent's topic (a cooldown)
+	ScopeSender                   // contacts from the intent's sending service
+	ScopeUnsolicited              // unsolicited agent contacts (the over-servicing guard)
 )
 
+// LedgerClassField is the index of the contact's class code in a ledger
+// member, after the scope fields.
+const LedgerClassField = 6
+
+// scopeNames are the scopes a policy file may use for caps; the
+// over-servicing guard's scope is configured in its own section.
 var scopeNames = [...]string{"customer", "channel", "category", "topic", "sender"}
 
-func (s Scope) String() string { return scopeNames[s] }
+// String is the scope's name in the policy file ("customer", ...).
+func (s Scope) String() string {
+	if s == ScopeUnsolicited {
+		return "unsolicited"
+	}
+	return scopeNames[s]
+}
 
 // Policy is a validated, compiled policy file. It is immutable: a reload
 // builds a new one.
 type Policy struct {
 	// Version names the policy on every decision it makes.
 	Version string
-	// FallbackZone is used when a customer's time zone is unknown.
+	// FallbackZone is used when a customer's time zone is unknown or invalid.
 	FallbackZone *time.Location
 	// DecisionRetention is how long decisions are kept by intent id.
 	DecisionRetention time.Duration
 	// LedgerRetention is how far back the store keeps a customer's
 	// contacts: the longest window any cap reads.
 	LedgerRetention time.Duration
+	// ReplyWindow is how long a customer's inbound contact lets replies
+	// through as solicited.
+	ReplyWindow time.Duration
 
-	categories map[string]Class
-	rules      map[string]Mode
-	caps       []Cap
+	categories    map[string]Class
+	rules         map[string]Mode
+	caps          []Cap
+	custFreq      classSet
+	custFreqCodes string
+	quiet         quietHours
+	unsolicited   unsolicitedGuard
+	zones         *zoneCache
 }
 
-// Cap is a rolling-window cap: at most Max contacts in any Window.
+// Cap is a rolling-window cap: at most Max contacts of its classes in any
+// Window, among the contacts its scope selects.
 type Cap struct {
 	ID      string
 	Scope   Scope
@@ -91,15 +174,20 @@ type Cap struct {
 	Max     int
 	Classes []Class
 	Mode    Mode
+
+	set   classSet
+	codes string
+	rule  string // "cap.<id>", built once
 }
 
-func (c *Cap) appliesTo(class Class) bool {
-	for _, k := range c.Classes {
-		if k == class {
-			return true
-		}
-	}
-	return false
+func (c *Cap) appliesTo(class Class) bool { return c.set.has(class) }
+
+// unsolicitedGuard is the over-servicing guard's configuration.
+type unsolicitedGuard struct {
+	customerWindow time.Duration
+	customerMax    int
+	agentWindow    time.Duration
+	agentMax       int
 }
 
 // ClassOf reports the class of a category and whether the policy names it.
@@ -111,6 +199,19 @@ func (p *Policy) ClassOf(category string) (Class, bool) {
 // Caps returns the policy's caps in file order.
 func (p *Policy) Caps() []Cap { return p.caps }
 
+// RuleMode returns the mode of a rule by id ("quiet_hours", "cap.daily").
+func (p *Policy) RuleMode(id string) Mode {
+	if m, ok := p.rules[id]; ok {
+		return m
+	}
+	for i := range p.caps {
+		if "cap."+p.caps[i].ID == id {
+			return p.caps[i].Mode
+		}
+	}
+	return Enforce
+}
+
 // Input is everything a decision depends on besides shared counters.
 type Input struct {
 	Intent *hushv1.ContactIntent
@@ -118,6 +219,10 @@ type Input struct {
 	Prefs *hushv1.Preferences
 	// Now is the decision's timestamp.
 	Now time.Time
+	// ReplyUntil is when the reply window of the thread the intent's
+	// in_reply_to names closes; zero when there is none. The store verifies
+	// it in the same step that records the decision.
+	ReplyUntil time.Time
 }
 
 // Reason is one rule's verdict, ready to go on a Decision.
@@ -135,14 +240,28 @@ func (r Reason) Proto() *hushv1.Reason {
 // CapCheck is a cap the store must check against the customer's contact
 // ledger before counting an approved intent. Value is the intent's value of
 // the cap's scope (its channel, category, ...); empty for ScopeCustomer.
+// Classes holds the ledger codes of the classes it counts; empty counts
+// every class.
 type CapCheck struct {
+	Rule    string
+	Scope   Scope
+	Value   string
+	Window  time.Duration
+	Max     int
+	Shadow  bool
+	Code    hushv1.ReasonCode
+	Classes string
+}
+
+// AgentCheck is the per-agent cap on unsolicited contacts. It lives outside
+// the customer's Redis slot, so the store reserves budget before the
+// decision and confirms or releases it after.
+type AgentCheck struct {
 	Rule   string
-	Scope  Scope
-	Value  string
+	Agent  string
 	Window time.Duration
 	Max    int
 	Shadow bool
-	Code   hushv1.ReasonCode
 }
 
 // Verdict is what the rules decided before counters are consulted.
@@ -160,7 +279,51 @@ type Verdict struct {
 	// outcome is approved. Critical intents carry none: they are counted
 	// but never capped.
 	Caps []CapCheck
+	// Class is the intent's class, kept with the contact in the ledger.
+	Class Class
+	// Unsolicited marks an agent contact outside a reply window; it is
+	// counted as such for the per-customer guard.
+	Unsolicited bool
+	// Agent is the per-agent cap to reserve before the store decides; its
+	// Agent field is empty when none applies.
+	Agent AgentCheck
 }
 
 // Approved reports whether the rules let the intent through so far.
 func (v *Verdict) Approved() bool { return v.Outcome == hushv1.Outcome_OUTCOME_APPROVED }
+
+// zoneCache remembers loaded time zones (and names that are not zones), so
+// that an evaluation never reads the zone database.
+type zoneCache struct {
+	m sync.Map // name -> *time.Location (nil: unknown)
+	n atomic.Int32
+}
+
+// maxCachedZones bounds the cache against garbage zone names; IANA has
+// about 600.
+const maxCachedZones = 2048
+
+// zone returns the location for name, or the fallback when it is empty or
+// unknown: never "send anyway".
+func (p *Policy) zone(name string) *time.Location {
+	if name == "" {
+		return p.FallbackZone
+	}
+	if v, ok := p.zones.m.Load(name); ok {
+		if loc := v.(*time.Location); loc != nil {
+			return loc
+		}
+		return p.FallbackZone
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil || name == "Local" {
+		loc = nil
+	}
+	if p.zones.n.Add(1) <= maxCachedZones {
+		p.zones.m.Store(name, loc)
+	}
+	if loc == nil {
+		return p.FallbackZone
+	}
+	return loc
+}

@@ -64,7 +64,28 @@ func (p *Policy) Validate(it *hushv1.ContactIntent, subjectChannel string) error
 	if it.GetSender().GetService() == "" {
 		return invalid("sender.service", "required: the service that wants to send")
 	}
+	if pu := it.GetPurpose(); len(pu) > maxPurposeLen || !utf8.ValidString(pu) {
+		return invalid("purpose", "want valid UTF-8 of at most %d bytes", maxPurposeLen)
+	}
 	return nil
+}
+
+// maxPurposeLen bounds the purpose an agent gives, which is kept on records.
+const maxPurposeLen = 512
+
+// ValidateInbound checks a customer's inbound contact. subjectChannel is the
+// channel token of the subject it arrived on. Errors wrap ErrInvalid.
+func ValidateInbound(in *hushv1.InboundContact, subjectChannel string) error {
+	if err := checkID("customer_id", in.GetCustomerId()); err != nil {
+		return err
+	}
+	if !IsChannel(in.GetChannel()) {
+		return invalid("channel", "unknown channel %q (want one of email, sms, push, voice, whatsapp, in_app)", in.GetChannel())
+	}
+	if subjectChannel != in.GetChannel() {
+		return invalid("channel", "%q does not match the subject's channel %q", in.GetChannel(), subjectChannel)
+	}
+	return checkID("thread_id", in.GetThreadId())
 }
 
 // IsChannel reports whether s is a channel Hush knows.

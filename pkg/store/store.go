@@ -4,7 +4,9 @@
 // on one customer can never exceed a cap.
 //
 // All keys of a customer share the hash tag {c:<customer id>}, so the store
-// works unchanged on Redis Cluster.
+// works unchanged on Redis Cluster. Per-agent budgets live under the agent's
+// own tag {a:<agent id>} and are reserved before, and settled after, the
+// customer's decision (see ReserveAgent).
 package store
 
 import (
@@ -12,6 +14,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +34,18 @@ var (
 	//go:embed lua/set_prefs.lua
 	setPrefsLua    string
 	setPrefsScript = redis.NewScript(setPrefsLua)
+
+	//go:embed lua/open_reply.lua
+	openReplyLua    string
+	openReplyScript = redis.NewScript(openReplyLua)
+
+	//go:embed lua/agent_reserve.lua
+	agentReserveLua    string
+	agentReserveScript = redis.NewScript(agentReserveLua)
+
+	//go:embed lua/agent_settle.lua
+	agentSettleLua    string
+	agentSettleScript = redis.NewScript(agentSettleLua)
 )
 
 // ErrConflict is returned by SetPreferences when the preferences changed
@@ -43,6 +58,8 @@ type rediser interface {
 	redis.Scripter
 	Get(ctx context.Context, key string) *redis.StringCmd
 	HMGet(ctx context.Context, key string, fields ...string) *redis.SliceCmd
+	HGet(ctx context.Context, key, field string) *redis.StringCmd
+	HLen(ctx context.Context, key string) *redis.IntCmd
 	ZRangeByScoreWithScores(ctx context.Context, key string, opt *redis.ZRangeBy) *redis.ZSliceCmd
 }
 
@@ -72,6 +89,24 @@ func (s *Store) PrefsKey(customer string) string { return s.key(customer, "prefs
 // LedgerKey is where a customer's recent contacts are counted.
 func (s *Store) LedgerKey(customer string) string { return s.key(customer, "ledger") }
 
+// UncappedKey is where a customer's contacts that no cap counts (critical,
+// and transactional ones that are not unsolicited) are recorded.
+func (s *Store) UncappedKey(customer string) string { return s.key(customer, "uncapped") }
+
+// RepliesKey is where a customer's open reply windows are kept, by thread.
+func (s *Store) RepliesKey(customer string) string { return s.key(customer, "replies") }
+
+// AgentLedgerKey is where an agent's unsolicited contacts are counted; it is
+// in the agent's own slot, not a customer's.
+func (s *Store) AgentLedgerKey(agent string) string {
+	return s.prefix + ":{a:" + agent + "}:ledger"
+}
+
+// AgentPendingKey holds an agent's reservations not yet settled.
+func (s *Store) AgentPendingKey(agent string) string {
+	return s.prefix + ":{a:" + agent + "}:pending"
+}
+
 // DecideRequest is one intent's decision as the rules made it, to be checked
 // against the customer's counters and recorded.
 type DecideRequest struct {
@@ -86,6 +121,9 @@ type DecideRequest struct {
 	Decision          *hushv1.Decision
 	DecisionRetention time.Duration
 	LedgerRetention   time.Duration
+	// ReplyUntil is the end of the reply window of the intent's
+	// in_reply_to thread the rules assumed; zero for none.
+	ReplyUntil time.Time
 }
 
 // DecideResult is the outcome of Decide.
@@ -101,6 +139,9 @@ type DecideResult struct {
 	Stale        bool
 	Prefs        *hushv1.Preferences
 	PrefsVersion uint64
+	// ReplyUntil is, when Stale, the current end of the reply window of
+	// the intent's in_reply_to thread (zero for none).
+	ReplyUntil time.Time
 }
 
 // Decide records a decision in one round trip: it replays an earlier
@@ -120,15 +161,22 @@ func (s *Store) Decide(ctx context.Context, r DecideRequest) (DecideResult, erro
 	if approved == "0" {
 		caps = nil
 	}
-	args := make([]any, 0, 8+7*len(caps))
+	assumed := ""
+	if it.GetInReplyTo() != "" && !r.ReplyUntil.IsZero() {
+		assumed = strconv.FormatInt(r.ReplyUntil.UnixMilli(), 10)
+	}
+	args := make([]any, 0, 10+8*len(caps))
 	args = append(args,
 		strconv.FormatUint(r.PrefsVersion, 10),
 		r.Now.UnixMilli(),
 		r.DecisionRetention.Milliseconds(),
 		r.LedgerRetention.Milliseconds(),
-		LedgerMember(it),
+		ledgerMember(it, r.Verdict.Unsolicited, r.Verdict.Class),
 		approved,
 		blob,
+		it.GetInReplyTo(),
+		assumed,
+		capped(r.Verdict),
 		len(caps),
 	)
 	for _, c := range caps {
@@ -136,9 +184,10 @@ func (s *Store) Decide(ctx context.Context, r DecideRequest) (DecideResult, erro
 		if c.Shadow {
 			enforce = "0"
 		}
-		args = append(args, c.Rule, int32(c.Code), int(c.Scope), c.Value, c.Window.Milliseconds(), c.Max, enforce)
+		args = append(args, c.Rule, int32(c.Code), int(c.Scope), c.Value, c.Window.Milliseconds(), c.Max, enforce, c.Classes)
 	}
-	keys := []string{s.DecisionKey(it.GetCustomerId(), it.GetId()), s.PrefsKey(it.GetCustomerId()), s.LedgerKey(it.GetCustomerId())}
+	customer := it.GetCustomerId()
+	keys := []string{s.DecisionKey(customer, it.GetId()), s.PrefsKey(customer), s.LedgerKey(customer), s.RepliesKey(customer), s.UncappedKey(customer)}
 	res, err := decideScript.Run(ctx, s.rdb, keys, args...).StringSlice()
 	if err != nil {
 		return DecideResult{}, fmt.Errorf("decide %s: %w", it.GetId(), err)
@@ -150,17 +199,46 @@ func (s *Store) Decide(ctx context.Context, r DecideRequest) (DecideResult, erro
 	case len(res) == 2 && res[0] == "done":
 		d, err := decodeRecord(res[1])
 		return DecideResult{Decision: d}, err
-	case len(res) == 3 && res[0] == "stale":
+	case len(res) == 4 && res[0] == "stale":
 		p, v, err := decodePrefs(res[1], res[2])
-		return DecideResult{Stale: true, Prefs: p, PrefsVersion: v}, err
+		out := DecideResult{Stale: true, Prefs: p, PrefsVersion: v}
+		if res[3] != "" {
+			ms, perr := strconv.ParseInt(res[3], 10, 64)
+			if perr != nil {
+				return DecideResult{}, fmt.Errorf("decide %s: reply window %q: %w", it.GetId(), res[3], perr)
+			}
+			out.ReplyUntil = time.UnixMilli(ms)
+		}
+		return out, err
 	}
 	return DecideResult{}, fmt.Errorf("decide %s: unexpected reply %q", it.GetId(), res)
 }
 
-// LedgerMember is how a counted contact is stored in the customer's ledger:
-// the intent id and the fields caps can be scoped to, in policy.Scope order.
+// capped says where an approved contact is counted: "1" in the ledger caps
+// read, "0" apart, for contacts no cap can count (policy validation refuses
+// caps on critical and transactional contacts; only the unsolicited guard
+// counts them).
+func capped(v *policy.Verdict) string {
+	if v.Unsolicited || v.Class != policy.ClassCritical && v.Class != policy.ClassTransactional {
+		return "1"
+	}
+	return "0"
+}
+
+// LedgerMember is how a counted system contact of class service is stored
+// in the customer's ledger; see ledgerMember.
 func LedgerMember(it *hushv1.ContactIntent) string {
-	return strings.Join([]string{it.GetId(), it.GetChannel(), it.GetCategory(), it.GetTopic(), it.GetSender().GetService()}, "\x1f")
+	return ledgerMember(it, false, policy.ClassService)
+}
+
+// ledgerMember is the intent id and the fields caps can be scoped to, in
+// policy.Scope order, then the class code (policy.LedgerClassField).
+func ledgerMember(it *hushv1.ContactIntent, unsolicited bool, class policy.Class) string {
+	kind := ""
+	if unsolicited {
+		kind = "u"
+	}
+	return strings.Join([]string{it.GetId(), it.GetChannel(), it.GetCategory(), it.GetTopic(), it.GetSender().GetService(), kind, class.Code()}, "\x1f")
 }
 
 // Decision returns the recorded decision for an intent, or nil when there
@@ -228,24 +306,32 @@ func (s *Store) SetPreferences(ctx context.Context, customer string, p *hushv1.P
 type Contact struct {
 	IntentID, Channel, Category, Topic, Sender string
 	At                                         time.Time
+	// Unsolicited marks an agent contact outside a reply window.
+	Unsolicited bool
+	// Class is the one-letter class code (policy.Class.Code).
+	Class string
 }
 
-// Ledger returns a customer's counted contacts since a time, oldest first.
+// Ledger returns a customer's counted contacts since a time, oldest first:
+// those caps count and those they never do (critical, transactional).
 func (s *Store) Ledger(ctx context.Context, customer string, since time.Time) ([]Contact, error) {
-	zs, err := s.rdb.ZRangeByScoreWithScores(ctx, s.LedgerKey(customer), &redis.ZRangeBy{
-		Min: "(" + strconv.FormatInt(since.UnixMilli(), 10), Max: "+inf",
-	}).Result()
-	if err != nil {
-		return nil, fmt.Errorf("read ledger of %s: %w", customer, err)
-	}
-	out := make([]Contact, 0, len(zs))
-	for _, z := range zs {
-		f := strings.Split(z.Member.(string), "\x1f")
-		for len(f) < 5 {
-			f = append(f, "")
+	var out []Contact
+	for _, key := range []string{s.LedgerKey(customer), s.UncappedKey(customer)} {
+		zs, err := s.rdb.ZRangeByScoreWithScores(ctx, key, &redis.ZRangeBy{
+			Min: "(" + strconv.FormatInt(since.UnixMilli(), 10), Max: "+inf",
+		}).Result()
+		if err != nil {
+			return nil, fmt.Errorf("read ledger of %s: %w", customer, err)
 		}
-		out = append(out, Contact{f[0], f[1], f[2], f[3], f[4], time.UnixMilli(int64(z.Score))})
+		for _, z := range zs {
+			f := strings.Split(z.Member.(string), "\x1f")
+			for len(f) < 7 {
+				f = append(f, "")
+			}
+			out = append(out, Contact{f[0], f[1], f[2], f[3], f[4], time.UnixMilli(int64(z.Score)), f[5] == "u", f[6]})
+		}
 	}
+	slices.SortStableFunc(out, func(a, b Contact) int { return a.At.Compare(b.At) })
 	return out, nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/hush-oss/hush/pkg/config"
 	"github.com/hush-oss/hush/pkg/connect"
 	"github.com/hush-oss/hush/pkg/gatekeeper"
+	"github.com/hush-oss/hush/pkg/policy"
 	"github.com/hush-oss/hush/pkg/store"
 )
 
@@ -93,6 +94,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return gk.Run(gctx) })
 	g.Go(func() error { return reloadOnHUP(gctx, s.Policy, gk, log) })
+	g.Go(func() error { return gk.RunInbound(gctx) })
 	done := make(chan error, 1)
 	go func() { done <- g.Wait() }()
 	select {
@@ -112,24 +114,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	return err
 }
 
-// reloadOnHUP reloads the policy on SIGHUP; a bad file is rejected and the
-// policy in force keeps running.
+// reloadOnHUP reloads the policy on SIGHUP and when its file changes; a bad
+// file is rejected and the policy in force keeps running.
 func reloadOnHUP(ctx context.Context, path string, gk *gatekeeper.Gatekeeper, log *slog.Logger) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-hup:
-			pol, err := connect.Policy(path)
-			if err != nil {
-				log.Error("policy reload rejected; the previous policy stays in force", "err", err, "version", gk.Policy().Version)
-				continue
-			}
-			gk.SetPolicy(pol)
-			log.Info("policy reloaded", "version", pol.Version)
-		}
-	}
+	r := policy.Reloader{Path: path, Load: connect.Policy, Apply: gk.SetPolicy,
+		Current: func() string { return gk.Policy().Version }, Logger: log}
+	return r.Run(ctx, hup)
 }

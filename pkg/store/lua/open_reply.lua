@@ -1,0 +1,32 @@
+-- open_reply.lua: open (or extend) the reply window of a customer's thread,
+-- and forget windows that have closed.
+--
+-- KEYS[1] reply windows   hash { <thread id> = window end, unix ms }, in the
+--                         customer's slot {c:<customer>} so decide.lua reads it
+-- ARGV[1] thread id
+-- ARGV[2] window end, unix ms
+-- ARGV[3] now, unix ms
+--
+-- Returns the thread's window end after the call (a later end already
+-- recorded is kept), unix ms.
+
+local now = tonumber(ARGV[3])
+local want = tonumber(ARGV[2])
+local latest = want
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local ends = tonumber(all[i + 1])
+  if all[i] == ARGV[1] then
+    want = math.max(want, ends)
+  elseif ends <= now then
+    redis.call('HDEL', KEYS[1], all[i])
+  else
+    latest = math.max(latest, ends)
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], want)
+latest = math.max(latest, want)
+if latest > now then
+  redis.call('PEXPIRE', KEYS[1], latest - now)
+end
+return want

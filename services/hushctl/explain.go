@@ -1,0 +1,228 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hush-oss/hush/pkg/bus"
+	"github.com/hush-oss/hush/pkg/consent"
+	"github.com/hush-oss/hush/pkg/policy"
+	"github.com/hush-oss/hush/pkg/store"
+	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
+)
+
+// explainFlags are the flags of explain.
+type explainFlags struct {
+	Customer string `conf:"customer" help:"the intent's customer; without it the suppression log and the dispatch stream are searched"`
+}
+
+// windowCount is one cap's window as it stood when an intent was decided.
+type windowCount struct {
+	Rule   string `json:"rule"`
+	Scope  string `json:"scope"`
+	Value  string `json:"value,omitempty"`
+	Window string `json:"window"`
+	Count  int    `json:"count"`
+	Max    int    `json:"max"`
+	Mode   string `json:"mode"`
+}
+
+func explain(a *app, args []string) error {
+	var f explainFlags
+	pos, err := a.parse(args, 1, 1, &f)
+	if err != nil {
+		return err
+	}
+	id := pos[0]
+	customer := f.Customer
+	var logged *hushv1.SuppressionRecord
+	var dispatched *hushv1.ContactIntent
+	if customer == "" {
+		if logged, dispatched, err = a.findIntent(id); err != nil {
+			return err
+		}
+		switch {
+		case logged != nil:
+			customer = logged.GetDecision().GetCustomerId()
+		case dispatched != nil:
+			customer = dispatched.GetCustomerId()
+		default:
+			return fmt.Errorf("intent %s is in neither the suppression log nor the dispatch stream; give --customer", id)
+		}
+	}
+	st, err := a.store()
+	if err != nil {
+		return err
+	}
+	d, err := st.Decision(a.ctx, customer, id)
+	if err != nil {
+		return err
+	}
+	source := "redis"
+	if d == nil && logged != nil {
+		d, source = logged.GetDecision(), "suppression log (the Redis record has expired)"
+	}
+	if d == nil {
+		return fmt.Errorf("no decision recorded for intent %s of customer %s (never decided, or past the decision retention)", id, customer)
+	}
+	windows, err := a.windowsAt(st, d, logged, dispatched)
+	if err != nil {
+		return err
+	}
+	if a.c.JSON {
+		return a.printJSON(map[string]any{"source": source, "decision": protoJSON(d), "windows": windows})
+	}
+	release := "-"
+	if d.GetReleaseAt() != nil {
+		release = ts(d.GetReleaseAt().AsTime())
+	}
+	a.fields([][2]string{
+		{"intent", d.GetIntentId()},
+		{"customer", d.GetCustomerId()},
+		{"channel", d.GetChannel()},
+		{"category", d.GetCategory()},
+		{"outcome", policy.ShortOutcome(d.GetOutcome())},
+		{"decided", ts(d.GetDecidedAt().AsTime())},
+		{"release", release},
+		{"policy", orDash(d.GetPolicyVersion())},
+		{"trace", orDash(d.GetTraceId())},
+		{"source", source},
+	})
+	reasons := func(title string, rs []*hushv1.Reason) {
+		fmt.Fprintf(a.stdout, "\n%s:\n", title)
+		if len(rs) == 0 {
+			fmt.Fprintln(a.stdout, "  (none)")
+			return
+		}
+		rows := make([][]string, 0, len(rs))
+		for _, r := range rs {
+			rows = append(rows, []string{"  " + policy.ShortCode(r.GetCode()), orDash(r.GetRule()), r.GetMessage()})
+		}
+		a.table([]string{"  REASON", "RULE", "WHY"}, rows)
+	}
+	reasons("reasons", d.GetReasons())
+	reasons("shadow rules that would have said no", d.GetShadowReasons())
+	fmt.Fprintf(a.stdout, "\ncounters when decided (contacts in each window, from the ledger):\n")
+	if len(windows) == 0 {
+		fmt.Fprintln(a.stdout, "  (no cap applies to this category)")
+		return nil
+	}
+	rows := make([][]string, 0, len(windows))
+	for _, w := range windows {
+		rows = append(rows, []string{"  " + w.Rule, w.Scope, orDash(w.Value), w.Window, strconv.Itoa(w.Count), strconv.Itoa(w.Max), w.Mode})
+	}
+	a.table([]string{"  CAP", "SCOPE", "VALUE", "WINDOW", "COUNT", "MAX", "MODE"}, rows)
+	return nil
+}
+
+// windowsAt rebuilds, from the customer's ledger, how full each cap that
+// applies to the decision's category was when it was decided (contacts
+// strictly before the decision; the ledger keeps the longest window).
+func (a *app) windowsAt(st *store.Store, d *hushv1.Decision, logged *hushv1.SuppressionRecord, dispatched *hushv1.ContactIntent) ([]windowCount, error) {
+	pol, err := a.policy()
+	if err != nil {
+		return nil, err
+	}
+	class, ok := pol.ClassOf(d.GetCategory())
+	if !ok || class == policy.ClassCritical {
+		return nil, nil
+	}
+	at := d.GetDecidedAt().AsTime()
+	var longest time.Duration
+	for _, c := range pol.Caps() {
+		longest = max(longest, c.Window)
+	}
+	ledger, err := st.Ledger(a.ctx, d.GetCustomerId(), at.Add(-longest))
+	if err != nil {
+		return nil, err
+	}
+	it := logged.GetIntent()
+	if it == nil {
+		it = dispatched
+	}
+	self := store.Contact{IntentID: d.GetIntentId(), Channel: d.GetChannel(), Category: d.GetCategory()}
+	if it != nil {
+		self.Topic, self.Sender = it.GetTopic(), it.GetSender().GetService()
+	}
+	for _, c := range ledger {
+		if c.IntentID == d.GetIntentId() {
+			self = c
+		}
+	}
+	var out []windowCount
+	for _, c := range pol.Caps() {
+		if !slices.Contains(c.Classes, class) {
+			continue
+		}
+		value := scopeValue(self, c.Scope)
+		n := 0
+		for _, e := range ledger {
+			if e.IntentID != d.GetIntentId() && e.At.After(at.Add(-c.Window)) && !e.At.After(at) && (c.Scope == policy.ScopeCustomer || scopeValue(e, c.Scope) == value) {
+				n++
+			}
+		}
+		out = append(out, windowCount{Rule: "cap." + c.ID, Scope: c.Scope.String(), Value: value,
+			Window: policy.FormatWindow(c.Window), Count: n, Max: c.Max, Mode: string(c.Mode)})
+	}
+	return out, nil
+}
+
+func scopeValue(c store.Contact, s policy.Scope) string {
+	switch s {
+	case policy.ScopeChannel:
+		return c.Channel
+	case policy.ScopeCategory:
+		return c.Category
+	case policy.ScopeTopic:
+		return c.Topic
+	case policy.ScopeSender:
+		return c.Sender
+	}
+	return ""
+}
+
+// findIntent searches the suppression log, then the dispatch stream, for
+// an intent id.
+func (a *app) findIntent(id string) (*hushv1.SuppressionRecord, *hushv1.ContactIntent, error) {
+	js, err := a.jetstream()
+	if err != nil {
+		return nil, nil, err
+	}
+	var logged *hushv1.SuppressionRecord
+	err = consent.ReadStream(a.ctx, js, a.subjects().Stream(bus.StreamSuppressed), time.Time{}, a.progress("suppression log"), func(m jetstream.Msg) error {
+		rec := new(hushv1.SuppressionRecord)
+		if bus.Decode(m.Data(), m.Headers(), rec) == nil && rec.GetDecision().GetIntentId() == id {
+			logged = rec
+			return errStop
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return nil, nil, err
+	}
+	if logged != nil {
+		return logged, nil, nil
+	}
+	var dispatched *hushv1.ContactIntent
+	err = consent.ReadStream(a.ctx, js, a.subjects().Stream(bus.StreamDispatch), time.Time{}, a.progress("dispatch stream"), func(m jetstream.Msg) error {
+		if m.Headers().Get(nats.MsgIdHdr) != id {
+			return nil
+		}
+		it, err := bus.DecodeIntent(m.Data(), m.Headers())
+		if err == nil {
+			dispatched = it
+			return errStop
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return nil, nil, err
+	}
+	return nil, dispatched, nil
+}
