@@ -27,7 +27,12 @@ type NATSOptions struct {
 	User, Password string
 	// MaxPendingPublishes bounds asynchronous publishes awaiting acks.
 	MaxPendingPublishes int
-	Logger              *slog.Logger
+	// InboxPrefix replaces "_INBOX" for replies: messages a consumer pulls
+	// arrive there. A service reading intents or dispatches uses a prefix
+	// its NATS permissions keep to itself (deploy/nats), so that producers,
+	// who may subscribe to _INBOX.>, cannot read them.
+	InboxPrefix string
+	Logger      *slog.Logger
 }
 
 // NATS connects, reconnecting forever, and returns the JetStream context
@@ -48,6 +53,9 @@ func NATS(url string, o NATSOptions) (*nats.Conn, jetstream.JetStream, error) {
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+	}
+	if o.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(o.InboxPrefix))
 	}
 	switch {
 	case o.CredsFile != "":

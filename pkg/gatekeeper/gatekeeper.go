@@ -107,6 +107,9 @@ type Observer interface {
 	DeadLettered(stage string)
 	// Retried is called when an intent is handed back for redelivery.
 	Retried(err error)
+	// InFlight is called with +1 when a worker takes an intent and -1 when
+	// it is done with it.
+	InFlight(delta int)
 }
 
 type nopObserver struct{}
@@ -114,6 +117,7 @@ type nopObserver struct{}
 func (nopObserver) Decided(*hushv1.Decision, bool, time.Duration) {}
 func (nopObserver) DeadLettered(string)                           {}
 func (nopObserver) Retried(error)                                 {}
+func (nopObserver) InFlight(int)                                  {}
 
 // Gatekeeper decides intents from the intents stream.
 type Gatekeeper struct {
@@ -319,6 +323,9 @@ func (g *Gatekeeper) handle(ctx context.Context, m jetstream.Msg, inflight chan<
 	defer span.End()
 
 	channel := g.o.Subjects.Channel(m.Subject())
+	g.o.Observer.InFlight(1)
+	defer g.o.Observer.InFlight(-1)
+	span.SetAttributes(consumeAttributes(m, g.o.Durable)...)
 	it, err := bus.DecodeIntent(m.Data(), m.Headers())
 	if err != nil {
 		g.deadLetter(ctx, m, "decode", err)
@@ -338,6 +345,7 @@ func (g *Gatekeeper) handle(ctx context.Context, m jetstream.Msg, inflight chan<
 		}
 	}
 	d, replayed, err := g.decide(ctx, pol, it)
+	describeDecision(span, d, replayed)
 	if err != nil {
 		g.retry(m, err)
 		return

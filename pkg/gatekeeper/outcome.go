@@ -21,6 +21,10 @@ import (
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 
+// ErrPublish marks a publish of an outcome that JetStream did not
+// acknowledge (a NATS failure, not a Redis one); the intent is handed back.
+var ErrPublish = errors.New("publish")
+
 // publishOutcome publishes an approved intent to dispatch, or a suppression
 // record to the suppression log, without waiting: the intent is acked when
 // JetStream acknowledges the publish, and handed back if it does not. Both
@@ -76,13 +80,8 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m jetstream.Msg, it *hu
 			attribute.String("messaging.destination.name", out.Subject),
 			attribute.String("messaging.message.id", it.GetId()),
 			attribute.String("hush.customer_id", it.GetCustomerId()),
-			attribute.String("hush.outcome", policy.ShortOutcome(d.GetOutcome())),
-			attribute.String("hush.policy_version", d.GetPolicyVersion()),
-			attribute.Bool("hush.replayed", replayed),
-		))
-	for _, r := range d.GetReasons() {
-		span.SetAttributes(attribute.String("hush.reason", policy.ShortCode(r.GetCode())), attribute.String("hush.rule", r.GetRule()))
-	}
+		),
+		trace.WithAttributes(decisionAttributes(d, replayed)...))
 	g.o.Propagator.Inject(pctx, bus.HeaderCarrier(out.Header))
 
 	toSend := []*nats.Msg{out}
@@ -117,7 +116,7 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m jetstream.Msg, it *hu
 		if err != nil {
 			span.RecordError(err)
 			span.SetStatus(codes.Error, "publish")
-			g.retry(m, fmt.Errorf("publish %s: %w", out.Subject, err))
+			g.retry(m, fmt.Errorf("%w %s: %w", ErrPublish, out.Subject, err))
 			return
 		}
 		m.Ack()
@@ -183,12 +182,12 @@ func (g *Gatekeeper) deadLetter(ctx context.Context, m jetstream.Msg, stage stri
 		_, err = g.js.PublishMsg(ctx, out)
 	}
 	if err != nil {
-		g.o.Logger.Error("dead letter not published; intent handed back", "subject", m.Subject(), "stage", stage, "err", err)
+		g.o.Logger.ErrorContext(ctx, "dead letter not published; intent handed back", "subject", m.Subject(), "stage", stage, "err", err)
 		m.NakWithDelay(g.o.RetryMax)
 		return
 	}
-	g.o.Logger.Warn("intent dead-lettered", "subject", m.Subject(), "stage", stage, "err", cause.Error(), "stream_seq", dl.StreamSequence)
-	m.TermWithReason(stage + ": " + truncate(cause.Error(), 200))
+	g.o.Logger.WarnContext(ctx, "intent dead-lettered", "subject", m.Subject(), "stage", stage, "err", logSafe(cause.Error()), "stream_seq", dl.StreamSequence)
+	m.TermWithReason(stage + ": " + truncate(logSafe(cause.Error()), 200))
 	g.o.Observer.DeadLettered(stage)
 }
 

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -23,13 +25,18 @@ import (
 	"github.com/hush-oss/hush/pkg/gatekeeper"
 	"github.com/hush-oss/hush/pkg/policy"
 	"github.com/hush-oss/hush/pkg/store"
+	"github.com/hush-oss/hush/pkg/telemetry"
 )
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
 
 type settings struct {
 	NATSURL       string        `conf:"nats-url" default:"nats://127.0.0.1:4222" help:"NATS server URL(s), comma-separated"`
 	NATSCreds     string        `conf:"nats-creds" help:"NATS credentials file"`
 	NATSUser      string        `conf:"nats-user" help:"NATS user (when no credentials file)"`
 	NATSPassword  string        `conf:"nats-password" secret:"true" help:"NATS password"`
+	NATSInbox     string        `conf:"nats-inbox-prefix" default:"_HUSH_INBOX.gatekeeper" help:"subject prefix of replies and pulled intents; deploy/nats lets only the gatekeeper read it"`
 	RedisURL      string        `conf:"redis-url" default:"redis://127.0.0.1:6379/0" help:"Redis URL; several comma-separated addresses for Redis Cluster"`
 	Policy        string        `conf:"policy" help:"policy file (YAML); empty: the embedded deploy/policy/default.yaml"`
 	Prefix        string        `conf:"prefix" default:"hush" help:"first token of every subject and Redis key"`
@@ -40,6 +47,7 @@ type settings struct {
 	AckWait       time.Duration `conf:"ack-wait" default:"30s" help:"redelivery delay for an intent not acknowledged"`
 	Grace         time.Duration `conf:"shutdown-grace" default:"25s" help:"time to finish in-flight intents after SIGTERM"`
 	LogLevel      string        `conf:"log-level" default:"info" help:"debug, info, warn or error"`
+	HTTPAddr      string        `conf:"http-addr" default:":8080" help:"address of /metrics, /healthz and /readyz; empty: none"`
 }
 
 func main() {
@@ -60,19 +68,47 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := level.UnmarshalText([]byte(s.LogLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
-	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level})).With("service", "gatekeeper")
-	log.Info("starting", "config", config.String("HUSH", &s))
+	log := slog.New(telemetry.LogHandler(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}))).With("service", "gatekeeper")
+	log.Info("starting", "version", version, "config", config.String("HUSH", &s))
+
+	// Telemetry is set up first and shut down last, on a fresh context:
+	// the spans of the last intents drained must still be flushed.
+	tel, err := telemetry.Setup(ctx, telemetry.Config{ServiceName: "hush-gatekeeper", ServiceVersion: version, Getenv: getenv})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), telemetry.ShutdownTimeout)
+		defer cancel()
+		if err := tel.Shutdown(sctx); err != nil {
+			log.Warn("telemetry not flushed", "err", err)
+		}
+	}()
+	tel.InstallGlobals()
+	log.Info("telemetry", "tracing", tel.Tracing, "otlp_endpoint", tel.Endpoint)
+	metrics, err := telemetry.NewMetrics(tel.MeterProvider)
+	if err != nil {
+		return err
+	}
 
 	pol, err := connect.Policy(s.Policy)
 	if err != nil {
 		return err
 	}
+	var ln net.Listener
+	if s.HTTPAddr != "" {
+		if ln, err = net.Listen("tcp", s.HTTPAddr); err != nil {
+			return fmt.Errorf("--http-addr: %w", err)
+		}
+		defer ln.Close()
+	}
 	nc, js, err := connect.NATS(s.NATSURL, connect.NATSOptions{Name: "hush-gatekeeper", CredsFile: s.NATSCreds,
-		User: s.NATSUser, Password: s.NATSPassword, MaxPendingPublishes: s.MaxAckPending, Logger: log})
+		User: s.NATSUser, Password: s.NATSPassword, MaxPendingPublishes: s.MaxAckPending, InboxPrefix: s.NATSInbox, Logger: log})
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
+	metrics.WatchNATS(nc, log)
 	rdb, err := connect.Redis(ctx, s.RedisURL, s.Workers+8)
 	if err != nil {
 		return err
@@ -88,8 +124,38 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	gk := gatekeeper.New(js, store.New(rdb, s.Prefix), pol, gatekeeper.Options{
 		Subjects: subjects, Workers: s.Workers, MaxAckPending: s.MaxAckPending,
 		MaxDeliver: s.MaxDeliver, AckWait: s.AckWait, Logger: log,
+		TracerProvider: tel.TracerProvider, Propagator: tel.Propagator, Observer: metrics,
 	})
 	log.Info("policy loaded", "version", pol.Version, "file", s.Policy)
+
+	// Before the gatekeeper sends its first command.
+	if err := telemetry.InstrumentRedis(rdb, tel.TracerProvider, metrics); err != nil {
+		return err
+	}
+	if err := metrics.ObserveConsumer(js, subjects.Stream(bus.StreamIntents), gk.ConsumerConfig().Durable); err != nil {
+		return err
+	}
+	if err := metrics.ObservePublishPending(js); err != nil {
+		return err
+	}
+	var streams []string
+	for _, c := range subjects.StreamConfigs(so) {
+		streams = append(streams, c.Name)
+	}
+	health := telemetry.NewHealth(telemetry.NATSConnected(nc), telemetry.RedisPing(rdb), telemetry.StreamsPresent(js, streams...))
+	// The HTTP server outlives the drain: /readyz turns unready at SIGTERM
+	// while /metrics still reports the last intents.
+	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHTTP()
+	httpDone := make(chan error, 1)
+	if ln != nil {
+		mux := http.NewServeMux()
+		tel.Routes(mux, health)
+		go func() { httpDone <- telemetry.Serve(httpCtx, ln, mux) }()
+		log.Info("serving /metrics, /healthz and /readyz", "addr", ln.Addr().String())
+	} else {
+		httpDone <- nil
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return gk.Run(gctx) })
@@ -100,6 +166,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	select {
 	case err = <-done:
 	case <-ctx.Done():
+		health.Drain()
 		log.Info("stopping: finishing in-flight intents", "grace", s.Grace)
 		select {
 		case err = <-done:
@@ -109,6 +176,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	if nerr := nc.Drain(); nerr != nil && err == nil {
 		err = nerr
+	}
+	stopHTTP()
+	if herr := <-httpDone; herr != nil && err == nil {
+		err = herr
 	}
 	log.Info("stopped")
 	return err

@@ -84,12 +84,12 @@ func counters(a *app, args []string) error {
 	}
 	for _, c := range pol.Caps() {
 		if c.Scope == policy.ScopeCustomer {
-			fill("cap."+c.ID, c.Scope.String(), "", c.Window, c.Max, string(c.Mode), func(store.Contact) bool { return true })
+			fill("cap."+c.ID, c.Scope.String(), "", c.Window, c.Max, string(c.Mode), func(e store.Contact) bool { return c.Counts(e.Class) })
 			continue
 		}
 		values := map[string]bool{}
 		for _, e := range ledger {
-			if e.At.After(at.Add(-c.Window)) && !e.At.After(at) {
+			if e.At.After(at.Add(-c.Window)) && !e.At.After(at) && c.Counts(e.Class) {
 				values[scopeValue(e, c.Scope)] = true
 			}
 		}
@@ -99,11 +99,11 @@ func counters(a *app, args []string) error {
 		}
 		sort.Strings(keys)
 		for _, v := range keys {
-			fill("cap."+c.ID, c.Scope.String(), v, c.Window, c.Max, string(c.Mode), func(e store.Contact) bool { return scopeValue(e, c.Scope) == v })
+			fill("cap."+c.ID, c.Scope.String(), v, c.Window, c.Max, string(c.Mode), func(e store.Contact) bool { return c.Counts(e.Class) && scopeValue(e, c.Scope) == v })
 		}
 	}
 	if mf := prefs.GetMaxFrequency(); mf != nil {
-		fill("preferences.max_frequency", "customer", "", mf.GetWindow().AsDuration(), int(mf.GetCount()), "enforce", func(store.Contact) bool { return true })
+		fill("preferences.max_frequency", "customer", "", mf.GetWindow().AsDuration(), int(mf.GetCount()), "enforce", func(e store.Contact) bool { return pol.CustomerFrequencyCounts(e.Class) })
 	}
 	if a.c.JSON {
 		return a.printJSON(map[string]any{"customer": customer, "at": ts(at), "contacts": len(ledger), "windows": out})

@@ -163,7 +163,7 @@ func (a *app) windowsAt(st *store.Store, d *hushv1.Decision, logged *hushv1.Supp
 		value := scopeValue(self, c.Scope)
 		n := 0
 		for _, e := range ledger {
-			if e.IntentID != d.GetIntentId() && e.At.After(at.Add(-c.Window)) && !e.At.After(at) && (c.Scope == policy.ScopeCustomer || scopeValue(e, c.Scope) == value) {
+			if e.IntentID != d.GetIntentId() && c.Counts(e.Class) && e.At.After(at.Add(-c.Window)) && !e.At.After(at) && (c.Scope == policy.ScopeCustomer || scopeValue(e, c.Scope) == value) {
 				n++
 			}
 		}

@@ -151,6 +151,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return gk.Run(gctx) })
+	g.Go(func() error { return gk.RunInbound(gctx) })
 	g.Go(func() error {
 		_, err := demo.Produce(gctx, js, subjects, demo.NewGenerator(uint64(time.Now().UnixNano())),
 			demo.ProduceOptions{Burst: s.Burst, Rate: s.Rate, Malformed: true})
