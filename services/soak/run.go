@@ -194,7 +194,7 @@ func (r *soakRun) startGatekeepers(ctx context.Context) {
 			args: []string{
 				"--nats-url", r.natsURL, "--redis-url", r.redis.URL, "--policy", r.polPath, "--prefix", prefix,
 				"--workers", strconv.Itoa(r.s.Workers), "--ack-wait", r.s.AckWait.String(),
-				"--shutdown-grace", r.s.Grace.String(), "--log-level", "warn",
+				"--shutdown-grace", r.s.Grace.String(), "--log-level", "warn", "--http-addr=",
 			}}
 		r.slots = append(r.slots, sl)
 		go sl.run(ctx)
