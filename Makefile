@@ -6,7 +6,7 @@ GO        ?= go
 # Packages where concurrency lives run under the race detector.
 RACE_PKGS ?= ./pkg/gatekeeper/... ./pkg/store/... ./pkg/bus/...
 
-.PHONY: all run test lint deps proto build help soak
+.PHONY: all run test lint deps proto build help soak bench
 
 all: build
 
@@ -56,6 +56,15 @@ lint: ## gofmt, go vet and staticcheck
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
+
+# Extra loadgen flags, e.g. BENCH_ARGS="--redis-cluster" or "--nats-cluster"
+# or "--phases hush --profile-dir bench/prof" (see go run ./services/loadgen --help).
+BENCH_ARGS ?=
+
+bench: deps ## Go benchmarks (allocs/op), then the load run: prints a table, writes bench/results.json
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/policy ./pkg/bus ./pkg/store
+	@uptime
+	$(GO) run ./services/loadgen --out bench/results.json $(BENCH_ARGS)
 
 proto: ## regenerate Go code from proto/ with the tools pinned in go.mod
 	$(GO) tool buf lint

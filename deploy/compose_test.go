@@ -193,6 +193,21 @@ func TestComposeFileDescribesTheWholeSystem(t *testing.T) {
 		if !strings.HasPrefix(s.Image, "hush/") {
 			t.Errorf("%s image %q", s.Name, s.Image)
 		}
+		// Every HUSH_* variable is a setting of the binary the image runs.
+		src, err := os.ReadFile(filepath.Join(root, "services", s.Build.Target, "main.go"))
+		if err != nil {
+			t.Errorf("%s: %v", s.Name, err)
+			continue
+		}
+		known := map[string]bool{}
+		for _, m := range regexp.MustCompile(`conf:"([a-z-]+)"`).FindAllStringSubmatch(string(src), -1) {
+			known["HUSH_"+strings.ToUpper(strings.ReplaceAll(m[1], "-", "_"))] = true
+		}
+		for k := range s.Environment {
+			if strings.HasPrefix(k, "HUSH_") && !known[k] {
+				t.Errorf("%s sets %s, which services/%s does not read", s.Name, k, s.Build.Target)
+			}
+		}
 	}
 	for _, path := range []string{"deploy/nats/nats.conf", "deploy/nats/accounts.conf", "deploy/redis/start.sh",
 		"deploy/redis/render-acl.sh", "deploy/redis/users.acl.template", "deploy/redis/redis.conf", "deploy/policy/default.yaml"} {
@@ -253,6 +268,9 @@ func TestDockerfileBuildsStaticNonRootImagesWithHealthChecks(t *testing.T) {
 		}
 		if !strings.Contains(text, "./services/"+target) {
 			t.Errorf("no build of ./services/%s", target)
+		}
+		if _, err := os.Stat("../services/" + target + "/main.go"); err != nil {
+			t.Errorf("target %s builds a command that does not exist: %v", target, err)
 		}
 	}
 	for _, want := range []string{"CGO_ENABLED=0", "distroless/static", ":nonroot", "USER 65532:65532", `"/probe", "http://127.0.0.1:8080/healthz"`, `"/probe", "http://127.0.0.1:8081/healthz"`} {

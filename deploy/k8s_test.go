@@ -204,21 +204,24 @@ func TestKubernetesManifests(t *testing.T) {
 		})
 	}
 
-	// Only settings the gatekeeper has are set.
-	gkMain, err := os.ReadFile("../services/gatekeeper/main.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	known := map[string]bool{}
-	for _, m := range regexp.MustCompile(`conf:"([a-z-]+)"`).FindAllStringSubmatch(string(gkMain), -1) {
-		known["HUSH_"+strings.ToUpper(strings.ReplaceAll(m[1], "-", "_"))] = true
-	}
-	gk := byKind["Deployment"]["gatekeeper"]
-	for _, e := range get(gk.doc, "spec", "template", "spec", "containers", 0, "env").([]any) {
-		if n := str(e, "name"); strings.HasPrefix(n, "HUSH_") && !known[n] {
-			t.Errorf("gatekeeper env %s is no setting of services/gatekeeper", n)
+	// Only settings the binaries have are set.
+	for _, app := range []string{"gatekeeper", "prefs"} {
+		src, err := os.ReadFile("../services/" + app + "/main.go")
+		if err != nil {
+			t.Fatal(err)
+		}
+		known := map[string]bool{}
+		for _, m := range regexp.MustCompile(`conf:"([a-z-]+)"`).FindAllStringSubmatch(string(src), -1) {
+			known["HUSH_"+strings.ToUpper(strings.ReplaceAll(m[1], "-", "_"))] = true
+		}
+		d := byKind["Deployment"][app]
+		for _, e := range get(d.doc, "spec", "template", "spec", "containers", 0, "env").([]any) {
+			if n := str(e, "name"); strings.HasPrefix(n, "HUSH_") && !known[n] {
+				t.Errorf("%s env %s is no setting of services/%s", app, n, app)
+			}
 		}
 	}
+	gk := byKind["Deployment"]["gatekeeper"]
 	if g := fmt.Sprint(get(gk.doc, "spec", "template", "spec", "terminationGracePeriodSeconds")); g != "35" {
 		t.Errorf("gatekeeper terminationGracePeriodSeconds %s: want more than its 25s shutdown grace", g)
 	}

@@ -251,8 +251,18 @@ func TestNATSPermissionsKeepProducersBehindTheGate(t *testing.T) {
 		t.Errorf("sink published outside its permissions: %v", sink.violations)
 	}
 
-	// Preferences: consent history and inbound contacts, not dispatches.
+	// Preferences: ensures the streams (as its binary does at start-up),
+	// writes the consent history and inbound contacts, not dispatches.
 	prefs := connectAs(t, url, "prefs")
+	if err := subjects.EnsureStreams(ctx, prefs.js, bus.DefaultStreamOptions()); err != nil {
+		t.Errorf("prefs ensures the streams: %v", err)
+	}
+	if _, err := prefs.js.Publish(ctx, subjects.PrefsChanged(), []byte("{}")); err != nil {
+		t.Errorf("prefs publishes the consent history: %v", err)
+	}
+	if _, err := prefs.js.Publish(ctx, subjects.Inbound("email"), []byte("{}")); err != nil {
+		t.Errorf("prefs publishes an inbound contact: %v", err)
+	}
 	prefs.nc.Publish(subjects.Dispatch("email"), data)
 	prefs.nc.Flush()
 	if !prefs.violated(`"hush.dispatch.email"`) {

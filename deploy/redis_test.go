@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -136,5 +137,72 @@ func TestRedisACLRendererRefusesAMissingPassword(t *testing.T) {
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || !strings.Contains(string(out), "HUSH_REDIS_PASSWORD") {
 		t.Fatalf("render-acl.sh with no password: %v %s; want a refusal naming the variable", err, out)
+	}
+}
+
+// TestRedisHushUserMayRunEveryCommandTheStoreUses reads the commands every
+// Lua script of pkg/store calls and the store's direct calls, and checks
+// the hush ACL user is granted each: a new script command without an ACL
+// line would fail with NOPERM in production only.
+func TestRedisHushUserMayRunEveryCommandTheStoreUses(t *testing.T) {
+	tmpl, err := os.ReadFile("redis/users.acl.template")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hushLine string
+	for line := range strings.SplitSeq(string(tmpl), "\n") {
+		if strings.HasPrefix(line, "user hush ") {
+			hushLine = line
+		}
+	}
+	granted := map[string]bool{}
+	for _, f := range strings.Fields(hushLine) {
+		if c, ok := strings.CutPrefix(f, "+"); ok {
+			granted[strings.ToLower(c)] = true
+		}
+	}
+	scripts, err := filepath.Glob("../pkg/store/lua/*.lua")
+	if err != nil || len(scripts) == 0 {
+		t.Fatalf("no store scripts: %v", err)
+	}
+	call := regexp.MustCompile(`redis\.(?:p?call)\(\s*['"]([A-Za-z]+)['"]`)
+	for _, f := range scripts {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range call.FindAllStringSubmatch(string(src), -1) {
+			if !granted[strings.ToLower(m[1])] {
+				t.Errorf("%s calls %s, which the hush ACL user may not run", filepath.Base(f), m[1])
+			}
+		}
+	}
+	goFiles, _ := filepath.Glob("../pkg/store/*.go")
+	direct := regexp.MustCompile(`s\.rdb\.([A-Z][A-Za-z]+)\(`)
+	goToRedis := map[string]string{"Get": "get", "HGet": "hget", "HLen": "hlen", "HMGet": "hmget", "ZRangeByScoreWithScores": "zrangebyscore",
+		"Set": "set", "Del": "del", "HGetAll": "hgetall", "ZRange": "zrange", "ZCard": "zcard", "Exists": "exists", "SMembers": "smembers"}
+	for _, f := range goFiles {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range direct.FindAllStringSubmatch(string(src), -1) {
+			cmd, known := goToRedis[m[1]]
+			if !known {
+				t.Errorf("%s calls rdb.%s: add its Redis command to this test and to the ACL", filepath.Base(f), m[1])
+				continue
+			}
+			if !granted[cmd] {
+				t.Errorf("%s calls %s, which the hush ACL user may not run", filepath.Base(f), cmd)
+			}
+		}
+	}
+	for _, always := range []string{"evalsha", "eval", "ping"} {
+		if !granted[always] {
+			t.Errorf("the hush ACL user lacks %s", always)
+		}
 	}
 }

@@ -4,8 +4,10 @@ package connect
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	neturl "net/url"
 	"strings"
 	"time"
 
@@ -85,11 +87,8 @@ func NATS(url string, o NATSOptions) (*nats.Conn, jetstream.JetStream, error) {
 // checks the server answers.
 func Redis(ctx context.Context, url string, poolSize int) (redis.UniversalClient, error) {
 	var rdb redis.UniversalClient
-	if u, ok := strings.CutPrefix(url, "redis+cluster://"); ok || strings.Contains(url, ",") {
-		if ok {
-			url = "redis://" + u
-		}
-		copts, err := redis.ParseClusterURL(strings.Replace(url, ",", "?addr=", 1))
+	if strings.Contains(url, "+cluster://") || strings.Contains(url, ",") {
+		copts, err := clusterOptions(url)
 		if err != nil {
 			return nil, fmt.Errorf("redis cluster url %s: %w", config.MaskURL(url), err)
 		}
@@ -119,4 +118,42 @@ func Policy(path string) (*policy.Policy, error) {
 		return policy.Parse(policyfiles.DefaultName, policyfiles.Default)
 	}
 	return policy.LoadFile(path)
+}
+
+// clusterOptions turns "redis://[user:pass@]a:1,b:2,c:3[/0][?opts]" or
+// "redis+cluster://..." into the form go-redis parses, where every address
+// after the first is an addr query parameter. A cluster has only database 0.
+func clusterOptions(raw string) (*redis.ClusterOptions, error) {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return nil, errors.New("no scheme")
+	}
+	scheme = strings.TrimSuffix(scheme, "+cluster")
+	hosts, tail := rest, ""
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		hosts, tail = rest[:i], rest[i:]
+	}
+	userinfo := ""
+	if i := strings.LastIndex(hosts, "@"); i >= 0 {
+		userinfo, hosts = hosts[:i+1], hosts[i+1:]
+	}
+	path, query, _ := strings.Cut(tail, "?")
+	if db := strings.Trim(path, "/"); db != "" && db != "0" {
+		return nil, fmt.Errorf("database %s: a cluster has only database 0", db)
+	}
+	q, err := neturl.ParseQuery(query)
+	if err != nil {
+		return nil, err
+	}
+	addrs := strings.Split(hosts, ",")
+	for _, a := range addrs[1:] {
+		if a = strings.TrimSpace(a); a != "" {
+			q.Add("addr", a)
+		}
+	}
+	u := scheme + "://" + userinfo + strings.TrimSpace(addrs[0])
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	return redis.ParseClusterURL(u)
 }

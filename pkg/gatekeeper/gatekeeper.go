@@ -226,9 +226,9 @@ func (g *Gatekeeper) Run(ctx context.Context) error {
 	}
 	var consumers []jetstream.Consumer
 	for _, src := range append(sources, source{g.o.Subjects.Stream(bus.StreamAdvisories), g.AdvisoryConsumerConfig()}) {
-		cons, err := g.js.CreateOrUpdateConsumer(ctx, src.stream, src.cfg)
+		cons, err := g.consumer(ctx, src.stream, src.cfg)
 		if err != nil {
-			return fmt.Errorf("consumer %s on %s: %w", src.cfg.Durable, src.stream, err)
+			return err
 		}
 		consumers = append(consumers, cons)
 	}
@@ -280,7 +280,11 @@ func (g *Gatekeeper) Run(ctx context.Context) error {
 			handler = func(m jetstream.Msg) { g.handleExhausted(work, m, inflight) }
 			batch = 16
 		}
-		cc, err := cons.Consume(handler, jetstream.PullMaxMessages(batch), errHandler)
+		// A pull that finds no consumer leader (a consumer just created on
+		// a cluster, a server lost) is re-issued only when heartbeats are
+		// missed: short pulls bring a replica back within seconds rather
+		// than the default 30s.
+		cc, err := cons.Consume(handler, jetstream.PullMaxMessages(batch), jetstream.PullExpiry(5*time.Second), errHandler)
 		if err != nil {
 			stop()
 			return fmt.Errorf("consume %s: %w", cons.CachedInfo().Stream, err)
@@ -306,6 +310,29 @@ func (g *Gatekeeper) settle(p pending) {
 		}
 	}()
 	p.settle(p.wait())
+}
+
+// consumer creates or updates the shared durable consumer. Each attempt has
+// its own deadline and a failed one is retried: on a NATS cluster a request
+// can go unanswered while a server is lost, which must not leave a replica
+// waiting forever.
+func (g *Gatekeeper) consumer(ctx context.Context, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		cons, err := g.js.CreateOrUpdateConsumer(actx, stream, cfg)
+		cancel()
+		if err == nil {
+			return cons, nil
+		}
+		if ctx.Err() != nil || attempt == 5 {
+			return nil, fmt.Errorf("consumer %s on %s: %w", cfg.Durable, stream, err)
+		}
+		g.o.Logger.Warn("consumer not created; retrying", "consumer", cfg.Durable, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		}
+	}
 }
 
 // handle takes one intent to a published outcome, or hands it back.
@@ -345,7 +372,7 @@ func (g *Gatekeeper) handle(ctx context.Context, m jetstream.Msg, inflight chan<
 		}
 	}
 	d, replayed, err := g.decide(ctx, pol, it)
-	describeDecision(span, d, replayed)
+	describeDecision(span, d, replayed, err)
 	if err != nil {
 		g.retry(m, err)
 		return

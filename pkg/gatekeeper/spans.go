@@ -3,6 +3,7 @@ package gatekeeper
 import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hush-oss/hush/pkg/policy"
@@ -45,8 +46,14 @@ func decisionAttributes(d *hushv1.Decision, replayed bool) []attribute.KeyValue 
 }
 
 // describeDecision puts a decision, once made, on the intent's CONSUMER
-// span, where a trace search by outcome or reason finds it.
-func describeDecision(span trace.Span, d *hushv1.Decision, replayed bool) {
+// span, where a trace search by outcome or reason finds it; a decision that
+// failed (the intent is handed back) marks the span with the error.
+func describeDecision(span trace.Span, d *hushv1.Decision, replayed bool, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "decide")
+		return
+	}
 	if d != nil {
 		span.SetAttributes(decisionAttributes(d, replayed)...)
 	}

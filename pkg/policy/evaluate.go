@@ -48,7 +48,7 @@ func (p *Policy) Evaluate(in Input) Verdict {
 
 	if na := it.GetNotAfter(); na != nil && !in.Now.Before(na.AsTime()) {
 		if p.decide(&v, Reason{hushv1.ReasonCode_REASON_CODE_EXPIRED, RuleExpired,
-			"deadline " + stamp(na.AsTime()) + " passed before a decision"}) {
+			"deadline " + Stamp(na.AsTime()) + " passed before a decision"}) {
 			return v
 		}
 	}
@@ -84,7 +84,7 @@ func (p *Policy) Evaluate(in Input) Verdict {
 		if h := prefs.GetCareHold(); h != nil && (h.GetUntil() == nil || in.Now.Before(h.GetUntil().AsTime())) && !(agent && reply) {
 			msg := "contacts paused by staff (care hold)"
 			if h.GetUntil() != nil {
-				msg += " until " + stamp(h.GetUntil().AsTime())
+				msg += " until " + Stamp(h.GetUntil().AsTime())
 			}
 			if p.decide(&v, Reason{hushv1.ReasonCode_REASON_CODE_CARE_HOLD, RuleCareHold, msg}) {
 				return v
@@ -191,11 +191,11 @@ func (p *Policy) quietHours(v *Verdict, it *hushv1.ContactIntent, action Action,
 	late := it.GetNotAfter() != nil && !until.Before(it.GetNotAfter().AsTime())
 	switch {
 	case action == Defer && !late:
-		r.Message = "quiet hours in the customer's time zone; deferred to " + stamp(until)
+		r.Message = "quiet hours in the customer's time zone; deferred to " + Stamp(until)
 	case action == Defer:
-		r.Message = "quiet hours in the customer's time zone until " + stamp(until) + ", after the intent's deadline"
+		r.Message = "quiet hours in the customer's time zone until " + Stamp(until) + ", after the intent's deadline"
 	default:
-		r.Message = "quiet hours in the customer's time zone until " + stamp(until)
+		r.Message = "quiet hours in the customer's time zone until " + Stamp(until)
 	}
 	if p.rules[RuleQuietHours] == Shadow {
 		v.Shadow = append(v.Shadow, r)
@@ -225,7 +225,7 @@ func effectiveMode(p *hushv1.Preferences, now time.Time) hushv1.Mode {
 
 func untilPhrase(p *hushv1.Preferences) string {
 	if u := p.GetModeUntil(); u != nil {
-		return " until " + stamp(u.AsTime())
+		return " until " + Stamp(u.AsTime())
 	}
 	return ""
 }
@@ -246,9 +246,9 @@ func scopeValue(it *hushv1.ContactIntent, s Scope) string {
 	return ""
 }
 
-// stamp prints a time the way explanations do: UTC, to the minute when the
+// Stamp prints a time the way explanations do: UTC, to the minute when the
 // seconds are zero ("2026-11-29T10:02Z"), else to the second.
-func stamp(t time.Time) string {
+func Stamp(t time.Time) string {
 	t = t.UTC()
 	if t.Nanosecond() != 0 {
 		t = t.Truncate(time.Second).Add(time.Second) // never earlier than the truth
@@ -283,13 +283,13 @@ func CapMessage(c CapCheck, count int, next time.Time) string {
 		prefix = "the customer's own limit: "
 	}
 	return fmt.Sprintf("%s%d of %d %s in the last %s; next allowed %s",
-		prefix, count, c.Max, what, HumanWindow(c.Window), stamp(next))
+		prefix, count, c.Max, what, HumanWindow(c.Window), Stamp(next))
 }
 
 // AgentCapMessage is the sentence for a per-agent cap that said no.
 func AgentCapMessage(a AgentCheck, count int, next time.Time) string {
 	return fmt.Sprintf("%d of %d unsolicited contacts by agent %s in the last %s; next allowed %s",
-		count, a.Max, a.Agent, HumanWindow(a.Window), stamp(next))
+		count, a.Max, a.Agent, HumanWindow(a.Window), Stamp(next))
 }
 
 // HumanWindow prints a window in words: "7 days", "24 hours", "1 day".

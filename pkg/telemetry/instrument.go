@@ -15,7 +15,9 @@ import (
 // commands. Statements are left out of the spans: their arguments name
 // customers. Instrument the client before it serves the gatekeeper.
 func InstrumentRedis(rdb redis.UniversalClient, tp trace.TracerProvider, m *Metrics) error {
-	if err := redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(tp), redisotel.WithDBStatement(false)); err != nil {
+	// Pool dials are left out too: with no parent they would each start
+	// a trace of their own and bury the intents' traces in Jaeger.
+	if err := redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(tp), redisotel.WithDBStatement(false), redisotel.WithDialFilter(true)); err != nil {
 		return fmt.Errorf("redis tracing: %w", err)
 	}
 	rdb.AddHook(m.RedisHook())

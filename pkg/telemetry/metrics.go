@@ -196,9 +196,8 @@ func (m *Metrics) ObserveConsumer(js jetstream.JetStream, stream, consumer strin
 }
 
 // ObserveDeferredBacklog reports the number of deferred intents waiting for
-// their release time, as counted by backlog at each scrape. It is the hook
-// for the deferral machinery: until a binary registers one, the gauge is
-// absent.
+// their release time, as counted by backlog (DeferredBacklog) at each
+// scrape; until a binary registers one, the gauge is absent.
 func (m *Metrics) ObserveDeferredBacklog(backlog func(context.Context) (int64, error)) error {
 	_, err := m.meter.Int64ObservableGauge("hush.deferred.backlog", metric.WithUnit("{intent}"),
 		metric.WithDescription("Deferred intents waiting for their release time"),
@@ -216,6 +215,24 @@ func (m *Metrics) ObserveDeferredBacklog(backlog func(context.Context) (int64, e
 		return fmt.Errorf("metrics: %w", err)
 	}
 	return nil
+}
+
+// DeferredBacklog counts pending deferrals for ObserveDeferredBacklog:
+// each deferred intent is a message schedule on its own subject under
+// filter ("hush.deferred.>") in stream, purged when it fires or is
+// cancelled, so the number of subjects with a message is the backlog.
+func DeferredBacklog(js jetstream.JetStream, stream, filter string) func(context.Context) (int64, error) {
+	return func(ctx context.Context) (int64, error) {
+		s, err := js.Stream(ctx, stream)
+		if err != nil {
+			return 0, fmt.Errorf("stream %s: %w", stream, err)
+		}
+		info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
+		if err != nil {
+			return 0, fmt.Errorf("stream %s: %w", stream, err)
+		}
+		return int64(len(info.State.Subjects)), nil
+	}
 }
 
 // RedisHook counts failed Redis commands by name; add it to the client

@@ -256,3 +256,33 @@ func TestRetriesAreToldApartByStage(t *testing.T) {
 		}
 	}
 }
+
+func TestDeferredBacklogCountsPendingSchedules(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	backlog := telemetry.DeferredBacklog(w.js, w.subjects.Stream(bus.StreamDeferred), w.subjects.All("deferred"))
+	if n, err := backlog(ctx); err != nil || n != 0 {
+		t.Fatalf("empty backlog: %d %v", n, err)
+	}
+	for _, subj := range []string{w.subjects.Deferred("c-1", "i-1"), w.subjects.Deferred("c-1", "i-2"), w.subjects.Deferred("c-2", "i-3"), w.subjects.Released("email")} {
+		if _, err := w.js.Publish(ctx, subj, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.metrics.ObserveDeferredBacklog(backlog); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := sample(scrape(t, w.tel.MetricsHandler()), telemetry.MetricDeferredBacklog); got != "3" {
+		t.Errorf("%s = %q, want 3 (released intents are not waiting)", telemetry.MetricDeferredBacklog, got)
+	}
+	deferred, err := w.js.Stream(ctx, w.subjects.Stream(bus.StreamDeferred))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := deferred.Purge(ctx, jetstream.WithPurgeSubject(w.subjects.Deferred("c-1", "i-1"))); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := backlog(ctx); err != nil || n != 2 {
+		t.Errorf("after a cancellation: %d %v, want 2", n, err)
+	}
+}

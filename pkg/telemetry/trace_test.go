@@ -3,8 +3,10 @@ package telemetry_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -84,8 +86,10 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	w.store = store.New(rdb, r.Prefix)
+	consuming := make(chan struct{})
 	gk := gatekeeper.New(gjs, w.store, pol, gatekeeper.Options{
 		Subjects: w.subjects, TracerProvider: w.tel.TracerProvider, Propagator: w.tel.Propagator, Observer: w.metrics,
+		Logger: slog.New(onMessage{"gatekeeper consuming", consuming, new(sync.Once)}),
 	})
 	if err := w.metrics.ObserveConsumer(w.js, w.subjects.Stream(bus.StreamIntents), gk.ConsumerConfig().Durable); err != nil {
 		t.Fatal(err)
@@ -93,6 +97,13 @@ func newWorld(t *testing.T) *world {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- gk.Run(ctx) }()
+	select { // every consumer created: stopping now is a drain, not an aborted start
+	case <-consuming:
+	case err := <-done:
+		t.Fatalf("gatekeeper stopped at start: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("gatekeeper not consuming within 30s")
+	}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -102,6 +113,24 @@ func newWorld(t *testing.T) *world {
 	})
 	return w
 }
+
+// onMessage is a log handler that closes a channel on the first record
+// with a given message.
+type onMessage struct {
+	msg  string
+	seen chan struct{}
+	once *sync.Once
+}
+
+func (h onMessage) Enabled(context.Context, slog.Level) bool { return true }
+func (h onMessage) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.once.Do(func() { close(h.seen) })
+	}
+	return nil
+}
+func (h onMessage) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h onMessage) WithGroup(string) slog.Handler      { return h }
 
 func testIntent(id, customer, channel, category, destination string) *hushv1.ContactIntent {
 	return &hushv1.ContactIntent{
@@ -276,6 +305,11 @@ func TestOneTraceFromProducerThroughDecisionToDispatch(t *testing.T) {
 	}
 	if len(redisSpans) == 0 {
 		t.Errorf("no Redis span is a child of the decide span; spans:\n%s", describe(spans))
+	}
+	for _, s := range spans {
+		if s.Name == "redis.dial" {
+			t.Errorf("a Redis dial span (a root of its own): %s", describe(tracetest.SpanStubs{s}))
+		}
 	}
 	if dispatch.Parent.SpanID() != consume.SpanContext.SpanID() {
 		t.Errorf("dispatch PRODUCER span's parent is %s, want the CONSUMER span %s", dispatch.Parent.SpanID(), consume.SpanContext.SpanID())

@@ -74,8 +74,8 @@ func TestSIGTERMMidLoadDrainsExitsZeroAndLosesNothing(t *testing.T) {
 	}
 	start := func() (*exec.Cmd, *strings.Builder) {
 		var log strings.Builder
-		cmd := exec.Command(bin, "--nats-url", ns.URL, "--redis-url", rd.URL, "--prefix", "hush",
-			"--workers", "16", "--shutdown-grace", "10s", "--log-level", "warn", "--http-addr=")
+		cmd := exec.Command(bin, "--nats-url", ns.URL, "--redis-url", rd.URL, "--http-addr", "127.0.0.1:0", "--prefix", "hush",
+			"--workers", "16", "--shutdown-grace", "10s", "--log-level", "warn")
 		for _, kv := range os.Environ() { // settings from the flags only
 			if !strings.HasPrefix(kv, "HUSH_") {
 				cmd.Env = append(cmd.Env, kv)

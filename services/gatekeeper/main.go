@@ -17,6 +17,7 @@ import (
 	"time"
 	_ "time/tzdata" // time zones without the host's tzdata
 
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hush-oss/hush/pkg/bus"
@@ -42,6 +43,7 @@ type settings struct {
 	Prefix        string        `conf:"prefix" default:"hush" help:"first token of every subject and Redis key"`
 	Replicas      int           `conf:"stream-replicas" default:"1" help:"replicas of the streams created at start-up (3 on a cluster)"`
 	Workers       int           `conf:"workers" default:"64" help:"intents decided concurrently"`
+	AutoPipeline  bool          `conf:"redis-autopipeline" default:"true" help:"send concurrent decisions to Redis in shared pipelines (one script call each, far fewer round trips)"`
 	MaxAckPending int           `conf:"max-ack-pending" default:"4096" help:"intents in flight across all replicas"`
 	MaxDeliver    int           `conf:"max-deliver" default:"10" help:"attempts before an intent is dead-lettered with its last error"`
 	AckWait       time.Duration `conf:"ack-wait" default:"30s" help:"redelivery delay for an intent not acknowledged"`
@@ -114,6 +116,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer rdb.Close()
+	storeClient := rdb
+	if s.AutoPipeline {
+		// Workers' script calls share pipelines: under load dozens of
+		// decisions travel in one round trip (docs/performance.md).
+		ap, ok := rdb.(interface {
+			AutoPipeline() (*redis.AutoPipeliner, error)
+		})
+		if !ok {
+			return fmt.Errorf("--redis-autopipeline: unsupported client %T", rdb)
+		}
+		if storeClient, err = ap.AutoPipeline(); err != nil {
+			return fmt.Errorf("--redis-autopipeline: %w", err)
+		}
+	}
 
 	subjects := bus.NewSubjects(s.Prefix)
 	so := bus.DefaultStreamOptions()
@@ -121,7 +137,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := subjects.EnsureStreams(ctx, js, so); err != nil {
 		return err
 	}
-	gk := gatekeeper.New(js, store.New(rdb, s.Prefix), pol, gatekeeper.Options{
+	gk := gatekeeper.New(js, store.New(storeClient, s.Prefix), pol, gatekeeper.Options{
 		Subjects: subjects, Workers: s.Workers, MaxAckPending: s.MaxAckPending,
 		MaxDeliver: s.MaxDeliver, AckWait: s.AckWait, Logger: log,
 		TracerProvider: tel.TracerProvider, Propagator: tel.Propagator, Observer: metrics,
@@ -136,6 +152,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	if err := metrics.ObservePublishPending(js); err != nil {
+		return err
+	}
+	if err := metrics.ObserveDeferredBacklog(telemetry.DeferredBacklog(js, subjects.Stream(bus.StreamDeferred), subjects.All("deferred"))); err != nil {
 		return err
 	}
 	var streams []string

@@ -1,16 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"github.com/hush-oss/hush/pkg/testenv"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,24 +24,6 @@ import (
 	"github.com/hush-oss/hush/pkg/telemetry/otlptest"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
-
-// syncBuffer collects the log lines of a running gatekeeper.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // The personal data and secrets of this test: none may reach a log line or
 // a span.
@@ -101,7 +82,7 @@ func TestGatekeeperBinaryTracesMetricsAndLogsWithoutPersonalData(t *testing.T) {
 		"HUSH_LOG_LEVEL":              "debug",
 		"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.Endpoint,
 	}
-	var logs syncBuffer
+	var logs testenv.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -187,7 +168,7 @@ func TestGatekeeperBinaryTracesMetricsAndLogsWithoutPersonalData(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	for _, want := range []string{"hush_decision_duration_seconds_bucket", "hush_consumer_pending{", "hush_consumer_ack_pending{",
-		"hush_intents_in_flight", "hush_publish_pending", `service_name="hush-gatekeeper"`} {
+		"hush_intents_in_flight", "hush_publish_pending", "hush_deferred_backlog 0", `service_name="hush-gatekeeper"`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}

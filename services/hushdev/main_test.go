@@ -1,33 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"github.com/hush-oss/hush/pkg/testenv"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-// syncBuffer lets the test read what run prints while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestMakeRunDecidesTheDemoAndStopsCleanly runs what `make run` runs: real
 // NATS in-process, a private redis-server, the gatekeeper and the demo, then
@@ -35,7 +16,7 @@ func (s *syncBuffer) String() string {
 func TestMakeRunDecidesTheDemoAndStopsCleanly(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out syncBuffer
+	var out testenv.Buffer
 	done := make(chan error, 1)
 	env := map[string]string{"HUSH_NATS_PORT": "0", "HUSH_STATE_DIR": t.TempDir()}
 	go func() {
@@ -47,8 +28,11 @@ func TestMakeRunDecidesTheDemoAndStopsCleanly(t *testing.T) {
 	deadline := time.After(60 * time.Second)
 	for {
 		// 60 intents and 3 malformed messages, all accounted for.
-		if m := final.FindStringSubmatch(out.String()); m != nil && atoi(m[1])+atoi(m[2]) == 60 {
-			break
+		// The latest tally line counts.
+		if all := final.FindAllStringSubmatch(out.String(), -1); len(all) > 0 {
+			if m := all[len(all)-1]; atoi(m[1])+atoi(m[2]) == 60 {
+				break
+			}
 		}
 		select {
 		case err := <-done:

@@ -192,9 +192,9 @@ func (r *soakRun) startGatekeepers(ctx context.Context) {
 	for i := range r.s.Gatekeepers {
 		sl := &slot{n: i, bin: filepath.Join(r.bins, "gatekeeper"), log: filepath.Join(r.dir, fmt.Sprintf("gatekeeper-%d.log", i)),
 			args: []string{
-				"--nats-url", r.natsURL, "--redis-url", r.redis.URL, "--policy", r.polPath, "--prefix", prefix,
+				"--nats-url", r.natsURL, "--redis-url", r.redis.URL, "--http-addr", "127.0.0.1:0", "--policy", r.polPath, "--prefix", prefix,
 				"--workers", strconv.Itoa(r.s.Workers), "--ack-wait", r.s.AckWait.String(),
-				"--shutdown-grace", r.s.Grace.String(), "--log-level", "warn", "--http-addr=",
+				"--shutdown-grace", r.s.Grace.String(), "--log-level", "warn",
 			}}
 		r.slots = append(r.slots, sl)
 		go sl.run(ctx)
