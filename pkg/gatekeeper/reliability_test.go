@@ -55,7 +55,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		if time.Now().After(deadline) {
 			t.Fatalf("waited %s for %s", timeout, what)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -346,5 +346,69 @@ func TestIntentWhoseLastDeliveryDiedIsDeadLetteredOrItsDecisionPublished(t *test
 	// dispatch can follow the dead letter.
 	if d, _ := h.store.Decision(context.Background(), "c-1", "undecided"); d.GetOutcome() != hushv1.Outcome_OUTCOME_INVALID {
 		t.Errorf("record of undecided: %v; want the dead-letter claim", d)
+	}
+}
+
+// TestQuietHoursDeferEndToEnd uses the policy's own quiet-hours rule: quiet
+// hours that end at the next minute (UTC, the fallback zone) defer a
+// marketing intent to that minute; it is acked at once, released at the
+// minute and, the quiet hours over, dispatched. A critical intent is never
+// held back.
+func TestQuietHoursDeferEndToEnd(t *testing.T) {
+	h := newHarness(t)
+	now := time.Now().UTC()
+	end := now.Truncate(time.Minute).Add(time.Minute)
+	if end.Sub(now) < 5*time.Second {
+		end = end.Add(time.Minute)
+	}
+	start := now.Add(-time.Hour)
+	doc := fmt.Sprintf(`version: quiet-1
+fallback_time_zone: UTC
+categories:
+  critical:  { class: critical }
+  marketing: { class: marketing }
+quiet_hours:
+  classes: [marketing]
+  action: defer
+  quiet: ["%s-%s"]
+`, start.Format("15:04"), end.Format("15:04"))
+	pol, err := policy.Parse("quiet.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.pol = pol
+	h.startGatekeeper(gatekeeper.Options{})
+	h.publish(intent("night-1", "c-night", "email", "marketing"))
+	h.publish(intent("alarm-1", "c-night", "email", "critical"))
+
+	waitAcked(t, h, 2)
+	if time.Now().After(end) {
+		t.Fatal("acked only after the quiet hours ended")
+	}
+	list, err := h.deferrals().List(context.Background(), "c-night")
+	if err != nil || len(list) != 1 || list[0].IntentID != "night-1" || !list[0].ReleaseAt.Equal(end) {
+		t.Fatalf("deferrals %+v, %v; want night-1 until %s", list, err, end)
+	}
+	_, deferred := h.terminal()
+	if d := deferred["night-1"]; len(d) != 1 || d[0].GetReasons()[0].GetCode() != hushv1.ReasonCode_REASON_CODE_QUIET_HOURS {
+		t.Fatalf("deferral log %v; want one quiet-hours entry", d)
+	}
+
+	waitFor(t, time.Until(end)+30*time.Second, "night-1 decided after the quiet hours", func() bool {
+		return h.streamMsgs(bus.StreamDispatch)+h.streamMsgs(bus.StreamSuppressed) >= 3 // alarm, the deferral, night-1
+	})
+	time.Sleep(200 * time.Millisecond) // anything more would be a duplicate
+	out, _ := h.terminal()
+	if got := out["night-1"]; len(got) != 1 || got[0] != "dispatched" {
+		t.Errorf("night-1: %v, want dispatched once after the quiet hours", got)
+	}
+	if got := out["alarm-1"]; len(got) != 1 || got[0] != "dispatched" {
+		t.Errorf("alarm-1: %v, want dispatched at once", got)
+	}
+	for _, m := range h.read(bus.StreamDispatch) {
+		md, _ := m.Metadata()
+		if m.Headers().Get(nats.MsgIdHdr) == "night-1" && (md.Timestamp.Before(end) || md.Timestamp.After(end.Add(time.Second))) {
+			t.Errorf("night-1 dispatched at %s, want within 1s after %s", md.Timestamp, end)
+		}
 	}
 }
