@@ -74,6 +74,8 @@ func (r *Redis) start(ctx context.Context, bin string) error {
 		"--dir", o.Dir, "--save", "", "--daemonize", "no",
 		"--logfile", filepath.Join(o.Dir, "redis.log"),
 		"--protected-mode", "yes",
+		// As deploy/redis/redis.conf: contact ledgers stay listpacks.
+		"--zset-max-listpack-value", "128",
 	}
 	if o.AppendOnly {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "everysec")
