@@ -35,7 +35,8 @@ deps: ## install redis-server and chromium when missing (apt-get, as root)
 	  fi; }
 
 run: deps ## start NATS (in-process), Redis, the gatekeeper and a demo workload
-	$(GO) run ./services/hushdev
+	@$(GO) build -o bin/hushdev ./services/hushdev
+	@bin/hushdev $(RUN_ARGS)
 
 build: ## build every binary into bin/
 	$(GO) build -o bin/ ./services/...
