@@ -93,13 +93,7 @@ func (g *Gatekeeper) finishExhausted(ctx context.Context, m *exhaustedMsg, infli
 		return
 	}
 	now := g.o.Now()
-	claim := &hushv1.Decision{
-		IntentId: it.GetId(), CustomerId: it.GetCustomerId(), Channel: it.GetChannel(), Category: it.GetCategory(),
-		Outcome:   hushv1.Outcome_OUTCOME_INVALID,
-		Reasons:   []*hushv1.Reason{{Code: hushv1.ReasonCode_REASON_CODE_INVALID, Rule: ruleExhausted, Message: cause.Error()}},
-		DecidedAt: timestamppb.New(now),
-	}
-	d, err := g.store.Claim(ctx, it.GetCustomerId(), it.GetId(), claim, g.policy.Load().DecisionRetention)
+	d, err := g.claimExhausted(ctx, it, cause, now)
 	if err != nil {
 		g.retry(m, err)
 		return
@@ -114,6 +108,19 @@ func (g *Gatekeeper) finishExhausted(ctx context.Context, m *exhaustedMsg, infli
 			g.retry(m, err)
 		}
 	}
+}
+
+// claimExhausted records that an intent ran out of deliveries, unless a
+// decision is recorded already, which it returns: whichever records first
+// wins, so an intent is never both dead-lettered and dispatched.
+func (g *Gatekeeper) claimExhausted(ctx context.Context, it *hushv1.ContactIntent, cause error, now time.Time) (*hushv1.Decision, error) {
+	claim := &hushv1.Decision{
+		IntentId: it.GetId(), CustomerId: it.GetCustomerId(), Channel: it.GetChannel(), Category: it.GetCategory(),
+		Outcome:   hushv1.Outcome_OUTCOME_INVALID,
+		Reasons:   []*hushv1.Reason{{Code: hushv1.ReasonCode_REASON_CODE_INVALID, Rule: ruleExhausted, Message: cause.Error()}},
+		DecidedAt: timestamppb.New(now),
+	}
+	return g.store.Claim(ctx, it.GetCustomerId(), it.GetId(), claim, g.policy.Load().DecisionRetention)
 }
 
 // exhaustedMsg is an intent read back from its stream after its deliveries

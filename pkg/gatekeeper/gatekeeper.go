@@ -459,6 +459,27 @@ func newDecision(pol *policy.Policy, it *hushv1.ContactIntent, v *policy.Verdict
 	return d
 }
 
+// exhaust settles an intent whose last delivery failed. It is dead-lettered
+// with its last error only if it can be claimed as such; a decision already
+// recorded (decided, but its outcome's publish failed) must be published,
+// never dead-lettered beside it, so the intent is handed back and its
+// MAX_DELIVERIES advisory republishes the recorded outcome.
+func (g *Gatekeeper) exhaust(m jetstream.Msg, delivered uint64, cause error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if it, err := bus.DecodeIntent(m.Data(), m.Headers()); err == nil && it.GetCustomerId() != "" && it.GetId() != "" {
+		d, err := g.claimExhausted(ctx, it, cause, g.o.Now())
+		if err != nil || d != nil && d.GetOutcome() != hushv1.Outcome_OUTCOME_INVALID {
+			g.o.Logger.Warn("intent exhausted its deliveries with a decision to publish; left to its advisory",
+				"subject", m.Subject(), "deliveries", delivered, "err", cause, "claim_err", err)
+			m.NakWithDelay(g.o.RetryBase)
+			return
+		}
+	}
+	g.o.Logger.Error("intent exhausted its deliveries", "subject", m.Subject(), "deliveries", delivered, "err", cause)
+	g.deadLetter(ctx, m, "max_deliver", cause)
+}
+
 // retry hands an intent back after a transient failure, with a jittered
 // exponential delay; on its last delivery it is dead-lettered instead, with
 // the error, so that nothing is dropped silently.
@@ -473,8 +494,7 @@ func (g *Gatekeeper) retry(m jetstream.Msg, cause error) {
 		delivered = md.NumDelivered
 	}
 	if delivered >= uint64(g.o.MaxDeliver) {
-		g.o.Logger.Error("intent exhausted its deliveries", "subject", m.Subject(), "deliveries", delivered, "err", cause)
-		g.deadLetter(context.Background(), m, "max_deliver", cause)
+		g.exhaust(m, delivered, cause)
 		return
 	}
 	delay := g.o.RetryBase << min(delivered-1, 16)
