@@ -76,10 +76,8 @@ func (c *Collector) Window(from, to time.Time) {
 
 func (c *Collector) handle(m jetstream.Msg) {
 	c.total.Add(1)
-	id := m.Headers().Get(nats.MsgIdHdr)
-	rest, ok := strings.CutPrefix(id, c.prefix)
-	seq, err := strconv.ParseUint(rest, 10, 64)
-	if !ok || err != nil {
+	seq, ok := SeqOf(m.Headers().Get(nats.MsgIdHdr), c.prefix)
+	if !ok {
 		c.foreign.Add(1)
 		return
 	}
@@ -101,6 +99,21 @@ func (c *Collector) handle(m jetstream.Msg) {
 	c.inWindow++
 	c.byOutcome[outcome]++
 	c.mu.Unlock()
+}
+
+// SeqOf returns the publisher's sequence number from an outcome's
+// Nats-Msg-Id: "<prefix><seq>" on dispatches and suppressions, and
+// "<prefix><seq>/deferred/<release ms>" on the log entry of a deferral (at
+// night in the customers' zones the default policy defers most intents; a
+// deferral is their decision).
+func SeqOf(msgID, prefix string) (uint64, bool) {
+	rest, ok := strings.CutPrefix(msgID, prefix)
+	if !ok {
+		return 0, false
+	}
+	rest, _, _ = strings.Cut(rest, "/")
+	seq, err := strconv.ParseUint(rest, 10, 64)
+	return seq, err == nil
 }
 
 // Seen is how many outcomes of any run have been read.

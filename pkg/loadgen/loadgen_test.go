@@ -105,3 +105,19 @@ func TestRoles(t *testing.T) {
 		t.Errorf("%.3f do-nothing, want about %.2f", got, w.DoNothing)
 	}
 }
+
+func TestSeqOfReadsEveryOutcomeID(t *testing.T) {
+	for id, want := range map[string]uint64{
+		"lg-42":                       42,
+		"lg-7/deferred/1795000000000": 7, // a deferral's log entry
+	} {
+		if got, ok := loadgen.SeqOf(id, "lg-"); !ok || got != want {
+			t.Errorf("SeqOf(%q) = %d, %v; want %d", id, got, ok, want)
+		}
+	}
+	for _, id := range []string{"other-42", "lg-", "lg-x", "dl-HUSH_INTENTS-3"} {
+		if _, ok := loadgen.SeqOf(id, "lg-"); ok {
+			t.Errorf("SeqOf(%q) accepted a foreign id", id)
+		}
+	}
+}
