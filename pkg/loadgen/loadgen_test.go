@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hush-oss/hush/pkg/connect"
 	"github.com/hush-oss/hush/pkg/loadgen"
 	"github.com/hush-oss/hush/pkg/testenv"
 )
@@ -19,10 +18,7 @@ import (
 func TestRun(t *testing.T) {
 	n := testenv.StartNATS(t)
 	r := testenv.StartRedis(t, testenv.RedisOptions{Private: true, AppendOnly: true})
-	pol, err := connect.Policy("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pol, _ := testenv.DaytimeDefaultPolicy(t) // the same phases by day and by night
 	w := loadgen.DefaultWorkload()
 	w.Customers = 2_000
 	var log bytes.Buffer

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +16,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	policyfiles "github.com/hush-oss/hush/deploy/policy"
 	"github.com/hush-oss/hush/pkg/bus"
 	"github.com/hush-oss/hush/pkg/connect"
 	"github.com/hush-oss/hush/pkg/consent"
@@ -57,22 +55,6 @@ type env struct {
 	srv      *httptest.Server
 }
 
-// daytimeDefaultPolicy is the default policy with its quiet hours in shadow
-// mode: these tests are about preferences, and an approval they expect
-// must not turn into a deferral when they run at night.
-func daytimeDefaultPolicy(t *testing.T) *policy.Policy {
-	t.Helper()
-	quiet := regexp.MustCompile(`(?m)^(\s*quiet_hours:\s*)\{ mode: enforce \}`)
-	if !quiet.Match(policyfiles.Default) {
-		t.Fatal("deploy/policy/default.yaml no longer says `quiet_hours: { mode: enforce }` under rules; update this helper")
-	}
-	pol, err := policy.Parse(policyfiles.DefaultName, quiet.ReplaceAll(policyfiles.Default, []byte("${1}{ mode: shadow }")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pol
-}
-
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{t: t, nats: testenv.StartNATS(t), redis: testenv.StartRedis(t), subjects: bus.NewSubjects("")}
@@ -81,7 +63,7 @@ func newEnv(t *testing.T) *env {
 	e.store = store.New(e.redis.Client, e.redis.Prefix)
 	e.consent = consent.New(e.store, e.js, consent.Options{Subjects: e.subjects, RetryDelay: 10 * time.Millisecond})
 	var err error
-	e.pol = daytimeDefaultPolicy(t)
+	e.pol, _ = testenv.DaytimeDefaultPolicy(t) // approvals must not turn into deferrals at night
 	tokens, err := prefsapi.ParseTokens(strings.NewReader(
 		"# subject token scopes\nops-admin " + adminToken + " admin\nagent-7 " + staffToken + " staff\n" +
 			"alice " + aliceToken + " customer:alice; bob " + bobToken + " customer:bob\n"))
@@ -246,7 +228,7 @@ func (e *env) decide(id, customer, channel, category string) *hushv1.Decision {
 }
 
 func TestDaytimeDefaultPolicyIgnoresTheClock(t *testing.T) {
-	pol := daytimeDefaultPolicy(t)
+	pol, _ := testenv.DaytimeDefaultPolicy(t)
 	night := time.Date(2026, 11, 22, 23, 0, 0, 0, time.UTC) // inside the fallback zone's quiet hours
 	v := pol.Evaluate(policy.Input{Now: night, Intent: &hushv1.ContactIntent{Id: "n-1", CustomerId: "c-1",
 		Channel: "email", Category: "marketing", Sender: &hushv1.Sender{Service: "campaigns"}}})

@@ -72,9 +72,14 @@ func TestSIGTERMMidLoadDrainsExitsZeroAndLosesNothing(t *testing.T) {
 		}
 		return sum
 	}
+	_, daytime := testenv.DaytimeDefaultPolicy(t) // about draining, whatever the time of day
+	policyPath := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(policyPath, daytime, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	start := func() (*exec.Cmd, *strings.Builder) {
 		var log strings.Builder
-		cmd := exec.Command(bin, "--nats-url", ns.URL, "--redis-url", rd.URL, "--http-addr", "127.0.0.1:0", "--prefix", "hush",
+		cmd := exec.Command(bin, "--nats-url", ns.URL, "--redis-url", rd.URL, "--http-addr", "127.0.0.1:0", "--policy", policyPath, "--prefix", "hush",
 			"--workers", "16", "--shutdown-grace", "10s", "--log-level", "warn")
 		for _, kv := range os.Environ() { // settings from the flags only
 			if !strings.HasPrefix(kv, "HUSH_") {

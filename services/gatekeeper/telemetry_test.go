@@ -73,7 +73,13 @@ func TestGatekeeperBinaryTracesMetricsAndLogsWithoutPersonalData(t *testing.T) {
 		t.Fatal(err)
 	}
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", port)
+	_, daytime := testenv.DaytimeDefaultPolicy(t) // the approvals below must not be deferred at night
+	policyPath := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(policyPath, daytime, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	env := map[string]string{
+		"HUSH_POLICY":                 policyPath,
 		"HUSH_NATS_URL":               natsURL,
 		"HUSH_NATS_USER":              "gatekeeper",
 		"HUSH_NATS_PASSWORD":          natsPassword,
