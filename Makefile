@@ -6,14 +6,14 @@ GO        ?= go
 # Packages where concurrency lives run under the race detector.
 RACE_PKGS ?= ./pkg/gatekeeper/... ./pkg/store/... ./pkg/bus/...
 
-.PHONY: all run test lint deps proto build help soak bench
+.PHONY: all run test lint deps test-deps proto build help soak bench
 
 all: build
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
 
-deps: ## install redis-server and chromium when missing (apt-get, as root)
+deps: ## install redis-server when missing (apt-get, as root)
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "make: redis-server not found; installing Debian's redis-server"; \
@@ -24,6 +24,8 @@ deps: ## install redis-server and chromium when missing (apt-get, as root)
 	    echo "      or point HUSH_REDIS_URL (make run) / REDIS_URL (make test) at a server."; \
 	    exit 1; \
 	  fi; }
+
+test-deps: deps ## also install chromium, for the preference-page test (apt-get, as root)
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "make: chromium not found; installing Debian's chromium (the preference page is tested in it)"; \
@@ -41,7 +43,7 @@ run: deps ## start NATS (in-process), Redis, the gatekeeper and a demo workload
 build: ## build every binary into bin/
 	$(GO) build -o bin/ ./services/...
 
-test: deps lint ## run every test (race detector on the concurrent packages)
+test: test-deps lint ## run every test (race detector on the concurrent packages)
 	$(GO) test -race -count=1 $(RACE_PKGS)
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /pkg/gatekeeper -e /pkg/store -e /pkg/bus)
 

@@ -26,7 +26,7 @@ func chromium(t *testing.T) string {
 		}
 	}
 	msg := "Chromium is not installed: the preference page is tested in real headless Chromium.\n" +
-		"Install it (Debian/Ubuntu: sudo apt-get install chromium, or `make deps` as root)."
+		"Install it (Debian/Ubuntu: sudo apt-get install chromium, or `make test-deps` as root)."
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
 	}
