@@ -163,25 +163,53 @@ caps:
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(500 * time.Millisecond)
-	seen := map[string]int{}
-	for _, kind := range []string{bus.StreamDispatch, bus.StreamSuppressed} {
-		total := int(count(kind))
+	// The audit reads each stream whole; a read that meets the cluster still
+	// settling after the loss (no responders, a moved leader) starts over.
+	readAll := func(kind string) (map[string]int, error) {
+		s, err := admin.Stream(ctx, subjects.Stream(kind))
+		if err != nil {
+			return nil, err
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			return nil, err
+		}
+		total := int(info.State.Msgs)
 		c, err := admin.OrderedConsumer(ctx, subjects.Stream(kind), jetstream.OrderedConsumerConfig{})
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
+		ids := map[string]int{}
 		for got := 0; got < total; {
 			batch, err := c.Fetch(total-got, jetstream.FetchMaxWait(5*time.Second))
 			if err != nil {
-				t.Fatal(err)
+				return nil, err
 			}
 			for m := range batch.Messages() {
-				seen[m.Headers().Get(bus.HeaderMsgID)]++
+				ids[m.Headers().Get(bus.HeaderMsgID)]++
 				got++
 			}
-			if batch.Error() != nil {
-				t.Fatal(batch.Error())
+			if err := batch.Error(); err != nil {
+				return nil, err
 			}
+		}
+		return ids, nil
+	}
+	seen := map[string]int{}
+	for _, kind := range []string{bus.StreamDispatch, bus.StreamSuppressed} {
+		var ids map[string]int
+		for attempt := 1; ; attempt++ {
+			if ids, err = readAll(kind); err == nil {
+				break
+			}
+			if attempt == 10 {
+				t.Fatalf("read %s: %v", kind, err)
+			}
+			t.Logf("read %s: %v; reading it again", kind, err)
+			time.Sleep(500 * time.Millisecond)
+		}
+		for id, c := range ids {
+			seen[id] += c
 		}
 	}
 	for i := range n {
