@@ -4,7 +4,7 @@
 
 GO        ?= go
 # Packages where concurrency lives run under the race detector.
-RACE_PKGS ?= ./pkg/gatekeeper/... ./pkg/store/... ./pkg/bus/...
+RACE_PKGS ?= ./internal/core/gatekeeper/... ./internal/core/store/... ./internal/core/bus/...
 
 .PHONY: all run test lint deps test-deps proto build help soak bench
 
@@ -45,7 +45,7 @@ build: ## build every binary into bin/
 
 test: test-deps lint ## run every test (race detector on the concurrent packages)
 	$(GO) test -race -count=1 $(RACE_PKGS)
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /pkg/gatekeeper -e /pkg/store -e /pkg/bus)
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /internal/core/gatekeeper -e /internal/core/store -e /internal/core/bus)
 
 # The fault-injection soak (docs/reliability.md): `make soak` runs 1M
 # intents; pass other settings with SOAK_ARGS="--intents 200000 ...".
@@ -65,7 +65,7 @@ lint: ## gofmt, go vet and staticcheck
 BENCH_ARGS ?=
 
 bench: deps ## Go benchmarks (allocs/op), then the load run: prints a table, writes bench/results.json
-	$(GO) test -run '^$$' -bench . -benchmem ./pkg/policy ./pkg/bus ./pkg/store
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/core/policy ./internal/core/bus ./internal/core/store
 	@uptime
 	$(GO) run ./services/loadgen --out bench/results.json $(BENCH_ARGS)
 

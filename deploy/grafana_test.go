@@ -13,14 +13,14 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/hush-oss/hush/pkg/bus"
-	"github.com/hush-oss/hush/pkg/gatekeeper"
-	"github.com/hush-oss/hush/pkg/telemetry"
-	"github.com/hush-oss/hush/pkg/testenv"
+	"github.com/hush-oss/hush/internal/core/bus"
+	"github.com/hush-oss/hush/internal/core/gatekeeper"
+	"github.com/hush-oss/hush/internal/dev/testenv"
+	"github.com/hush-oss/hush/internal/platform/telemetry"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 
-// exportedMetrics records something on every instrument pkg/telemetry
+// exportedMetrics records something on every instrument internal/platform/telemetry
 // registers and returns the metric names /metrics then shows.
 func exportedMetrics(t *testing.T) map[string]bool {
 	t.Helper()
@@ -96,7 +96,7 @@ func TestGrafanaDashboardQueriesOnlyMetricsHushExports(t *testing.T) {
 		telemetry.MetricInFlight, telemetry.MetricPublishPending, telemetry.MetricConsumerPending,
 		telemetry.MetricConsumerAckPending, telemetry.MetricConsumerRedelivered, telemetry.MetricDeferredBacklog} {
 		if !names[want] {
-			t.Errorf("pkg/telemetry names %s, but /metrics has no such metric", want)
+			t.Errorf("internal/platform/telemetry names %s, but /metrics has no such metric", want)
 		}
 	}
 

@@ -12,13 +12,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/hush-oss/hush/pkg/bus"
-	"github.com/hush-oss/hush/pkg/connect"
-	"github.com/hush-oss/hush/pkg/gatekeeper"
-	"github.com/hush-oss/hush/pkg/localsrv"
-	"github.com/hush-oss/hush/pkg/policy"
-	"github.com/hush-oss/hush/pkg/store"
-	"github.com/hush-oss/hush/pkg/testenv"
+	"github.com/hush-oss/hush/internal/core/bus"
+	"github.com/hush-oss/hush/internal/core/gatekeeper"
+	"github.com/hush-oss/hush/internal/core/policy"
+	"github.com/hush-oss/hush/internal/core/store"
+	"github.com/hush-oss/hush/internal/dev/localsrv"
+	"github.com/hush-oss/hush/internal/dev/testenv"
+	"github.com/hush-oss/hush/internal/platform/connect"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 

@@ -13,9 +13,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/hush-oss/hush/pkg/localsrv"
-	"github.com/hush-oss/hush/pkg/policy"
-	"github.com/hush-oss/hush/pkg/store"
+	"github.com/hush-oss/hush/internal/core/policy"
+	"github.com/hush-oss/hush/internal/core/store"
+	"github.com/hush-oss/hush/internal/dev/localsrv"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 
@@ -141,7 +141,7 @@ func TestRedisACLRendererRefusesAMissingPassword(t *testing.T) {
 }
 
 // TestRedisHushUserMayRunEveryCommandTheStoreUses reads the commands every
-// Lua script of pkg/store calls and the store's direct calls, and checks
+// Lua script of internal/core/store calls and the store's direct calls, and checks
 // the hush ACL user is granted each: a new script command without an ACL
 // line would fail with NOPERM in production only.
 func TestRedisHushUserMayRunEveryCommandTheStoreUses(t *testing.T) {
@@ -161,7 +161,7 @@ func TestRedisHushUserMayRunEveryCommandTheStoreUses(t *testing.T) {
 			granted[strings.ToLower(c)] = true
 		}
 	}
-	scripts, err := filepath.Glob("../pkg/store/lua/*.lua")
+	scripts, err := filepath.Glob("../internal/core/store/lua/*.lua")
 	if err != nil || len(scripts) == 0 {
 		t.Fatalf("no store scripts: %v", err)
 	}
@@ -177,7 +177,7 @@ func TestRedisHushUserMayRunEveryCommandTheStoreUses(t *testing.T) {
 			}
 		}
 	}
-	goFiles, _ := filepath.Glob("../pkg/store/*.go")
+	goFiles, _ := filepath.Glob("../internal/core/store/*.go")
 	direct := regexp.MustCompile(`s\.rdb\.([A-Z][A-Za-z]+)\(`)
 	goToRedis := map[string]string{"Get": "get", "HGet": "hget", "HLen": "hlen", "HMGet": "hmget", "ZRangeByScoreWithScores": "zrangebyscore",
 		"Set": "set", "Del": "del", "HGetAll": "hgetall", "ZRange": "zrange", "ZCard": "zcard", "Exists": "exists", "SMembers": "smembers"}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hush-oss/hush/pkg/policy"
+	"github.com/hush-oss/hush/internal/core/policy"
 )
 
 var yamlBlock = regexp.MustCompile("(?s)```yaml\n(.*?)```")

@@ -36,8 +36,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	policyfiles "github.com/hush-oss/hush/deploy/policy"
-	"github.com/hush-oss/hush/pkg/bus"
-	"github.com/hush-oss/hush/pkg/policy"
+	"github.com/hush-oss/hush/internal/core/bus"
+	"github.com/hush-oss/hush/internal/core/policy"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 

@@ -8,9 +8,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/hush-oss/hush/pkg/bus"
+	"github.com/hush-oss/hush/internal/core/bus"
+	"github.com/hush-oss/hush/internal/dev/testenv"
 	"github.com/hush-oss/hush/pkg/client"
-	"github.com/hush-oss/hush/pkg/testenv"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 

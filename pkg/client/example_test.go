@@ -14,9 +14,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/hush-oss/hush/pkg/bus"
+	"github.com/hush-oss/hush/internal/core/bus"
+	"github.com/hush-oss/hush/internal/dev/localsrv"
 	"github.com/hush-oss/hush/pkg/client"
-	"github.com/hush-oss/hush/pkg/localsrv"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 

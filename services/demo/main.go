@@ -15,10 +15,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hush-oss/hush/pkg/bus"
-	"github.com/hush-oss/hush/pkg/config"
-	"github.com/hush-oss/hush/pkg/connect"
-	"github.com/hush-oss/hush/pkg/demo"
+	"github.com/hush-oss/hush/internal/core/bus"
+	"github.com/hush-oss/hush/internal/dev/demo"
+	"github.com/hush-oss/hush/internal/platform/config"
+	"github.com/hush-oss/hush/internal/platform/connect"
 )
 
 type settings struct {

@@ -20,13 +20,13 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/hush-oss/hush/pkg/bus"
-	"github.com/hush-oss/hush/pkg/config"
-	"github.com/hush-oss/hush/pkg/connect"
-	"github.com/hush-oss/hush/pkg/gatekeeper"
-	"github.com/hush-oss/hush/pkg/policy"
-	"github.com/hush-oss/hush/pkg/store"
-	"github.com/hush-oss/hush/pkg/telemetry"
+	"github.com/hush-oss/hush/internal/core/bus"
+	"github.com/hush-oss/hush/internal/core/gatekeeper"
+	"github.com/hush-oss/hush/internal/core/policy"
+	"github.com/hush-oss/hush/internal/core/store"
+	"github.com/hush-oss/hush/internal/platform/config"
+	"github.com/hush-oss/hush/internal/platform/connect"
+	"github.com/hush-oss/hush/internal/platform/telemetry"
 )
 
 // version is set at build time (-ldflags "-X main.version=...").

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hush-oss/hush/pkg/config"
+	"github.com/hush-oss/hush/internal/platform/config"
 )
 
 func noEnv(string) string { return "" }

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/hush-oss/hush/pkg/testenv"
+	"github.com/hush-oss/hush/internal/dev/testenv"
 	"io"
 	"net/http"
 	"os"
@@ -19,9 +19,9 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/hush-oss/hush/pkg/localsrv"
-	"github.com/hush-oss/hush/pkg/store"
-	"github.com/hush-oss/hush/pkg/telemetry/otlptest"
+	"github.com/hush-oss/hush/internal/core/store"
+	"github.com/hush-oss/hush/internal/dev/localsrv"
+	"github.com/hush-oss/hush/internal/platform/telemetry/otlptest"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 

@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hush-oss/hush/pkg/policy"
-	"github.com/hush-oss/hush/pkg/store"
+	"github.com/hush-oss/hush/internal/core/policy"
+	"github.com/hush-oss/hush/internal/core/store"
 )
 
 // countersFlags are the flags of counters.

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/hush-oss/hush/pkg/deferral"
+	"github.com/hush-oss/hush/internal/core/deferral"
 )
 
 func (a *app) deferrals() (*deferral.Deferrals, error) {

@@ -7,7 +7,7 @@ import (
 	"reflect"
 	"strings"
 
-	"github.com/hush-oss/hush/pkg/config"
+	"github.com/hush-oss/hush/internal/platform/config"
 )
 
 // parse splits args into positional arguments and flags (in any order),

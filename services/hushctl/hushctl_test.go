@@ -18,12 +18,12 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/hush-oss/hush/pkg/bus"
-	"github.com/hush-oss/hush/pkg/connect"
-	"github.com/hush-oss/hush/pkg/deferral"
-	"github.com/hush-oss/hush/pkg/gatekeeper"
-	"github.com/hush-oss/hush/pkg/store"
-	"github.com/hush-oss/hush/pkg/testenv"
+	"github.com/hush-oss/hush/internal/core/bus"
+	"github.com/hush-oss/hush/internal/core/deferral"
+	"github.com/hush-oss/hush/internal/core/gatekeeper"
+	"github.com/hush-oss/hush/internal/core/store"
+	"github.com/hush-oss/hush/internal/dev/testenv"
+	"github.com/hush-oss/hush/internal/platform/connect"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 

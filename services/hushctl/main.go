@@ -17,7 +17,7 @@ import (
 	"time"
 	_ "time/tzdata" // time zones without the host's tzdata
 
-	"github.com/hush-oss/hush/pkg/config"
+	"github.com/hush-oss/hush/internal/platform/config"
 )
 
 func main() {

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/hush-oss/hush/pkg/bus"
+	"github.com/hush-oss/hush/internal/core/bus"
 )
 
 // streamHealth is one stream's state and its consumers' lag.

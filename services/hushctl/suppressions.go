@@ -8,9 +8,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/hush-oss/hush/pkg/bus"
-	"github.com/hush-oss/hush/pkg/consent"
-	"github.com/hush-oss/hush/pkg/policy"
+	"github.com/hush-oss/hush/internal/core/bus"
+	"github.com/hush-oss/hush/internal/core/consent"
+	"github.com/hush-oss/hush/internal/core/policy"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 

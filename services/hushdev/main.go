@@ -21,13 +21,13 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/hush-oss/hush/pkg/bus"
-	"github.com/hush-oss/hush/pkg/config"
-	"github.com/hush-oss/hush/pkg/connect"
-	"github.com/hush-oss/hush/pkg/demo"
-	"github.com/hush-oss/hush/pkg/gatekeeper"
-	"github.com/hush-oss/hush/pkg/localsrv"
-	"github.com/hush-oss/hush/pkg/store"
+	"github.com/hush-oss/hush/internal/core/bus"
+	"github.com/hush-oss/hush/internal/core/gatekeeper"
+	"github.com/hush-oss/hush/internal/core/store"
+	"github.com/hush-oss/hush/internal/dev/demo"
+	"github.com/hush-oss/hush/internal/dev/localsrv"
+	"github.com/hush-oss/hush/internal/platform/config"
+	"github.com/hush-oss/hush/internal/platform/connect"
 )
 
 type settings struct {

@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"github.com/hush-oss/hush/pkg/testenv"
+	"github.com/hush-oss/hush/internal/dev/testenv"
 	"regexp"
 	"strconv"
 	"strings"

@@ -1,7 +1,7 @@
 // Command loadgen measures Hush on this machine: it starts the servers it
 // is not given (an in-process NATS server or a 3-server cluster, a private
 // redis-server with the AOF on or a 3-master Redis Cluster), then runs the
-// phases of pkg/loadgen against in-process gatekeepers and prints a table
+// phases of internal/dev/loadgen against in-process gatekeepers and prints a table
 // (and JSON with --out). `make bench` runs it.
 package main
 
@@ -19,10 +19,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hush-oss/hush/pkg/config"
-	"github.com/hush-oss/hush/pkg/connect"
-	"github.com/hush-oss/hush/pkg/loadgen"
-	"github.com/hush-oss/hush/pkg/localsrv"
+	"github.com/hush-oss/hush/internal/dev/loadgen"
+	"github.com/hush-oss/hush/internal/dev/localsrv"
+	"github.com/hush-oss/hush/internal/platform/config"
+	"github.com/hush-oss/hush/internal/platform/connect"
 )
 
 type settings struct {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
-	"github.com/hush-oss/hush/pkg/config"
+	"github.com/hush-oss/hush/internal/platform/config"
 )
 
 type settings struct {

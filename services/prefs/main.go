@@ -22,13 +22,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/hush-oss/hush/pkg/bus"
-	"github.com/hush-oss/hush/pkg/config"
-	"github.com/hush-oss/hush/pkg/connect"
-	"github.com/hush-oss/hush/pkg/consent"
+	"github.com/hush-oss/hush/internal/core/bus"
+	"github.com/hush-oss/hush/internal/core/consent"
+	"github.com/hush-oss/hush/internal/core/prefsapi"
+	"github.com/hush-oss/hush/internal/core/store"
+	"github.com/hush-oss/hush/internal/platform/config"
+	"github.com/hush-oss/hush/internal/platform/connect"
 	"github.com/hush-oss/hush/pkg/links"
-	"github.com/hush-oss/hush/pkg/prefsapi"
-	"github.com/hush-oss/hush/pkg/store"
 )
 
 type settings struct {

@@ -21,8 +21,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hush-oss/hush/pkg/localsrv"
-	"github.com/hush-oss/hush/pkg/testenv"
+	"github.com/hush-oss/hush/internal/dev/localsrv"
+	"github.com/hush-oss/hush/internal/dev/testenv"
 )
 
 func TestServesUntilCancelled(t *testing.T) {

@@ -14,8 +14,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/hush-oss/hush/pkg/bus"
-	"github.com/hush-oss/hush/pkg/policy"
+	"github.com/hush-oss/hush/internal/core/bus"
+	"github.com/hush-oss/hush/internal/core/policy"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 

@@ -24,7 +24,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hush-oss/hush/pkg/config"
+	"github.com/hush-oss/hush/internal/platform/config"
 )
 
 type settings struct {

@@ -6,7 +6,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hush-oss/hush/pkg/bus"
+	"github.com/hush-oss/hush/internal/core/bus"
 )
 
 // soak runs the workload under faults until every intent is settled, stops

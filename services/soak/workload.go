@@ -15,9 +15,9 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/hush-oss/hush/pkg/bus"
-	"github.com/hush-oss/hush/pkg/policy"
-	"github.com/hush-oss/hush/pkg/store"
+	"github.com/hush-oss/hush/internal/core/bus"
+	"github.com/hush-oss/hush/internal/core/policy"
+	"github.com/hush-oss/hush/internal/core/store"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 

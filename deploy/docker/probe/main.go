@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/hush-oss/hush/pkg/telemetry"
+	"github.com/hush-oss/hush/internal/platform/telemetry"
 )
 
 func main() {

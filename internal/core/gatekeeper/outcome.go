@@ -1,0 +1,212 @@
+package gatekeeper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/hush-oss/hush/internal/core/bus"
+	"github.com/hush-oss/hush/internal/core/deferral"
+	"github.com/hush-oss/hush/internal/core/policy"
+	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
+)
+
+// ErrPublish marks a publish of an outcome that JetStream did not
+// acknowledge (a NATS failure, not a Redis one); the intent is handed back.
+var ErrPublish = errors.New("publish")
+
+// publishOutcome publishes an approved intent to dispatch, or a suppression
+// record to the suppression log, without waiting: the intent is acked when
+// JetStream acknowledges the publish, and handed back if it does not. Both
+// carry Nats-Msg-Id = intent id, so a replayed decision never yields a second
+// message inside the duplicate window.
+func (g *Gatekeeper) publishOutcome(ctx context.Context, m jetstream.Msg, it *hushv1.ContactIntent, d *hushv1.Decision, replayed bool, start time.Time, inflight chan<- pending) error {
+	var out, schedule *nats.Msg
+	switch d.GetOutcome() {
+	case hushv1.Outcome_OUTCOME_DEFERRED:
+		// Stored as a JetStream schedule that releases the intent at
+		// release_at, and logged; the intent is acked once both are
+		// stored, so deferrals never wait in the consumer's ack window.
+		if d.GetReleaseAt() == nil {
+			return errors.New("deferred without a release time")
+		}
+		at := d.GetReleaseAt().AsTime()
+		subject := m.Subject()
+		if h := m.Headers().Get(deferral.HeaderIntentSubject); h != "" {
+			subject = h // deferred again after a release
+		}
+		schedule = deferral.ScheduleMsg(g.o.Subjects, it, subject, m.Data(), m.Headers(), at)
+		rec := &hushv1.SuppressionRecord{Decision: d, Intent: redact(it), DestinationHash: policy.HashDestination(it.GetDestination())}
+		var err error
+		if out, err = bus.NewMsg(g.o.Subjects.Suppressed(it.GetChannel()), "", rec); err != nil {
+			return err
+		}
+	case hushv1.Outcome_OUTCOME_APPROVED:
+		out = nats.NewMsg(g.o.Subjects.Dispatch(it.GetChannel()))
+		out.Data = m.Data()
+		if ct := bus.Header(m.Headers(), bus.HeaderContentType); ct != "" {
+			out.Header.Set(bus.HeaderContentType, ct)
+		}
+	default:
+		rec := &hushv1.SuppressionRecord{Decision: d, Intent: redact(it), DestinationHash: policy.HashDestination(it.GetDestination())}
+		var err error
+		if out, err = bus.NewMsg(g.o.Subjects.Suppressed(it.GetChannel()), "", rec); err != nil {
+			return err
+		}
+	}
+	out.Header.Set(bus.HeaderMsgID, it.GetId())
+	if schedule != nil {
+		// The deferral's log entry must not take the intent id: the
+		// terminal outcome after the release carries it.
+		out.Header.Set(bus.HeaderMsgID, schedule.Header.Get(bus.HeaderMsgID))
+	}
+	out.Header.Set(bus.HeaderOutcome, policy.ShortOutcome(d.GetOutcome()))
+	out.Header.Set(bus.HeaderPolicyVersion, d.GetPolicyVersion())
+
+	pctx, span := g.tracer.Start(ctx, out.Subject+" publish", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.operation.type", "send"),
+			attribute.String("messaging.destination.name", out.Subject),
+			attribute.String("messaging.message.id", it.GetId()),
+			attribute.String("hush.customer_id", it.GetCustomerId()),
+		),
+		trace.WithAttributes(decisionAttributes(d, replayed)...))
+	g.o.Propagator.Inject(pctx, bus.HeaderCarrier(out.Header))
+
+	toSend := []*nats.Msg{out}
+	if schedule != nil {
+		// The log entry first, and stored before the schedule exists: a
+		// schedule may fire at once (release_at already past), and its
+		// release must never be decided before the deferral is logged.
+		pctx, cancel := context.WithTimeout(pctx, 10*time.Second)
+		_, err := g.js.PublishMsg(pctx, out)
+		cancel()
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "publish")
+			span.End()
+			return fmt.Errorf("publish %s: %w", out.Subject, err)
+		}
+		toSend = []*nats.Msg{schedule}
+	}
+	var futs []jetstream.PubAckFuture
+	for _, msg := range toSend {
+		fut, err := g.js.PublishMsgAsync(msg)
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "publish")
+			span.End()
+			return fmt.Errorf("publish %s: %w", msg.Subject, err)
+		}
+		futs = append(futs, fut)
+	}
+	inflight <- pending{futs: futs, msg: m, settle: func(err error) {
+		defer span.End()
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "publish")
+			g.retry(m, fmt.Errorf("%w %s: %w", ErrPublish, out.Subject, err))
+			return
+		}
+		m.Ack()
+		g.logDecision(d, replayed)
+		g.o.Observer.Decided(d, replayed, g.o.Now().Sub(start))
+	}}
+	return nil
+}
+
+func (g *Gatekeeper) logDecision(d *hushv1.Decision, replayed bool) {
+	if d.GetOutcome() == hushv1.Outcome_OUTCOME_DEFERRED {
+		g.o.Logger.Info("intent deferred", "intent_id", d.GetIntentId(), "customer_id", d.GetCustomerId(),
+			"channel", d.GetChannel(), "release_at", d.GetReleaseAt().AsTime(), "policy_version", d.GetPolicyVersion(),
+			"trace_id", d.GetTraceId(), "replayed", replayed)
+		return
+	}
+	if d.GetOutcome() == hushv1.Outcome_OUTCOME_APPROVED {
+		if g.o.Logger.Enabled(context.Background(), -4) { // slog.LevelDebug
+			g.o.Logger.Debug("intent approved", "intent_id", d.GetIntentId(), "customer_id", d.GetCustomerId(),
+				"channel", d.GetChannel(), "policy_version", d.GetPolicyVersion(), "trace_id", d.GetTraceId(), "replayed", replayed)
+		}
+		return
+	}
+	reason, rule := "", ""
+	if len(d.GetReasons()) > 0 {
+		reason, rule = policy.ShortCode(d.GetReasons()[0].GetCode()), d.GetReasons()[0].GetRule()
+	}
+	g.o.Logger.Info("intent suppressed", "intent_id", d.GetIntentId(), "customer_id", d.GetCustomerId(),
+		"channel", d.GetChannel(), "category", d.GetCategory(), "outcome", policy.ShortOutcome(d.GetOutcome()),
+		"reason", reason, "rule", rule, "policy_version", d.GetPolicyVersion(), "trace_id", d.GetTraceId(), "replayed", replayed)
+}
+
+// redact returns the intent without what the suppression log must not hold:
+// the payload and the destination.
+func redact(it *hushv1.ContactIntent) *hushv1.ContactIntent {
+	c := proto.CloneOf(it)
+	c.Payload = nil
+	c.Destination = ""
+	return c
+}
+
+// deadLetter publishes input that can never be decided, with the error, and
+// terminates it. It waits for the publish: dead letters are rare, and the
+// intent must not be terminated before its dead letter is stored.
+func (g *Gatekeeper) deadLetter(ctx context.Context, m jetstream.Msg, stage string, cause error) {
+	dl := &hushv1.DeadLetter{
+		Subject:    m.Subject(),
+		Data:       m.Data(),
+		Headers:    firstValues(m.Headers()),
+		Error:      cause.Error(),
+		Stage:      stage,
+		ReceivedAt: timestamppb.New(g.o.Now()),
+	}
+	msgID := ""
+	if md, err := m.Metadata(); err == nil {
+		dl.StreamSequence, dl.DeliveryCount = md.Sequence.Stream, md.NumDelivered
+		msgID = fmt.Sprintf("dl-%s-%d", md.Stream, md.Sequence.Stream)
+	}
+	out, err := bus.NewMsg(g.o.Subjects.DeadLetter(), msgID, dl)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_, err = g.js.PublishMsg(ctx, out)
+	}
+	if err != nil {
+		g.o.Logger.ErrorContext(ctx, "dead letter not published; intent handed back", "subject", m.Subject(), "stage", stage, "err", err)
+		m.NakWithDelay(g.o.RetryMax)
+		return
+	}
+	g.o.Logger.WarnContext(ctx, "intent dead-lettered", "subject", m.Subject(), "stage", stage, "err", logSafe(cause.Error()), "stream_seq", dl.StreamSequence)
+	m.TermWithReason(stage + ": " + truncate(logSafe(cause.Error()), 200))
+	g.o.Observer.DeadLettered(stage)
+}
+
+func firstValues(h nats.Header) map[string]string {
+	if len(h) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		if len(v) > 0 {
+			out[k] = v[0]
+		}
+	}
+	return out
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}

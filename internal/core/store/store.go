@@ -1,0 +1,389 @@
+// Package store keeps Hush's state in Redis: customers' preferences, their
+// contact ledgers (rolling-window counters) and recorded decisions. Every
+// change a decision makes happens in one Lua script call, so replicas racing
+// on one customer can never exceed a cap.
+//
+// All keys of a customer share the hash tag {c:<customer id>}, so the store
+// works unchanged on Redis Cluster. Per-agent budgets live under the agent's
+// own tag {a:<agent id>} and are reserved before, and settled after, the
+// customer's decision (see ReserveAgent).
+package store
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hush-oss/hush/internal/core/policy"
+	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
+)
+
+var (
+	//go:embed lua/decide.lua
+	decideLua    string
+	decideScript = redis.NewScript(decideLua)
+
+	//go:embed lua/set_prefs.lua
+	setPrefsLua    string
+	setPrefsScript = redis.NewScript(setPrefsLua)
+
+	//go:embed lua/open_reply.lua
+	openReplyLua    string
+	openReplyScript = redis.NewScript(openReplyLua)
+
+	//go:embed lua/agent_reserve.lua
+	agentReserveLua    string
+	agentReserveScript = redis.NewScript(agentReserveLua)
+
+	//go:embed lua/agent_settle.lua
+	agentSettleLua    string
+	agentSettleScript = redis.NewScript(agentSettleLua)
+)
+
+// ErrConflict is returned by SetPreferences when the preferences changed
+// since the version the caller read.
+var ErrConflict = errors.New("preferences changed concurrently")
+
+// rediser is the part of a go-redis client the store uses; *redis.Client,
+// *redis.ClusterClient and *redis.Ring all satisfy it.
+type rediser interface {
+	redis.Scripter
+	Get(ctx context.Context, key string) *redis.StringCmd
+	HMGet(ctx context.Context, key string, fields ...string) *redis.SliceCmd
+	HGet(ctx context.Context, key, field string) *redis.StringCmd
+	HLen(ctx context.Context, key string) *redis.IntCmd
+	ZRangeByScoreWithScores(ctx context.Context, key string, opt *redis.ZRangeBy) *redis.ZSliceCmd
+}
+
+// Store reads and writes Hush state in Redis under a key prefix.
+type Store struct {
+	rdb    rediser
+	prefix string
+}
+
+// New returns a store using keys that start with prefix (e.g. "hush").
+func New(rdb redis.UniversalClient, prefix string) *Store {
+	return &Store{rdb: rdb, prefix: prefix}
+}
+
+func (s *Store) key(customer, suffix string) string {
+	return s.prefix + ":{c:" + customer + "}:" + suffix
+}
+
+// DecisionKey is where the decision for an intent is recorded.
+func (s *Store) DecisionKey(customer, intentID string) string {
+	return s.key(customer, "d:"+intentID)
+}
+
+// PrefsKey is where a customer's preferences are kept.
+func (s *Store) PrefsKey(customer string) string { return s.key(customer, "prefs") }
+
+// LedgerKey is where a customer's recent contacts are counted.
+func (s *Store) LedgerKey(customer string) string { return s.key(customer, "ledger") }
+
+// UncappedKey is where a customer's contacts that no cap counts (critical,
+// and transactional ones that are not unsolicited) are recorded.
+func (s *Store) UncappedKey(customer string) string { return s.key(customer, "uncapped") }
+
+// RepliesKey is where a customer's open reply windows are kept, by thread.
+func (s *Store) RepliesKey(customer string) string { return s.key(customer, "replies") }
+
+// AgentLedgerKey is where an agent's unsolicited contacts are counted; it is
+// in the agent's own slot, not a customer's.
+func (s *Store) AgentLedgerKey(agent string) string {
+	return s.prefix + ":{a:" + agent + "}:ledger"
+}
+
+// AgentPendingKey holds an agent's reservations not yet settled.
+func (s *Store) AgentPendingKey(agent string) string {
+	return s.prefix + ":{a:" + agent + "}:pending"
+}
+
+// DecideRequest is one intent's decision as the rules made it, to be checked
+// against the customer's counters and recorded.
+type DecideRequest struct {
+	Intent *hushv1.ContactIntent
+	// PrefsVersion is the version of the preferences the rules saw; 0 when
+	// they saw none.
+	PrefsVersion uint64
+	Now          time.Time
+	Verdict      *policy.Verdict
+	// Decision is the decision the rules made; the store may turn an
+	// approval into a cap suppression.
+	Decision          *hushv1.Decision
+	DecisionRetention time.Duration
+	LedgerRetention   time.Duration
+	// ReplyUntil is the end of the reply window of the intent's
+	// in_reply_to thread the rules assumed; zero for none.
+	ReplyUntil time.Time
+}
+
+// DecideResult is the outcome of Decide.
+type DecideResult struct {
+	// Decision is the recorded decision; nil when Stale.
+	Decision *hushv1.Decision
+	// Replayed is true when the intent had been decided before: nothing
+	// was counted and the earlier decision is returned.
+	Replayed bool
+	// Stale is true when the preferences changed since PrefsVersion;
+	// nothing was recorded. Prefs and PrefsVersion hold the current ones:
+	// evaluate again with them.
+	Stale        bool
+	Prefs        *hushv1.Preferences
+	PrefsVersion uint64
+	// ReplyUntil is, when Stale, the current end of the reply window of
+	// the intent's in_reply_to thread (zero for none).
+	ReplyUntil time.Time
+}
+
+// Decide records a decision in one round trip: it replays an earlier
+// decision for the same intent id, refuses stale preferences, checks every
+// cap of an approval and counts it, all atomically.
+func (s *Store) Decide(ctx context.Context, r DecideRequest) (DecideResult, error) {
+	blob, err := proto.Marshal(r.Decision)
+	if err != nil {
+		return DecideResult{}, fmt.Errorf("encode decision: %w", err)
+	}
+	it := r.Intent
+	approved := "0"
+	if r.Verdict.Approved() {
+		approved = "1"
+	}
+	caps := r.Verdict.Caps
+	if approved == "0" {
+		caps = nil
+	}
+	assumed := ""
+	if it.GetInReplyTo() != "" && !r.ReplyUntil.IsZero() {
+		assumed = strconv.FormatInt(r.ReplyUntil.UnixMilli(), 10)
+	}
+	args := make([]any, 0, 10+8*len(caps))
+	args = append(args,
+		strconv.FormatUint(r.PrefsVersion, 10),
+		r.Now.UnixMilli(),
+		r.DecisionRetention.Milliseconds(),
+		r.LedgerRetention.Milliseconds(),
+		ledgerMember(it, r.Verdict.Unsolicited, r.Verdict.Class),
+		approved,
+		blob,
+		it.GetInReplyTo(),
+		assumed,
+		capped(r.Verdict),
+		len(caps),
+	)
+	for _, c := range caps {
+		enforce := "1"
+		if c.Shadow {
+			enforce = "0"
+		}
+		args = append(args, c.Rule, int32(c.Code), int(c.Scope), c.Value, c.Window.Milliseconds(), c.Max, enforce, c.Classes)
+	}
+	customer := it.GetCustomerId()
+	keys := []string{s.DecisionKey(customer, it.GetId()), s.PrefsKey(customer), s.LedgerKey(customer), s.RepliesKey(customer), s.UncappedKey(customer)}
+	res, err := decideScript.Run(ctx, s.rdb, keys, args...).StringSlice()
+	if err != nil {
+		return DecideResult{}, fmt.Errorf("decide %s: %w", it.GetId(), err)
+	}
+	switch {
+	case len(res) == 2 && res[0] == "replay":
+		d, err := decodeRecord(res[1])
+		return DecideResult{Decision: d, Replayed: true}, err
+	case len(res) == 2 && res[0] == "done":
+		d, err := decodeRecord(res[1])
+		return DecideResult{Decision: d}, err
+	case len(res) == 4 && res[0] == "stale":
+		p, v, err := decodePrefs(res[1], res[2])
+		out := DecideResult{Stale: true, Prefs: p, PrefsVersion: v}
+		if res[3] != "" {
+			ms, perr := strconv.ParseInt(res[3], 10, 64)
+			if perr != nil {
+				return DecideResult{}, fmt.Errorf("decide %s: reply window %q: %w", it.GetId(), res[3], perr)
+			}
+			out.ReplyUntil = time.UnixMilli(ms)
+		}
+		return out, err
+	}
+	return DecideResult{}, fmt.Errorf("decide %s: unexpected reply %q", it.GetId(), res)
+}
+
+// capped says where an approved contact is counted: "1" in the ledger caps
+// read, "0" apart, for contacts no cap can count (policy validation refuses
+// caps on critical and transactional contacts; only the unsolicited guard
+// counts them).
+func capped(v *policy.Verdict) string {
+	if v.Unsolicited || v.Class != policy.ClassCritical && v.Class != policy.ClassTransactional {
+		return "1"
+	}
+	return "0"
+}
+
+// LedgerMember is how a counted system contact of class service is stored
+// in the customer's ledger; see ledgerMember.
+func LedgerMember(it *hushv1.ContactIntent) string {
+	return ledgerMember(it, false, policy.ClassService)
+}
+
+// ledgerMember is the intent id and the fields caps can be scoped to, in
+// policy.Scope order, then the class code (policy.LedgerClassField).
+func ledgerMember(it *hushv1.ContactIntent, unsolicited bool, class policy.Class) string {
+	kind := ""
+	if unsolicited {
+		kind = "u"
+	}
+	return strings.Join([]string{it.GetId(), it.GetChannel(), it.GetCategory(), it.GetTopic(), it.GetSender().GetService(), kind, class.Code()}, "\x1f")
+}
+
+// Decision returns the recorded decision for an intent, or nil when there
+// is none (never decided, or past the decision retention).
+func (s *Store) Decision(ctx context.Context, customer, intentID string) (*hushv1.Decision, error) {
+	rec, err := s.rdb.Get(ctx, s.DecisionKey(customer, intentID)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read decision %s: %w", intentID, err)
+	}
+	return decodeRecord(rec)
+}
+
+// Preferences returns a customer's preferences and their version; nil and 0
+// when none are recorded.
+func (s *Store) Preferences(ctx context.Context, customer string) (*hushv1.Preferences, uint64, error) {
+	vals, err := s.rdb.HMGet(ctx, s.PrefsKey(customer), "v", "p").Result()
+	if err != nil {
+		return nil, 0, fmt.Errorf("read preferences of %s: %w", customer, err)
+	}
+	v, _ := vals[0].(string)
+	p, _ := vals[1].(string)
+	if v == "" {
+		v = "0"
+	}
+	return decodePrefs(v, p)
+}
+
+// SetPreferences replaces a customer's preferences. With ifVersion set, the
+// write happens only if the current version is *ifVersion (else
+// ErrConflict). It returns the new version and the previous preferences
+// (nil when there were none). Once it returns, no decision made afterwards
+// sees the old preferences.
+func (s *Store) SetPreferences(ctx context.Context, customer string, p *hushv1.Preferences, ifVersion *uint64) (uint64, *hushv1.Preferences, error) {
+	blob, err := proto.Marshal(p)
+	if err != nil {
+		return 0, nil, fmt.Errorf("encode preferences: %w", err)
+	}
+	expect := ""
+	if ifVersion != nil {
+		expect = strconv.FormatUint(*ifVersion, 10)
+	}
+	res, err := setPrefsScript.Run(ctx, s.rdb, []string{s.PrefsKey(customer)}, expect, blob).Slice()
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "CONFLICT") {
+			return 0, nil, fmt.Errorf("%w: %s is at version %s", ErrConflict, customer, strings.TrimPrefix(err.Error(), "CONFLICT "))
+		}
+		return 0, nil, fmt.Errorf("write preferences of %s: %w", customer, err)
+	}
+	v, _ := res[0].(int64)
+	oldBlob, _ := res[1].(string)
+	var old *hushv1.Preferences
+	if oldBlob != "" {
+		old = new(hushv1.Preferences)
+		if err := proto.Unmarshal([]byte(oldBlob), old); err != nil {
+			return 0, nil, fmt.Errorf("decode previous preferences of %s: %w", customer, err)
+		}
+	}
+	return uint64(v), old, nil
+}
+
+// Contact is one counted contact in a customer's ledger.
+type Contact struct {
+	IntentID, Channel, Category, Topic, Sender string
+	At                                         time.Time
+	// Unsolicited marks an agent contact outside a reply window.
+	Unsolicited bool
+	// Class is the one-letter class code (policy.Class.Code).
+	Class string
+}
+
+// Ledger returns a customer's counted contacts since a time, oldest first:
+// those caps count and those they never do (critical, transactional).
+func (s *Store) Ledger(ctx context.Context, customer string, since time.Time) ([]Contact, error) {
+	var out []Contact
+	for _, key := range []string{s.LedgerKey(customer), s.UncappedKey(customer)} {
+		zs, err := s.rdb.ZRangeByScoreWithScores(ctx, key, &redis.ZRangeBy{
+			Min: "(" + strconv.FormatInt(since.UnixMilli(), 10), Max: "+inf",
+		}).Result()
+		if err != nil {
+			return nil, fmt.Errorf("read ledger of %s: %w", customer, err)
+		}
+		for _, z := range zs {
+			f := strings.Split(z.Member.(string), "\x1f")
+			for len(f) < 7 {
+				f = append(f, "")
+			}
+			out = append(out, Contact{f[0], f[1], f[2], f[3], f[4], time.UnixMilli(int64(z.Score)), f[5] == "u", f[6]})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Contact) int { return a.At.Compare(b.At) })
+	return out, nil
+}
+
+func decodePrefs(version, blob string) (*hushv1.Preferences, uint64, error) {
+	v, err := strconv.ParseUint(version, 10, 64)
+	if err != nil {
+		return nil, 0, fmt.Errorf("preferences version %q: %w", version, err)
+	}
+	if blob == "" {
+		return nil, v, nil
+	}
+	p := new(hushv1.Preferences)
+	if err := proto.Unmarshal([]byte(blob), p); err != nil {
+		return nil, 0, fmt.Errorf("decode preferences: %w", err)
+	}
+	return p, v, nil
+}
+
+// decodeRecord rebuilds a decision from its record: the rules' decision
+// with the caps that said no applied to it.
+func decodeRecord(rec string) (*hushv1.Decision, error) {
+	hits, blob, ok := strings.Cut(rec, "\x1e")
+	if !ok {
+		return nil, fmt.Errorf("decision record without separator")
+	}
+	d := new(hushv1.Decision)
+	if err := proto.Unmarshal([]byte(blob), d); err != nil {
+		return nil, fmt.Errorf("decode decision record: %w", err)
+	}
+	if hits == "" {
+		return d, nil
+	}
+	for _, h := range strings.Split(hits, "\x1d") {
+		f := strings.Split(h, "\x1f")
+		if len(f) != 9 {
+			return nil, fmt.Errorf("decision record: cap hit %q has %d fields", h, len(f))
+		}
+		code, _ := strconv.Atoi(f[1])
+		scope, _ := strconv.Atoi(f[2])
+		window, _ := strconv.ParseInt(f[4], 10, 64)
+		limit, _ := strconv.Atoi(f[5])
+		count, _ := strconv.Atoi(f[6])
+		next, _ := strconv.ParseInt(f[7], 10, 64)
+		c := policy.CapCheck{Rule: f[0], Code: hushv1.ReasonCode(code), Scope: policy.Scope(scope), Value: f[3],
+			Window: time.Duration(window) * time.Millisecond, Max: limit, Shadow: f[8] != "1"}
+		r := &hushv1.Reason{Code: c.Code, Rule: c.Rule, Message: policy.CapMessage(c, count, time.UnixMilli(next))}
+		if c.Shadow {
+			d.ShadowReasons = append(d.ShadowReasons, r)
+			continue
+		}
+		d.Outcome = hushv1.Outcome_OUTCOME_SUPPRESSED
+		d.Reasons = append(d.Reasons, r)
+	}
+	return d, nil
+}

@@ -1,0 +1,119 @@
+package loadgen_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hush-oss/hush/internal/dev/loadgen"
+	"github.com/hush-oss/hush/internal/dev/testenv"
+)
+
+// TestRun runs every phase briefly on real servers: the harness must keep
+// working whatever rules the policy has. It checks what the harness
+// guarantees (every intent accounted for, one script call per decision),
+// never how fast anything is.
+func TestRun(t *testing.T) {
+	n := testenv.StartNATS(t)
+	r := testenv.StartRedis(t, testenv.RedisOptions{Private: true, AppendOnly: true})
+	pol, _ := testenv.DaytimeDefaultPolicy(t) // the same phases by day and by night
+	w := loadgen.DefaultWorkload()
+	w.Customers = 2_000
+	var log bytes.Buffer
+	cfg := loadgen.Config{
+		NATSURL: n.URL, RedisURL: r.URL, FlushRedis: true, Policy: pol, Workload: w,
+		Workers: 16, MaxAckPending: 512, RedisPool: 24, AutoPipeline: true,
+		Warmup: 300 * time.Millisecond, Duration: time.Second, Rate: 300, Replicas: []int{1, 2},
+		Log: &log,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := loadgen.Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, log.String())
+	}
+	want := []string{"ceiling", "relay", "hush", "latency", "replicas2"}
+	if len(res.Phases) != len(want) {
+		t.Fatalf("%d phases, want %v", len(res.Phases), want)
+	}
+	for i, p := range res.Phases {
+		if p.Name != want[i] {
+			t.Errorf("phase %d is %s, want %s", i, p.Name, want[i])
+		}
+		if p.Throughput <= 0 {
+			t.Errorf("%s: no throughput measured", p.Name)
+		}
+		if p.Kind == "ceiling" {
+			continue
+		}
+		if p.Missing != 0 || p.Duplicated != 0 || p.Outcomes != int64(p.Published) {
+			t.Errorf("%s: %d published, %d outcomes, %d missing, %d duplicated", p.Name, p.Published, p.Outcomes, p.Missing, p.Duplicated)
+		}
+		if p.Kind == "hush" && (p.ScriptCalls < 1 || p.ScriptCalls > 1.5 || p.OtherCalls != 0) {
+			t.Errorf("%s: %.3f script calls and %.3f other calls per decision, want 1 and 0", p.Name, p.ScriptCalls, p.OtherCalls)
+		}
+		if p.Kind == "hush" && (p.Customers == 0 || p.MemoryDelta <= 0) {
+			t.Errorf("%s: memory not measured: %d customers, %d bytes", p.Name, p.Customers, p.MemoryDelta)
+		}
+	}
+	var table bytes.Buffer
+	res.WriteTable(&table)
+	for _, s := range []string{"hush / redis ceiling", "p99 at 300/s offered", "replicas2"} {
+		if !strings.Contains(table.String(), s) {
+			t.Errorf("table lacks %q:\n%s", s, table.String())
+		}
+	}
+}
+
+func TestBookAudit(t *testing.T) {
+	b := loadgen.NewBook(10)
+	for seq := range uint64(5) {
+		if !b.Sent(seq, int64(seq+1)) {
+			t.Fatalf("book refused %d", seq)
+		}
+	}
+	b.Outcome(0)
+	b.Outcome(1)
+	b.Outcome(1)
+	if sent, n := b.Outcome(2); sent != 3 || n != 1 {
+		t.Errorf("Outcome(2) = %d, %d; want sent 3, first outcome", sent, n)
+	}
+	if missing, dup := b.Audit(5); missing != 2 || dup != 1 {
+		t.Errorf("Audit = %d missing, %d duplicated; want 2 and 1", missing, dup)
+	}
+	if b.Sent(b.Capacity(), 1) {
+		t.Error("book accepted an intent past its capacity")
+	}
+}
+
+func TestRoles(t *testing.T) {
+	w := loadgen.DefaultWorkload()
+	counts := map[loadgen.Role]int{}
+	for k := range 100_000 {
+		counts[w.Role(k)]++
+	}
+	if got := float64(counts[loadgen.RoleOptedOut]) / 100_000; got < 0.04 || got > 0.06 {
+		t.Errorf("%.3f opted out, want about %.2f", got, w.OptedOut)
+	}
+	if got := float64(counts[loadgen.RoleDoNothing]) / 100_000; got < 0.015 || got > 0.025 {
+		t.Errorf("%.3f do-nothing, want about %.2f", got, w.DoNothing)
+	}
+}
+
+func TestSeqOfReadsEveryOutcomeID(t *testing.T) {
+	for id, want := range map[string]uint64{
+		"lg-42":                       42,
+		"lg-7/deferred/1795000000000": 7, // a deferral's log entry
+	} {
+		if got, ok := loadgen.SeqOf(id, "lg-"); !ok || got != want {
+			t.Errorf("SeqOf(%q) = %d, %v; want %d", id, got, ok, want)
+		}
+	}
+	for _, id := range []string{"other-42", "lg-", "lg-x", "dl-HUSH_INTENTS-3"} {
+		if _, ok := loadgen.SeqOf(id, "lg-"); ok {
+			t.Errorf("SeqOf(%q) accepted a foreign id", id)
+		}
+	}
+}

@@ -1,0 +1,283 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/hush-oss/hush/internal/core/gatekeeper"
+	"github.com/hush-oss/hush/internal/core/policy"
+	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
+)
+
+// Metric names as Prometheus shows them. The dashboard in deploy/grafana
+// and the alerting rules use these; a test keeps them in step.
+const (
+	MetricDecisions           = "hush_decisions_total"
+	MetricShadowSuppressions  = "hush_shadow_suppressions_total"
+	MetricDecisionDuration    = "hush_decision_duration_seconds"
+	MetricDeadLetters         = "hush_dead_letters_total"
+	MetricRetries             = "hush_retries_total"
+	MetricRedisErrors         = "hush_redis_errors_total"
+	MetricNATSErrors          = "hush_nats_errors_total"
+	MetricInFlight            = "hush_intents_in_flight"
+	MetricPublishPending      = "hush_publish_pending"
+	MetricConsumerPending     = "hush_consumer_pending"
+	MetricConsumerAckPending  = "hush_consumer_ack_pending"
+	MetricConsumerRedelivered = "hush_consumer_redelivered"
+	MetricDeferredBacklog     = "hush_deferred_backlog"
+)
+
+// Metrics records what the gatekeeper does. It implements
+// gatekeeper.Observer; pass it in gatekeeper.Options.
+type Metrics struct {
+	meter       metric.Meter
+	decisions   metric.Int64Counter
+	shadow      metric.Int64Counter
+	duration    metric.Float64Histogram
+	deadLetters metric.Int64Counter
+	retries     metric.Int64Counter
+	redisErrors metric.Int64Counter
+	natsErrors  metric.Int64Counter
+	inFlight    metric.Int64UpDownCounter
+}
+
+var _ gatekeeper.Observer = (*Metrics)(nil)
+
+// NewMetrics creates the instruments on mp.
+func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
+	m := &Metrics{meter: mp.Meter("github.com/hush-oss/hush/internal/platform/telemetry")}
+	var err error
+	counter := func(name, unit, desc string) metric.Int64Counter {
+		if err != nil {
+			return nil
+		}
+		var c metric.Int64Counter
+		c, err = m.meter.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		return c
+	}
+	m.decisions = counter("hush.decisions", "{decision}", "Decisions published, by outcome, reason, channel and category")
+	m.shadow = counter("hush.shadow_suppressions", "{decision}", "Rules in shadow mode that would have suppressed a decision")
+	m.deadLetters = counter("hush.dead_letters", "{intent}", "Intents dead-lettered, by stage")
+	m.retries = counter("hush.retries", "{intent}", "Intents handed back for redelivery after a transient failure, by stage")
+	m.redisErrors = counter("hush.redis.errors", "{error}", "Redis commands that failed, by command")
+	m.natsErrors = counter("hush.nats.errors", "{error}", "NATS failures: failed publishes, asynchronous errors, disconnects")
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	if m.duration, err = m.meter.Float64Histogram("hush.decision.duration", metric.WithUnit("s"),
+		metric.WithDescription("From receiving an intent to its outcome being durably published"),
+		metric.WithExplicitBucketBoundaries(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	if m.inFlight, err = m.meter.Int64UpDownCounter("hush.intents.in_flight", metric.WithUnit("{intent}"),
+		metric.WithDescription("Intents being decided by this replica")); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	return m, nil
+}
+
+// Decided counts a published decision and its shadow would-be suppressions.
+func (m *Metrics) Decided(d *hushv1.Decision, replayed bool, took time.Duration) {
+	ctx := context.Background()
+	outcome := policy.ShortOutcome(d.GetOutcome())
+	reason := "none"
+	if len(d.GetReasons()) > 0 {
+		reason = policy.ShortCode(d.GetReasons()[0].GetCode())
+	}
+	channel, category := label(d.GetChannel()), label(d.GetCategory())
+	m.decisions.Add(ctx, 1, metric.WithAttributes(
+		attribute.String("outcome", outcome), attribute.String("reason", reason),
+		attribute.String("channel", channel), attribute.String("category", category),
+		attribute.Bool("replayed", replayed)))
+	for _, r := range d.GetShadowReasons() {
+		m.shadow.Add(ctx, 1, metric.WithAttributes(
+			attribute.String("reason", policy.ShortCode(r.GetCode())), attribute.String("rule", label(r.GetRule())),
+			attribute.String("channel", channel), attribute.String("category", category)))
+	}
+	m.duration.Record(ctx, took.Seconds(), metric.WithAttributes(attribute.String("outcome", outcome)))
+}
+
+// DeadLettered counts a dead letter by the stage that produced it.
+func (m *Metrics) DeadLettered(stage string) {
+	m.deadLetters.Add(context.Background(), 1, metric.WithAttributes(attribute.String("stage", label(stage))))
+}
+
+// Retried counts an intent handed back. A failed outcome publish is also a
+// NATS error; Redis errors are counted where they happen, by RedisHook.
+func (m *Metrics) Retried(err error) {
+	stage := "decide"
+	if isPublishFailure(err) {
+		stage = "publish"
+		m.NATSError("publish")
+	}
+	m.retries.Add(context.Background(), 1, metric.WithAttributes(attribute.String("stage", stage)))
+}
+
+// isPublishFailure tells a failed outcome publish: one JetStream did not
+// acknowledge (gatekeeper.ErrPublish), or one the client refused to send.
+func isPublishFailure(err error) bool {
+	var api *jetstream.APIError
+	return errors.Is(err, gatekeeper.ErrPublish) || errors.As(err, &api) ||
+		errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionDraining) ||
+		errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrTooManyStalledMsgs) || errors.Is(err, jetstream.ErrAsyncPublishTimeout)
+}
+
+// InFlight moves the count of intents being decided.
+func (m *Metrics) InFlight(delta int) {
+	m.inFlight.Add(context.Background(), int64(delta))
+}
+
+// NATSError counts a NATS failure of a kind ("publish", "async",
+// "disconnect").
+func (m *Metrics) NATSError(kind string) {
+	m.natsErrors.Add(context.Background(), 1, metric.WithAttributes(attribute.String("kind", kind)))
+}
+
+// ObservePublishPending reports the outcome publishes awaiting their
+// JetStream acknowledgement.
+func (m *Metrics) ObservePublishPending(js jetstream.JetStream) error {
+	_, err := m.meter.Int64ObservableGauge("hush.publish.pending", metric.WithUnit("{message}"),
+		metric.WithDescription("Outcome publishes awaiting a JetStream acknowledgement"),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(js.PublishAsyncPending()))
+			return nil
+		}))
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	return nil
+}
+
+// ObserveConsumer reports a durable consumer's backlog at each scrape:
+// messages not yet delivered (pending), delivered but not acknowledged
+// (ack pending) and redelivered. Every replica reports the same numbers for
+// the shared consumer; dashboards take the max over replicas.
+func (m *Metrics) ObserveConsumer(js jetstream.JetStream, stream, consumer string) error {
+	set := metric.WithAttributes(attribute.String("stream", stream), attribute.String("consumer", consumer))
+	pending, err1 := m.meter.Int64ObservableGauge("hush.consumer.pending", metric.WithUnit("{message}"),
+		metric.WithDescription("Messages in the stream not yet delivered to the consumer (lag)"))
+	ackPending, err2 := m.meter.Int64ObservableGauge("hush.consumer.ack_pending", metric.WithUnit("{message}"),
+		metric.WithDescription("Messages delivered to the consumer and not yet acknowledged"))
+	redelivered, err3 := m.meter.Int64ObservableGauge("hush.consumer.redelivered", metric.WithUnit("{message}"),
+		metric.WithDescription("Messages the consumer is redelivering"))
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	_, err := m.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		c, err := js.Consumer(ctx, stream, consumer)
+		if err != nil {
+			return fmt.Errorf("consumer %s/%s: %w", stream, consumer, err)
+		}
+		info := c.CachedInfo()
+		if fresh, err := c.Info(ctx); err == nil {
+			info = fresh
+		}
+		o.ObserveInt64(pending, int64(info.NumPending), set)
+		o.ObserveInt64(ackPending, int64(info.NumAckPending), set)
+		o.ObserveInt64(redelivered, int64(info.NumRedelivered), set)
+		return nil
+	}, pending, ackPending, redelivered)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	return nil
+}
+
+// ObserveDeferredBacklog reports the number of deferred intents waiting for
+// their release time, as counted by backlog (DeferredBacklog) at each
+// scrape; until a binary registers one, the gauge is absent.
+func (m *Metrics) ObserveDeferredBacklog(backlog func(context.Context) (int64, error)) error {
+	_, err := m.meter.Int64ObservableGauge("hush.deferred.backlog", metric.WithUnit("{intent}"),
+		metric.WithDescription("Deferred intents waiting for their release time"),
+		metric.WithInt64Callback(func(ctx context.Context, o metric.Int64Observer) error {
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			n, err := backlog(ctx)
+			if err != nil {
+				return fmt.Errorf("deferred backlog: %w", err)
+			}
+			o.Observe(n)
+			return nil
+		}))
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	return nil
+}
+
+// DeferredBacklog counts pending deferrals for ObserveDeferredBacklog:
+// each deferred intent is a message schedule on its own subject under
+// filter ("hush.deferred.>") in stream, purged when it fires or is
+// cancelled, so the number of subjects with a message is the backlog.
+func DeferredBacklog(js jetstream.JetStream, stream, filter string) func(context.Context) (int64, error) {
+	return func(ctx context.Context) (int64, error) {
+		s, err := js.Stream(ctx, stream)
+		if err != nil {
+			return 0, fmt.Errorf("stream %s: %w", stream, err)
+		}
+		info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
+		if err != nil {
+			return 0, fmt.Errorf("stream %s: %w", stream, err)
+		}
+		return int64(len(info.State.Subjects)), nil
+	}
+}
+
+// RedisHook counts failed Redis commands by name; add it to the client
+// with AddHook. A missing key (redis.Nil) and the NOSCRIPT reply that makes
+// go-redis load a script are answers, not failures.
+func (m *Metrics) RedisHook() redis.Hook { return redisHook{m} }
+
+type redisHook struct{ m *Metrics }
+
+func (h redisHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h redisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		h.count(cmd, err)
+		return err
+	}
+}
+
+func (h redisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		for _, c := range cmds {
+			h.count(c, c.Err())
+		}
+		return err
+	}
+}
+
+func (h redisHook) count(cmd redis.Cmder, err error) {
+	if err == nil || errors.Is(err, redis.Nil) || strings.HasPrefix(err.Error(), "NOSCRIPT") {
+		return
+	}
+	// go-redis announces itself with CLIENT SETINFO on every new connection
+	// and ignores the refusal of servers older than 7.2 or ACLs without it.
+	if strings.EqualFold(cmd.FullName(), "client setinfo") {
+		return
+	}
+	h.m.redisErrors.Add(context.Background(), 1, metric.WithAttributes(attribute.String("command", strings.ToLower(cmd.Name()))))
+}
+
+// label keeps empty values visible in queries.
+func label(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
