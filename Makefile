@@ -6,7 +6,7 @@ GO        ?= go
 # Packages where concurrency lives run under the race detector.
 RACE_PKGS ?= ./internal/core/gatekeeper/... ./internal/core/store/... ./internal/core/bus/...
 
-.PHONY: all run test lint deps test-deps proto build help soak bench
+.PHONY: all run test lint deps test-deps proto build help soak bench mutate
 
 all: build
 
@@ -72,3 +72,9 @@ bench: deps ## Go benchmarks (allocs/op), then the load run: prints a table, wri
 proto: ## regenerate Go code from proto/ with the tools pinned in go.mod
 	$(GO) tool buf lint
 	$(GO) tool buf generate
+
+# The mutation check (docs/reliability.md): each named break of an invariant
+# must make a test fail. `make mutate MUTATE_ARGS="--only replay-removed"`.
+MUTATE_ARGS ?=
+mutate: deps ## break each invariant on purpose, one mutant at a time; every one must be caught
+	$(GO) run ./services/mutate $(MUTATE_ARGS)
