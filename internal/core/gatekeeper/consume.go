@@ -31,6 +31,8 @@ type consumer struct {
 	// claims: an exhausted delivery is an intent, claimed before it is
 	// dead-lettered so that it is never both dead-lettered and dispatched.
 	claims bool
+	// span names the CONSUMER span of a delivery; "" for none.
+	span string
 	// process takes a delivery to its result; settle does the rest.
 	process func(ctx context.Context, d *delivery) result
 }
@@ -40,13 +42,13 @@ func (g *Gatekeeper) consumers() []*consumer {
 	s := g.o.Subjects
 	return []*consumer{
 		{stream: s.Stream(bus.StreamIntents), cfg: g.ConsumerConfig(), batch: 2 * g.o.Workers,
-			exhausts: true, claims: true, process: g.handle},
+			span: "hush.intent process", exhausts: true, claims: true, process: g.handle},
 		{stream: s.Stream(bus.StreamDeferred), cfg: g.ReleasedConsumerConfig(), batch: 2 * g.o.Workers,
-			exhausts: true, claims: true, process: g.handle},
+			span: "hush.intent process", exhausts: true, claims: true, process: g.handle},
 		{stream: s.Stream(bus.StreamAdvisories), cfg: g.AdvisoryConsumerConfig(), batch: 16, inline: true,
 			process: g.handleAdvisory},
 		{stream: s.Stream(bus.StreamInbound), cfg: g.InboundConsumerConfig(), batch: 64, inline: true, inbound: true,
-			exhausts: true, process: g.handleInbound},
+			span: "hush.inbound process", exhausts: true, process: g.handleInbound},
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hush-oss/hush/internal/core/bus"
 	"github.com/hush-oss/hush/internal/core/policy"
@@ -31,10 +30,6 @@ func (g *Gatekeeper) InboundConsumerConfig() jetstream.ConsumerConfig {
 // acknowledges it once the window is stored. Malformed contacts are
 // dead-lettered like intents; a Redis failure hands the contact back.
 func (g *Gatekeeper) handleInbound(ctx context.Context, m *delivery) result {
-	ctx = g.o.Propagator.Extract(ctx, bus.HeaderCarrier(m.headers))
-	ctx, span := g.tracer.Start(ctx, "hush.inbound process", trace.WithSpanKind(trace.SpanKindConsumer))
-	defer span.End()
-
 	in := new(hushv1.InboundContact)
 	if err := bus.Decode(m.data, m.headers, in); err != nil {
 		return deadLetterAs("decode", err)

@@ -18,9 +18,7 @@ import (
 // to the error that says how settle hands it back or dead-letters it.
 func (g *Gatekeeper) handle(ctx context.Context, m *delivery) result {
 	start := g.o.Now()
-	ctx = g.o.Propagator.Extract(ctx, bus.HeaderCarrier(m.headers))
-	ctx, span := g.tracer.Start(ctx, "hush.intent process", trace.WithSpanKind(trace.SpanKindConsumer))
-	defer span.End()
+	span := trace.SpanFromContext(ctx)
 
 	g.o.Observer.InFlight(1)
 	defer g.o.Observer.InFlight(-1)

@@ -98,6 +98,11 @@ func (g *Gatekeeper) deliver(ctx context.Context, c *consumer, d *delivery, res 
 		}
 	}()
 	if res == nil {
+		// The CONSUMER span covers processing and, but for awaited
+		// publishes, settling: a dead letter's log line carries its trace.
+		var span trace.Span
+		ctx, span = g.startSpan(ctx, c, d)
+		defer span.End()
 		pctx, cancel := context.WithTimeout(ctx, g.o.AckWait)
 		r := c.process(pctx, d)
 		cancel()
@@ -109,6 +114,16 @@ func (g *Gatekeeper) deliver(ctx context.Context, c *consumer, d *delivery, res 
 		res = &r
 	}
 	g.settle(ctx, c, d, *res)
+}
+
+// startSpan continues the trace the delivery's headers carry in its
+// consumer's CONSUMER span; none for a consumer without a span name.
+func (g *Gatekeeper) startSpan(ctx context.Context, c *consumer, d *delivery) (context.Context, trace.Span) {
+	if c.span == "" {
+		return ctx, trace.SpanFromContext(ctx)
+	}
+	ctx = g.o.Propagator.Extract(ctx, bus.HeaderCarrier(d.headers))
+	return g.tracer.Start(ctx, c.span, trace.WithSpanKind(trace.SpanKindConsumer))
 }
 
 // settle is the one place a delivery is settled: acked once its publishes
