@@ -93,7 +93,6 @@ func (g *Gatekeeper) deliver(ctx context.Context, c *consumer, d *delivery, res 
 		case settling:
 			g.o.Logger.Error("panic while settling a message", "subject", d.subject, "panic", fmt.Sprint(r))
 		default:
-			settling = true
 			g.settle(ctx, c, d, deadLetterAs("panic", fmt.Errorf("panic: %v", r)))
 		}
 	}()
@@ -104,8 +103,8 @@ func (g *Gatekeeper) deliver(ctx context.Context, c *consumer, d *delivery, res 
 		ctx, span = g.startSpan(ctx, c, d)
 		defer span.End()
 		pctx, cancel := context.WithTimeout(ctx, g.o.AckWait)
+		defer cancel()
 		r := c.process(pctx, d)
-		cancel()
 		settling = true
 		if len(r.futs) > 0 {
 			inflight <- job{c: c, d: d, res: r}
