@@ -2,12 +2,14 @@ package gatekeeper_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/hush-oss/hush/internal/core/bus"
 	"github.com/hush-oss/hush/internal/core/gatekeeper"
 	"github.com/hush-oss/hush/internal/dev/testenv"
+	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 
 // TestDecidedIntentWhosePublishFailsToTheLastDeliveryIsPublishedNotDeadLettered:
@@ -20,17 +22,20 @@ func TestDecidedIntentWhosePublishFailsToTheLastDeliveryIsPublishedNotDeadLetter
 	if err := h.js.DeleteStream(ctx, h.subjects.Stream(bus.StreamDispatch)); err != nil {
 		t.Fatal(err)
 	}
-	h.startGatekeeper(gatekeeper.Options{MaxDeliver: 2})
+	failed := make(chan struct{}, 16)
+	h.startGatekeeper(gatekeeper.Options{MaxDeliver: 2, Observer: publishFailures(failed)})
 	h.publish(intent("last-1", "c-1", "email", "marketing"))
 
-	deadline := time.Now().Add(30 * time.Second)
-	for consumerInfo(t, h).Delivered.Consumer < 2 { // both deliveries used up
-		if time.Now().After(deadline) {
-			t.Fatal("the intent was not delivered twice")
+	for i := range 2 { // its publish fails on both deliveries
+		select {
+		case <-failed:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("publish failures: %d, want 2", i)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
-	time.Sleep(500 * time.Millisecond) // its last publish fails too
+	if n := consumerInfo(t, h).Delivered.Consumer; n < 2 {
+		t.Fatalf("the intent was delivered %d times, want 2", n)
+	}
 	if d, err := h.store.Decision(ctx, "c-1", "last-1"); err != nil || d == nil {
 		t.Fatalf("decision not recorded (%v): the test did not reach its point", err)
 	}
@@ -41,3 +46,19 @@ func TestDecidedIntentWhosePublishFailsToTheLastDeliveryIsPublishedNotDeadLetter
 		t.Fatalf("dispatched %d, suppressed %d, dead-lettered %d; want exactly the one recorded dispatch", len(dispatched), len(suppressed), len(dead))
 	}
 }
+
+// publishFailures is an observer that signals every delivery handed back
+// because its outcome's publish failed.
+type publishFailures chan<- struct{}
+
+func (f publishFailures) Retried(err error) {
+	if errors.Is(err, gatekeeper.ErrPublish) {
+		select {
+		case f <- struct{}{}:
+		default:
+		}
+	}
+}
+func (publishFailures) Decided(*hushv1.Decision, bool, time.Duration) {}
+func (publishFailures) DeadLettered(string)                           {}
+func (publishFailures) InFlight(int)                                  {}

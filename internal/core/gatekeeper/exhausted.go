@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -35,25 +34,26 @@ func exhaustedMessage(d *hushv1.Decision) string {
 	return "deliveries exhausted"
 }
 
-// handleExhausted takes a MAX_DELIVERIES advisory: JetStream gave up on an
+// handleAdvisory takes a MAX_DELIVERIES advisory: JetStream gave up on an
 // intent without it being acked or terminated, which happens when the
 // gatekeeper handling its last delivery died (a failure it survives is
-// dead-lettered by retry). The intent must still end somewhere, once:
-// when a decision was recorded for it, that decision's outcome is published
-// again (the duplicate window drops it if it was published already);
-// otherwise a dead-letter claim is recorded, atomically, so that a late
-// worker still deciding it replays the claim and cannot dispatch it too,
-// and the intent is dead-lettered. The advisory is acked once that is done.
-func (g *Gatekeeper) handleExhausted(ctx context.Context, adv jetstream.Msg, inflight chan<- pending) {
+// settled by exhaust). The intent must still end somewhere, once: when a
+// decision was recorded for it, that decision's outcome is published again
+// (the duplicate window drops it if it was published already); otherwise a
+// dead-letter claim is recorded, atomically, so that a late worker still
+// deciding it replays the claim and cannot dispatch it too, and the intent
+// is dead-lettered. The advisory is acked once that is done.
+//
+// Once the intent is read back, d becomes that intent: a dead letter
+// records it, and settling it settles the advisory.
+func (g *Gatekeeper) handleAdvisory(ctx context.Context, d *delivery) result {
 	var a maxDeliveriesAdvisory
-	if err := json.Unmarshal(adv.Data(), &a); err != nil || a.StreamSeq == 0 {
+	if err := json.Unmarshal(d.data, &a); err != nil || a.StreamSeq == 0 {
 		g.o.Logger.Error("unreadable max deliveries advisory", "err", err)
-		adv.Term()
-		return
+		return result{err: errUnreadable}
 	}
 	if a.Consumer != g.o.Durable && a.Consumer != g.ReleasedConsumerConfig().Durable {
-		adv.Ack() // another application's consumer on our streams
-		return
+		return result{} // another application's consumer on our streams
 	}
 	gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -64,49 +64,37 @@ func (g *Gatekeeper) handleExhausted(ctx context.Context, adv jetstream.Msg, inf
 	}
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		g.o.Logger.Error("exhausted intent no longer in its stream", "stream", a.Stream, "stream_seq", a.StreamSeq)
-		adv.Ack()
-		return
+		return result{}
 	}
 	if err != nil {
 		g.o.Logger.Warn("exhausted intent not read; advisory handed back", "stream", a.Stream, "stream_seq", a.StreamSeq, "err", err)
-		adv.NakWithDelay(g.o.RetryBase)
-		return
+		return result{err: fmt.Errorf("read exhausted intent: %w", err)}
 	}
-	m := &exhaustedMsg{adv: adv, raw: raw, stream: a.Stream, deliveries: a.Deliveries}
-	g.finishExhausted(ctx, m, inflight)
+	*d = delivery{subject: raw.Subject, data: raw.Data, headers: raw.Header,
+		stream: a.Stream, seq: raw.Sequence, delivered: a.Deliveries, msg: d.msg, termAcks: true}
+	return g.finishExhausted(ctx, d)
 }
 
-func (g *Gatekeeper) finishExhausted(ctx context.Context, m *exhaustedMsg, inflight chan<- pending) {
-	defer func() {
-		if r := recover(); r != nil {
-			g.deadLetter(ctx, m, "panic", fmt.Errorf("panic: %v", r))
-		}
-	}()
-	cause := fmt.Errorf("deliveries exhausted (%d): the gatekeeper stopped during the last one", m.deliveries)
-	it, err := bus.DecodeIntent(m.Data(), m.Headers())
+func (g *Gatekeeper) finishExhausted(ctx context.Context, m *delivery) result {
+	cause := fmt.Errorf("deliveries exhausted (%d): the gatekeeper stopped during the last one", m.delivered)
+	it, err := bus.DecodeIntent(m.data, m.headers)
 	if err != nil {
-		g.deadLetter(ctx, m, "decode", err)
-		return
+		return deadLetterAs("decode", err)
 	}
 	if it.GetCustomerId() == "" || it.GetId() == "" {
-		g.deadLetter(ctx, m, "max_deliver", cause)
-		return
+		return deadLetterAs("max_deliver", cause)
 	}
 	now := g.o.Now()
 	d, err := g.claimExhausted(ctx, it, cause, now)
-	if err != nil {
-		g.retry(m, err)
-		return
-	}
 	switch {
+	case err != nil:
+		return result{err: err}
 	case d == nil:
-		g.deadLetter(ctx, m, "max_deliver", cause)
+		return deadLetterAs("max_deliver", cause)
 	case d.GetOutcome() == hushv1.Outcome_OUTCOME_INVALID:
-		g.deadLetter(ctx, m, "max_deliver", errors.New(exhaustedMessage(d)))
+		return deadLetterAs("max_deliver", errors.New(exhaustedMessage(d)))
 	default:
-		if err := g.publishOutcome(ctx, m, it, d, true, now, inflight); err != nil {
-			g.retry(m, err)
-		}
+		return g.publishOutcome(ctx, m, it, d, true, now)
 	}
 }
 
@@ -122,34 +110,3 @@ func (g *Gatekeeper) claimExhausted(ctx context.Context, it *hushv1.ContactInten
 	}
 	return g.store.Claim(ctx, it.GetCustomerId(), it.GetId(), claim, g.policy.Load().DecisionRetention)
 }
-
-// exhaustedMsg is an intent read back from its stream after its deliveries
-// ran out. Settling it settles the advisory that named it.
-type exhaustedMsg struct {
-	adv        jetstream.Msg
-	raw        *jetstream.RawStreamMsg
-	stream     string
-	deliveries uint64
-}
-
-var _ jetstream.Msg = (*exhaustedMsg)(nil)
-
-func (m *exhaustedMsg) Metadata() (*jetstream.MsgMetadata, error) {
-	return &jetstream.MsgMetadata{
-		Sequence:     jetstream.SequencePair{Stream: m.raw.Sequence},
-		NumDelivered: m.deliveries,
-		Stream:       m.stream,
-		Timestamp:    m.raw.Time,
-	}, nil
-}
-func (m *exhaustedMsg) Data() []byte                        { return m.raw.Data }
-func (m *exhaustedMsg) Headers() nats.Header                { return m.raw.Header }
-func (m *exhaustedMsg) Subject() string                     { return m.raw.Subject }
-func (m *exhaustedMsg) Reply() string                       { return "" }
-func (m *exhaustedMsg) Ack() error                          { return m.adv.Ack() }
-func (m *exhaustedMsg) DoubleAck(ctx context.Context) error { return m.adv.DoubleAck(ctx) }
-func (m *exhaustedMsg) Nak() error                          { return m.adv.Nak() }
-func (m *exhaustedMsg) NakWithDelay(d time.Duration) error  { return m.adv.NakWithDelay(d) }
-func (m *exhaustedMsg) InProgress() error                   { return m.adv.InProgress() }
-func (m *exhaustedMsg) Term() error                         { return m.adv.Ack() }
-func (m *exhaustedMsg) TermWithReason(string) error         { return m.adv.Ack() }

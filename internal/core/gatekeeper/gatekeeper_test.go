@@ -83,14 +83,12 @@ func (h *harness) startGatekeeper(o gatekeeper.Options) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- gk.Run(ctx) }()
-	for deadline := time.Now().Add(10 * time.Second); ; { // the durable exists once Run has started
-		if _, err := h.js.Consumer(ctx, h.subjects.Stream(bus.StreamIntents), "gatekeeper"); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatal("gatekeeper consumer not created within 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
+	select { // every consumer is consuming once Ready is closed
+	case <-gk.Ready():
+	case err := <-done:
+		h.t.Fatalf("gatekeeper stopped before it was ready: %v", err)
+	case <-time.After(10 * time.Second):
+		h.t.Fatal("gatekeeper not ready within 10s")
 	}
 	var once sync.Once
 	stop = func() {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -13,7 +12,6 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hush-oss/hush/internal/core/bus"
 	"github.com/hush-oss/hush/internal/core/deferral"
@@ -30,7 +28,7 @@ var ErrPublish = errors.New("publish")
 // JetStream acknowledges the publish, and handed back if it does not. Both
 // carry Nats-Msg-Id = intent id, so a replayed decision never yields a second
 // message inside the duplicate window.
-func (g *Gatekeeper) publishOutcome(ctx context.Context, m jetstream.Msg, it *hushv1.ContactIntent, d *hushv1.Decision, replayed bool, start time.Time, inflight chan<- pending) error {
+func (g *Gatekeeper) publishOutcome(ctx context.Context, m *delivery, it *hushv1.ContactIntent, d *hushv1.Decision, replayed bool, start time.Time) result {
 	var out, schedule *nats.Msg
 	switch d.GetOutcome() {
 	case hushv1.Outcome_OUTCOME_DEFERRED:
@@ -38,30 +36,30 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m jetstream.Msg, it *hu
 		// release_at, and logged; the intent is acked once both are
 		// stored, so deferrals never wait in the consumer's ack window.
 		if d.GetReleaseAt() == nil {
-			return errors.New("deferred without a release time")
+			return result{err: errors.New("deferred without a release time")}
 		}
 		at := d.GetReleaseAt().AsTime()
-		subject := m.Subject()
-		if h := m.Headers().Get(deferral.HeaderIntentSubject); h != "" {
+		subject := m.subject
+		if h := m.headers.Get(deferral.HeaderIntentSubject); h != "" {
 			subject = h // deferred again after a release
 		}
-		schedule = deferral.ScheduleMsg(g.o.Subjects, it, subject, m.Data(), m.Headers(), at)
+		schedule = deferral.ScheduleMsg(g.o.Subjects, it, subject, m.data, m.headers, at)
 		rec := &hushv1.SuppressionRecord{Decision: d, Intent: redact(it), DestinationHash: policy.HashDestination(it.GetDestination())}
 		var err error
 		if out, err = bus.NewMsg(g.o.Subjects.Suppressed(it.GetChannel()), "", rec); err != nil {
-			return err
+			return result{err: err}
 		}
 	case hushv1.Outcome_OUTCOME_APPROVED:
 		out = nats.NewMsg(g.o.Subjects.Dispatch(it.GetChannel()))
-		out.Data = m.Data()
-		if ct := bus.Header(m.Headers(), bus.HeaderContentType); ct != "" {
+		out.Data = m.data
+		if ct := bus.Header(m.headers, bus.HeaderContentType); ct != "" {
 			out.Header.Set(bus.HeaderContentType, ct)
 		}
 	default:
 		rec := &hushv1.SuppressionRecord{Decision: d, Intent: redact(it), DestinationHash: policy.HashDestination(it.GetDestination())}
 		var err error
 		if out, err = bus.NewMsg(g.o.Subjects.Suppressed(it.GetChannel()), "", rec); err != nil {
-			return err
+			return result{err: err}
 		}
 	}
 	out.Header.Set(bus.HeaderMsgID, it.GetId())
@@ -96,7 +94,7 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m jetstream.Msg, it *hu
 			span.RecordError(err)
 			span.SetStatus(codes.Error, "publish")
 			span.End()
-			return fmt.Errorf("publish %s: %w", out.Subject, err)
+			return result{err: fmt.Errorf("publish %s: %w", out.Subject, err)}
 		}
 		toSend = []*nats.Msg{schedule}
 	}
@@ -107,23 +105,14 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m jetstream.Msg, it *hu
 			span.RecordError(err)
 			span.SetStatus(codes.Error, "publish")
 			span.End()
-			return fmt.Errorf("publish %s: %w", msg.Subject, err)
+			return result{err: fmt.Errorf("publish %s: %w", msg.Subject, err)}
 		}
 		futs = append(futs, fut)
 	}
-	inflight <- pending{futs: futs, msg: m, settle: func(err error) {
-		defer span.End()
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, "publish")
-			g.retry(m, fmt.Errorf("%w %s: %w", ErrPublish, out.Subject, err))
-			return
-		}
-		m.Ack()
+	return result{futs: futs, subject: out.Subject, span: span, acked: func() {
 		g.logDecision(d, replayed)
 		g.o.Observer.Decided(d, replayed, g.o.Now().Sub(start))
 	}}
-	return nil
 }
 
 func (g *Gatekeeper) logDecision(d *hushv1.Decision, replayed bool) {
@@ -156,57 +145,4 @@ func redact(it *hushv1.ContactIntent) *hushv1.ContactIntent {
 	c.Payload = nil
 	c.Destination = ""
 	return c
-}
-
-// deadLetter publishes input that can never be decided, with the error, and
-// terminates it. It waits for the publish: dead letters are rare, and the
-// intent must not be terminated before its dead letter is stored.
-func (g *Gatekeeper) deadLetter(ctx context.Context, m jetstream.Msg, stage string, cause error) {
-	dl := &hushv1.DeadLetter{
-		Subject:    m.Subject(),
-		Data:       m.Data(),
-		Headers:    firstValues(m.Headers()),
-		Error:      cause.Error(),
-		Stage:      stage,
-		ReceivedAt: timestamppb.New(g.o.Now()),
-	}
-	msgID := ""
-	if md, err := m.Metadata(); err == nil {
-		dl.StreamSequence, dl.DeliveryCount = md.Sequence.Stream, md.NumDelivered
-		msgID = fmt.Sprintf("dl-%s-%d", md.Stream, md.Sequence.Stream)
-	}
-	out, err := bus.NewMsg(g.o.Subjects.DeadLetter(), msgID, dl)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		_, err = g.js.PublishMsg(ctx, out)
-	}
-	if err != nil {
-		g.o.Logger.ErrorContext(ctx, "dead letter not published; intent handed back", "subject", m.Subject(), "stage", stage, "err", err)
-		m.NakWithDelay(g.o.RetryMax)
-		return
-	}
-	g.o.Logger.WarnContext(ctx, "intent dead-lettered", "subject", m.Subject(), "stage", stage, "err", logSafe(cause.Error()), "stream_seq", dl.StreamSequence)
-	m.TermWithReason(stage + ": " + truncate(logSafe(cause.Error()), 200))
-	g.o.Observer.DeadLettered(stage)
-}
-
-func firstValues(h nats.Header) map[string]string {
-	if len(h) == 0 {
-		return nil
-	}
-	out := make(map[string]string, len(h))
-	for k, v := range h {
-		if len(v) > 0 {
-			out[k] = v[0]
-		}
-	}
-	return out
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
 }

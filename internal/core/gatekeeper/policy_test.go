@@ -50,6 +50,13 @@ func (h *harness) startInbound() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- gk.RunInbound(ctx) }()
+	select {
+	case <-gk.InboundReady():
+	case err := <-done:
+		h.t.Fatalf("inbound consumer stopped before it was ready: %v", err)
+	case <-time.After(10 * time.Second):
+		h.t.Fatal("inbound consumer not ready within 10s")
+	}
 	h.t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -1,7 +1,6 @@
 package gatekeeper
 
 import (
-	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -12,13 +11,13 @@ import (
 
 // consumeAttributes describe a received intent on its CONSUMER span, in the
 // OpenTelemetry messaging conventions.
-func consumeAttributes(m jetstream.Msg, durable string) []attribute.KeyValue {
+func consumeAttributes(subject string, data []byte, durable string) []attribute.KeyValue {
 	return []attribute.KeyValue{
 		attribute.String("messaging.system", "nats"),
 		attribute.String("messaging.operation.type", "process"),
-		attribute.String("messaging.destination.name", m.Subject()),
+		attribute.String("messaging.destination.name", subject),
 		attribute.String("messaging.consumer.group.name", durable),
-		attribute.Int("messaging.message.body.size", len(m.Data())),
+		attribute.Int("messaging.message.body.size", len(data)),
 	}
 }
 

@@ -1,0 +1,124 @@
+package gatekeeper
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/hush-oss/hush/internal/core/bus"
+	"github.com/hush-oss/hush/internal/core/policy"
+	"github.com/hush-oss/hush/internal/core/store"
+	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
+)
+
+// handle takes one intent, new or released, to its outcome's publishes, or
+// to the error that says how settle hands it back or dead-letters it.
+func (g *Gatekeeper) handle(ctx context.Context, m *delivery) result {
+	start := g.o.Now()
+	span := trace.SpanFromContext(ctx)
+
+	g.o.Observer.InFlight(1)
+	defer g.o.Observer.InFlight(-1)
+	span.SetAttributes(consumeAttributes(m.subject, m.data, g.o.Durable)...)
+	it, err := bus.DecodeIntent(m.data, m.headers)
+	if err != nil {
+		return deadLetterAs("decode", err)
+	}
+	pol := g.policy.Load()
+	if err := pol.Validate(it, g.o.Subjects.Channel(m.subject)); err != nil {
+		return deadLetterAs("validate", err)
+	}
+	if g.o.Subjects.IsReleased(m.subject) {
+		// A deferral's release time has come: forget the deferral so that
+		// the intent is decided again, with today's preferences and clock.
+		if _, err := g.store.Reopen(ctx, it.GetCustomerId(), it.GetId(), g.o.Now(), g.o.ReleaseSlack); err != nil {
+			return result{err: err}
+		}
+	}
+	d, replayed, err := g.decide(ctx, pol, it)
+	describeDecision(span, d, replayed, err)
+	switch {
+	case err != nil:
+		return result{err: err}
+	case d.GetOutcome() == hushv1.Outcome_OUTCOME_INVALID:
+		// Its deliveries ran out while this one was late: it is being
+		// dead-lettered (see handleAdvisory); say so once more.
+		return deadLetterAs("max_deliver", errors.New(exhaustedMessage(d)))
+	default:
+		return g.publishOutcome(ctx, m, it, d, replayed, start)
+	}
+}
+
+// decide evaluates the rules and records the decision. When the store says
+// the preferences (or the reply window the intent answers) changed, it
+// evaluates again with the fresh ones. An unsolicited agent contact also
+// reserves a unit of the agent's budget first (see agentBudget).
+func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.ContactIntent) (*hushv1.Decision, bool, error) {
+	ctx, span := g.tracer.Start(ctx, "hush.decide", trace.WithSpanKind(trace.SpanKindInternal))
+	defer span.End()
+	traceID := ""
+	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+		traceID = sc.TraceID().String()
+	}
+	prefs, version := g.cache.get(it.GetCustomerId())
+	replyUntil := g.replies.get(it.GetCustomerId(), it.GetInReplyTo())
+	budget := agentBudget{g: g, intent: it.GetId()}
+	for range 3 {
+		now := g.o.Now()
+		v := pol.Evaluate(policy.Input{Intent: it, Prefs: prefs, Now: now, ReplyUntil: replyUntil})
+		if err := budget.reserve(ctx, &v, now); err != nil {
+			return nil, false, err
+		}
+		res, err := g.store.Decide(ctx, store.DecideRequest{
+			Intent:            it,
+			PrefsVersion:      version,
+			Now:               now,
+			Verdict:           &v,
+			Decision:          newDecision(pol, it, &v, now, traceID),
+			DecisionRetention: pol.DecisionRetention,
+			LedgerRetention:   pol.LedgerRetention,
+			ReplyUntil:        replyUntil,
+		})
+		if err != nil {
+			budget.release(ctx)
+			return nil, false, err
+		}
+		if !res.Stale {
+			if err := budget.settle(ctx, res.Decision); err != nil {
+				return nil, false, err
+			}
+			return res.Decision, res.Replayed, nil
+		}
+		prefs, version, replyUntil = res.Prefs, res.PrefsVersion, res.ReplyUntil
+		g.cache.put(it.GetCustomerId(), prefs, version)
+		g.replies.put(it.GetCustomerId(), it.GetInReplyTo(), replyUntil)
+	}
+	budget.release(ctx)
+	return nil, false, errors.New("preferences kept changing during the decision")
+}
+
+func newDecision(pol *policy.Policy, it *hushv1.ContactIntent, v *policy.Verdict, now time.Time, traceID string) *hushv1.Decision {
+	d := &hushv1.Decision{
+		IntentId:      it.GetId(),
+		CustomerId:    it.GetCustomerId(),
+		Channel:       it.GetChannel(),
+		Category:      it.GetCategory(),
+		Outcome:       v.Outcome,
+		PolicyVersion: pol.Version,
+		DecidedAt:     timestamppb.New(now),
+		TraceId:       traceID,
+	}
+	if !v.Approved() {
+		d.Reasons = []*hushv1.Reason{v.Reason.Proto()}
+	}
+	for _, r := range v.Shadow {
+		d.ShadowReasons = append(d.ShadowReasons, r.Proto())
+	}
+	if !v.ReleaseAt.IsZero() {
+		d.ReleaseAt = timestamppb.New(v.ReleaseAt)
+	}
+	return d
+}

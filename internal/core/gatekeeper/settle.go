@@ -1,0 +1,274 @@
+package gatekeeper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/hush-oss/hush/internal/core/bus"
+	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
+)
+
+// delivery is a message as the settle function sees it: what a dead letter
+// records of it, and the JetStream message that is acked, handed back or
+// terminated.
+type delivery struct {
+	subject string
+	data    []byte
+	headers nats.Header
+	// stream, seq and delivered come from the JetStream metadata; zero when
+	// it is unreadable.
+	stream         string
+	seq, delivered uint64
+	msg            jetstream.Msg
+	// termAcks: terminating the delivery acks msg instead. It is set on an
+	// intent read back for the MAX_DELIVERIES advisory msg, which is done
+	// once the intent is dead-lettered.
+	termAcks bool
+}
+
+func newDelivery(m jetstream.Msg) *delivery {
+	d := &delivery{subject: m.Subject(), data: m.Data(), headers: m.Headers(), msg: m}
+	if md, err := m.Metadata(); err == nil {
+		d.stream, d.seq, d.delivered = md.Stream, md.Sequence.Stream, md.NumDelivered
+	}
+	return d
+}
+
+// result is what processing a delivery comes to: nothing more to do (ack),
+// publishes to await before the ack, or an error that says how to settle it
+// (a *badInput is terminated and dead-lettered, errUnreadable terminated,
+// anything else handed back with a delay).
+type result struct {
+	futs []jetstream.PubAckFuture
+	// subject is where futs publish; span is their PRODUCER span, ended
+	// once they are settled.
+	subject string
+	span    trace.Span
+	// acked runs after the ack (the decision's log line and metrics).
+	acked func()
+	err   error
+}
+
+// badInput is input that can never be processed: it is dead-lettered with
+// the stage that rejected it, and terminated.
+type badInput struct {
+	stage string
+	err   error
+}
+
+func (e *badInput) Error() string { return e.stage + ": " + e.err.Error() }
+func (e *badInput) Unwrap() error { return e.err }
+
+func deadLetterAs(stage string, err error) result {
+	return result{err: &badInput{stage: stage, err: err}}
+}
+
+// errUnreadable is a message with nothing in it to dead-letter (an
+// unreadable advisory): it is terminated.
+var errUnreadable = errors.New("unreadable")
+
+// deliver takes a delivery through its consumer's processing to settle, or,
+// when res is given, settles a processed one whose publishes are awaited
+// (the settler's part). It holds the gatekeeper's one recover: a panic while
+// processing, even in a propagator, costs this delivery only and
+// dead-letters it; a panic while settling (in an observer, say) is logged,
+// and the delivery is redelivered and replayed (and, should it panic on
+// every delivery, dead-lettered through its MAX_DELIVERIES advisory).
+func (g *Gatekeeper) deliver(ctx context.Context, c *consumer, d *delivery, res *result, inflight chan<- job) {
+	settling := res != nil
+	defer func() {
+		r := recover()
+		switch {
+		case r == nil:
+		case settling:
+			g.o.Logger.Error("panic while settling a message", "subject", d.subject, "panic", fmt.Sprint(r))
+		default:
+			g.settle(ctx, c, d, deadLetterAs("panic", fmt.Errorf("panic: %v", r)))
+		}
+	}()
+	if res == nil {
+		// The CONSUMER span covers processing and, but for awaited
+		// publishes, settling: a dead letter's log line carries its trace.
+		var span trace.Span
+		ctx, span = g.startSpan(ctx, c, d)
+		defer span.End()
+		pctx, cancel := context.WithTimeout(ctx, g.o.AckWait)
+		defer cancel()
+		r := c.process(pctx, d)
+		settling = true
+		if len(r.futs) > 0 {
+			inflight <- job{c: c, d: d, res: r}
+			return
+		}
+		res = &r
+	}
+	g.settle(ctx, c, d, *res)
+}
+
+// startSpan continues the trace the delivery's headers carry in its
+// consumer's CONSUMER span; none for a consumer without a span name.
+func (g *Gatekeeper) startSpan(ctx context.Context, c *consumer, d *delivery) (context.Context, trace.Span) {
+	if c.span == "" {
+		return ctx, trace.SpanFromContext(ctx)
+	}
+	ctx = g.o.Propagator.Extract(ctx, bus.HeaderCarrier(d.headers))
+	return g.tracer.Start(ctx, c.span, trace.WithSpanKind(trace.SpanKindConsumer))
+}
+
+// settle is the one place a delivery is settled: acked once its publishes
+// are acknowledged, dead-lettered and terminated when it is bad input,
+// terminated when unreadable, handed back otherwise.
+func (g *Gatekeeper) settle(ctx context.Context, c *consumer, d *delivery, r result) {
+	err := r.err
+	if err == nil {
+		if werr := wait(r.futs); werr != nil {
+			err = fmt.Errorf("%w %s: %w", ErrPublish, r.subject, werr)
+		}
+	}
+	if r.span != nil {
+		defer r.span.End()
+		if err != nil {
+			r.span.RecordError(err)
+			r.span.SetStatus(codes.Error, "publish")
+		}
+	}
+	var bad *badInput
+	switch {
+	case err == nil:
+		if aerr := d.msg.Ack(); aerr != nil {
+			g.o.Logger.Warn("ack", "subject", d.subject, "err", aerr)
+		}
+		if r.acked != nil {
+			r.acked()
+		}
+	case errors.As(err, &bad):
+		g.deadLetter(ctx, d, bad.stage, bad.err)
+	case errors.Is(err, errUnreadable):
+		d.msg.Term()
+	default:
+		g.retry(ctx, c, d, err)
+	}
+}
+
+// wait returns the first publish error, or nil once every publish is
+// acknowledged.
+func wait(futs []jetstream.PubAckFuture) error {
+	var first error
+	for _, f := range futs {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}
+
+// retry hands a delivery back after a transient failure, with a jittered
+// exponential delay; on its last delivery it is settled for good instead
+// (see exhaust), so that nothing is dropped silently.
+func (g *Gatekeeper) retry(ctx context.Context, c *consumer, d *delivery, cause error) {
+	g.o.Observer.Retried(cause)
+	delivered := max(d.delivered, 1)
+	if c.exhausts && delivered >= uint64(g.o.MaxDeliver) {
+		g.exhaust(ctx, c, d, cause)
+		return
+	}
+	delay := g.o.RetryBase << min(delivered-1, 16)
+	delay = min(delay, g.o.RetryMax)
+	delay = delay/2 + rand.N(delay/2+1)
+	g.o.Logger.Warn("intent retried", "subject", d.subject, "deliveries", delivered, "delay", delay, "err", cause)
+	d.msg.NakWithDelay(delay)
+}
+
+// exhaust settles a delivery whose last attempt failed: it is dead-lettered
+// with its last error. An intent is dead-lettered only if it can be claimed
+// as such; a decision already recorded (decided, but its outcome's publish
+// failed) must be published, never dead-lettered beside it, so the intent is
+// handed back and its MAX_DELIVERIES advisory republishes the recorded
+// outcome.
+func (g *Gatekeeper) exhaust(ctx context.Context, c *consumer, d *delivery, cause error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if it, err := bus.DecodeIntent(d.data, d.headers); c.claims && err == nil && it.GetCustomerId() != "" && it.GetId() != "" {
+		dec, err := g.claimExhausted(ctx, it, cause, g.o.Now())
+		if err != nil || dec != nil && dec.GetOutcome() != hushv1.Outcome_OUTCOME_INVALID {
+			g.o.Logger.Warn("intent exhausted its deliveries with a decision to publish; left to its advisory",
+				"subject", d.subject, "deliveries", d.delivered, "err", cause, "claim_err", err)
+			d.msg.NakWithDelay(g.o.RetryBase)
+			return
+		}
+	}
+	g.o.Logger.Error("intent exhausted its deliveries", "subject", d.subject, "deliveries", d.delivered, "err", cause)
+	g.deadLetter(ctx, d, "max_deliver", cause)
+}
+
+// deadLetter publishes input that can never be decided, with the error, and
+// terminates it. It waits for the publish: dead letters are rare, and the
+// input must not be terminated before its dead letter is stored.
+func (g *Gatekeeper) deadLetter(ctx context.Context, d *delivery, stage string, cause error) {
+	dl := &hushv1.DeadLetter{
+		Subject:        d.subject,
+		Data:           d.data,
+		Headers:        firstValues(d.headers),
+		Error:          cause.Error(),
+		Stage:          stage,
+		ReceivedAt:     timestamppb.New(g.o.Now()),
+		StreamSequence: d.seq,
+		DeliveryCount:  d.delivered,
+	}
+	msgID := ""
+	if d.stream != "" {
+		msgID = fmt.Sprintf("dl-%s-%d", d.stream, d.seq)
+	}
+	out, err := bus.NewMsg(g.o.Subjects.DeadLetter(), msgID, dl)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_, err = g.js.PublishMsg(ctx, out)
+	}
+	if err != nil {
+		g.o.Logger.ErrorContext(ctx, "dead letter not published; intent handed back", "subject", d.subject, "stage", stage, "err", err)
+		d.msg.NakWithDelay(g.o.RetryMax)
+		return
+	}
+	g.o.Logger.WarnContext(ctx, "intent dead-lettered", "subject", d.subject, "stage", stage, "err", logSafe(cause.Error()), "stream_seq", dl.StreamSequence)
+	if d.termAcks {
+		d.msg.Ack()
+	} else {
+		d.msg.TermWithReason(stage + ": " + truncate(logSafe(cause.Error()), 200))
+	}
+	g.o.Observer.DeadLettered(stage)
+}
+
+func firstValues(h nats.Header) map[string]string {
+	if len(h) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		if len(v) > 0 {
+			out[k] = v[0]
+		}
+	}
+	return out
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}
