@@ -28,15 +28,20 @@ const (
 )
 
 // rule is one entry of the rule list. A rule either objects to an intent
-// from its inputs alone (object), or is counted: it adds checks the store
-// makes against shared counters (count).
+// from its inputs alone (object), or is counted: it adds a check the store
+// makes against the customer's counters (count), or against the agent's
+// (reserve).
 type rule struct {
 	id string
 	// critical rules apply to critical intents too; they come first, and
 	// the rules after them are bypassed for critical intents.
 	critical bool
-	object   func(p *Policy, s subject) (objection, bool)
-	count    func(p *Policy, s subject, t tally) tally
+	// prefs rules object only to what the customer asked for: without
+	// preferences they are skipped.
+	prefs   bool
+	object  func(p *Policy, s subject) (objection, bool)
+	count   func(p *Policy, s subject, caps []CapCheck) []CapCheck
+	reserve func(p *Policy, s subject) AgentCheck
 }
 
 // rules is every rule in the order of the design: expired, critical bypass,
@@ -47,20 +52,20 @@ type rule struct {
 // this list; a new rule is one entry here.
 var rules = [...]rule{
 	{id: RuleExpired, critical: true, object: expired},
-	{id: RuleConsentRevoked, object: consentRevoked},
-	{id: RuleOptOut, object: channelOptOut},
-	{id: RuleCategoryOptOut, object: categoryOptOut},
-	{id: RuleDestinationSuppressed, object: destinationSuppressed},
-	{id: RuleCareHold, object: careHold},
-	{id: RuleDoNothing, object: doNothing},
-	{id: RuleEssentialOnly, object: essentialOnly},
-	{id: RuleTopicOptOut, object: topicOptOut},
+	{id: RuleConsentRevoked, prefs: true, object: consentRevoked},
+	{id: RuleOptOut, prefs: true, object: channelOptOut},
+	{id: RuleCategoryOptOut, prefs: true, object: categoryOptOut},
+	{id: RuleDestinationSuppressed, prefs: true, object: destinationSuppressed},
+	{id: RuleCareHold, prefs: true, object: careHold},
+	{id: RuleDoNothing, prefs: true, object: doNothing},
+	{id: RuleEssentialOnly, prefs: true, object: essentialOnly},
+	{id: RuleTopicOptOut, prefs: true, object: topicOptOut},
 	{id: RuleQuietHours, object: quietHoursRule},
 	{id: RuleUnsolicitedPurpose, object: unsolicitedPurpose},
 	{id: RuleCustomerFrequency, count: customerFrequency},
 	{id: RuleCaps, count: policyCaps},
 	{id: RuleUnsolicitedCustomer, count: unsolicitedCustomer},
-	{id: RuleUnsolicitedAgent, count: unsolicitedAgent},
+	{id: RuleUnsolicitedAgent, reserve: unsolicitedAgent},
 }
 
 // RuleOrder returns the id of every rule in the order they are applied,
@@ -79,26 +84,31 @@ var RuleIDs = slices.DeleteFunc(RuleOrder(), func(id string) bool { return id ==
 
 // subject is what every rule reads: the input and what follows from it.
 // Rules take it by value, so that nothing of an evaluation escapes to the
-// heap through the rule functions.
+// heap through the rule functions; it is kept to eight words so that it
+// is passed in registers.
 type subject struct {
 	it    *hushv1.ContactIntent
 	prefs *hushv1.Preferences
 	now   time.Time
 	class Class
-	// reply is a reply inside the reply window of the thread it answers.
-	reply bool
-	agent bool
+	is    facts
 }
+
+// facts are what follows from the intent and the reply window.
+type facts uint8
+
+const (
+	// isReply is a reply inside the reply window of the thread it answers.
+	isReply facts = 1 << iota
+	// isAgent is a contact an agent initiated.
+	isAgent
+)
+
+func (s subject) reply() bool { return s.is&isReply != 0 }
+func (s subject) agent() bool { return s.is&isAgent != 0 }
 
 // unsolicited is an agent contact outside a reply window.
-func (s subject) unsolicited() bool { return s.agent && !s.reply }
-
-// tally is what the counted rules hand to the store (see Verdict).
-type tally struct {
-	caps        []CapCheck
-	unsolicited bool
-	agent       AgentCheck
-}
+func (s subject) unsolicited() bool { return s.is&(isAgent|isReply) == isAgent }
 
 // objection is a rule saying no: a suppression, or a deferral to until.
 type objection struct {
@@ -112,24 +122,33 @@ type objection struct {
 // Counted rules become checks for the store.
 func (p *Policy) Evaluate(in Input) Verdict {
 	it := in.Intent
-	s := subject{it: it, prefs: in.Prefs, now: in.Now, class: p.categories[it.GetCategory()],
-		reply: it.GetInReplyTo() != "" && in.Now.Before(in.ReplyUntil), agent: it.GetInitiator() == "agent"}
+	s := subject{it: it, prefs: in.Prefs, now: in.Now, class: p.categories[it.GetCategory()]}
+	if it.GetInReplyTo() != "" && in.Now.Before(in.ReplyUntil) {
+		s.is |= isReply
+	}
+	if it.GetInitiator() == "agent" {
+		s.is |= isAgent
+	}
 	v := Verdict{Outcome: hushv1.Outcome_OUTCOME_APPROVED, Class: s.class}
-	var t tally
+	var caps []CapCheck
+	critical, noPrefs := s.class == ClassCritical, s.prefs == nil
 	for i := range rules {
 		r := &rules[i]
-		if s.class == ClassCritical && !r.critical {
-			break // critical bypass: counted, never held back
-		}
-		if r.count != nil {
-			t = r.count(p, s, t)
-			continue
-		}
-		if o, no := r.object(p, s); no && p.decide(&v, r.id, o) {
-			return v
+		switch {
+		case critical && !r.critical:
+			return v // critical bypass: counted, never held back
+		case noPrefs && r.prefs:
+		case r.count != nil:
+			caps = r.count(p, s, caps)
+		case r.reserve != nil:
+			v.Agent = r.reserve(p, s)
+		default:
+			if o, no := r.object(p, s); no && p.decide(&v, r.id, o) {
+				return v
+			}
 		}
 	}
-	v.Caps, v.Unsolicited, v.Agent = t.caps, t.unsolicited, t.agent
+	v.Caps, v.Unsolicited = caps, s.unsolicited()
 	return v
 }
 
@@ -194,7 +213,7 @@ func destinationSuppressed(_ *Policy, s subject) (objection, bool) {
 // inside a reply window passes.
 func careHold(_ *Policy, s subject) (objection, bool) {
 	h := s.prefs.GetCareHold()
-	if h == nil || h.GetUntil() != nil && !s.now.Before(h.GetUntil().AsTime()) || s.agent && s.reply {
+	if h == nil || h.GetUntil() != nil && !s.now.Before(h.GetUntil().AsTime()) || s.agent() && s.reply() {
 		return objection{}, false
 	}
 	msg := "contacts paused by staff (care hold)"
@@ -208,7 +227,7 @@ func careHold(_ *Policy, s subject) (objection, bool) {
 // m and applies to it: transactional contacts and replies inside a reply
 // window pass every mode.
 func modeApplies(s subject, m hushv1.Mode) bool {
-	return s.class != ClassTransactional && !s.reply && effectiveMode(s.prefs, s.now) == m
+	return s.class != ClassTransactional && !s.reply() && effectiveMode(s.prefs, s.now) == m
 }
 
 func doNothing(_ *Policy, s subject) (objection, bool) {
@@ -241,7 +260,7 @@ func topicOptOut(_ *Policy, s subject) (objection, bool) {
 // a deferral past it would only expire). A reply inside a reply window is
 // an answer the customer is waiting for, not an interruption.
 func quietHoursRule(p *Policy, s subject) (objection, bool) {
-	if !p.quiet.classes.has(s.class) || s.reply {
+	if !p.quiet.classes.has(s.class) || s.reply() {
 		return objection{}, false
 	}
 	qr := p.quiet.ruleFor(s.prefs.GetRegion())
@@ -270,62 +289,60 @@ func unsolicitedPurpose(_ *Policy, s subject) (objection, bool) {
 }
 
 // capped reports whether the policy's caps and the customer's own frequency
-// count the subject's class: transactional contacts are never capped (and
-// critical ones never reach the counted rules).
-func (t tally) capped(p *Policy, s subject) (tally, bool) {
+// count the subject's class (transactional contacts are never capped; and
+// critical ones never reach the counted rules), with room for their checks.
+func capped(p *Policy, s subject, caps []CapCheck) ([]CapCheck, bool) {
 	if s.class == ClassTransactional {
-		return t, false
+		return caps, false
 	}
-	if t.caps == nil {
-		t.caps = make([]CapCheck, 0, len(p.caps)+2)
+	if caps == nil {
+		caps = make([]CapCheck, 0, len(p.caps)+2)
 	}
-	return t, true
+	return caps, true
 }
 
-func customerFrequency(p *Policy, s subject, t tally) tally {
-	t, capped := t.capped(p, s)
+func customerFrequency(p *Policy, s subject, caps []CapCheck) []CapCheck {
+	caps, ok := capped(p, s, caps)
 	f := s.prefs.GetMaxFrequency()
-	if !capped || f.GetCount() <= 0 || f.GetWindow() == nil || !p.custFreq.has(s.class) {
-		return t
+	if !ok || f.GetCount() <= 0 || f.GetWindow() == nil || !p.custFreq.has(s.class) {
+		return caps
 	}
 	if w := min(f.GetWindow().AsDuration(), MaxCustomerWindow); w > 0 {
-		t.caps = append(t.caps, CapCheck{Rule: RuleCustomerFrequency, Scope: ScopeCustomer, Window: w,
+		caps = append(caps, CapCheck{Rule: RuleCustomerFrequency, Scope: ScopeCustomer, Window: w,
 			Max: int(min(f.GetCount(), 1<<20)), Shadow: p.rules[RuleCustomerFrequency] == Shadow,
 			Code: hushv1.ReasonCode_REASON_CODE_CUSTOMER_FREQUENCY, Classes: p.custFreqCodes})
 	}
-	return t
+	return caps
 }
 
-func policyCaps(p *Policy, s subject, t tally) tally {
-	t, capped := t.capped(p, s)
-	if !capped {
-		return t
+func policyCaps(p *Policy, s subject, caps []CapCheck) []CapCheck {
+	caps, ok := capped(p, s, caps)
+	if !ok {
+		return caps
 	}
 	for i := range p.caps {
 		c := &p.caps[i]
 		if !c.appliesTo(s.class) || c.Scope == ScopeTopic && s.it.GetTopic() == "" {
 			continue // a cooldown needs a topic to cool down
 		}
-		t.caps = append(t.caps, c.check(s.it))
+		caps = append(caps, c.Check(scopeValue(s.it, c.Scope)))
 	}
-	return t
+	return caps
 }
 
-func unsolicitedCustomer(p *Policy, s subject, t tally) tally {
+func unsolicitedCustomer(p *Policy, s subject, caps []CapCheck) []CapCheck {
 	if !s.unsolicited() {
-		return t
+		return caps
 	}
-	t.unsolicited = true
-	t.caps = append(t.caps, CapCheck{Rule: RuleUnsolicitedCustomer, Scope: ScopeUnsolicited, Value: "u",
+	return append(caps, CapCheck{Rule: RuleUnsolicitedCustomer, Scope: ScopeUnsolicited, Value: "u",
 		Window: p.unsolicited.customerWindow, Max: p.unsolicited.customerMax,
 		Shadow: p.rules[RuleUnsolicitedCustomer] == Shadow, Code: hushv1.ReasonCode_REASON_CODE_UNSOLICITED_CAP})
-	return t
 }
 
-func unsolicitedAgent(p *Policy, s subject, t tally) tally {
-	if s.unsolicited() {
-		t.agent = AgentCheck{Rule: RuleUnsolicitedAgent, Agent: s.it.GetSender().GetAgentId(),
-			Window: p.unsolicited.agentWindow, Max: p.unsolicited.agentMax, Shadow: p.rules[RuleUnsolicitedAgent] == Shadow}
+func unsolicitedAgent(p *Policy, s subject) AgentCheck {
+	if !s.unsolicited() {
+		return AgentCheck{}
 	}
-	return t
+	return AgentCheck{Rule: RuleUnsolicitedAgent, Agent: s.it.GetSender().GetAgentId(),
+		Window: p.unsolicited.agentWindow, Max: p.unsolicited.agentMax, Shadow: p.rules[RuleUnsolicitedAgent] == Shadow}
 }

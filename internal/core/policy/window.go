@@ -38,11 +38,6 @@ func (c *Contact) Value(s Scope) string {
 	return ""
 }
 
-// check is the cap's window for an intent.
-func (c *Cap) check(it *hushv1.ContactIntent) CapCheck {
-	return c.Check(scopeValue(it, c.Scope))
-}
-
 // Check is the cap's window for one value of its scope (a channel, a
 // category, ...; "" for ScopeCustomer): the form the store checks and
 // counts, and that tools read a ledger with.
