@@ -3,6 +3,7 @@ package docs
 import (
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -46,5 +47,24 @@ func TestEveryRuleIsDocumented(t *testing.T) {
 		if !strings.Contains(string(data), "| `"+id+"` |") {
 			t.Errorf("rule %s is not in the table of policy.md", id)
 		}
+	}
+}
+
+// ruleRow is a row of the rules table of policy.md: "| 4 | `consent_revoked` | ...".
+var ruleRow = regexp.MustCompile("(?m)^\\| [0-9]+ \\| `([^`]+)` \\|")
+
+// TestRulesTableFollowsTheRuleList checks that the rules table of policy.md
+// lists exactly the rules of the policy package's rule list, in its order.
+func TestRulesTableFollowsTheRuleList(t *testing.T) {
+	data, err := os.ReadFile("policy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var documented []string
+	for _, m := range ruleRow.FindAllStringSubmatch(string(data), -1) {
+		documented = append(documented, m[1])
+	}
+	if want := policy.RuleOrder(); !slices.Equal(documented, want) {
+		t.Errorf("rules table of policy.md\n got %q\nwant %q (policy.RuleOrder)", documented, want)
 	}
 }

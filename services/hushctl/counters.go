@@ -8,6 +8,7 @@ import (
 
 	"github.com/hush-oss/hush/internal/core/policy"
 	"github.com/hush-oss/hush/internal/core/store"
+	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 
 // countersFlags are the flags of counters.
@@ -54,57 +55,16 @@ func counters(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	checks := liveChecks(pol, prefs)
 	longest := time.Duration(0)
-	for _, c := range pol.Caps() {
+	for _, c := range checks {
 		longest = max(longest, c.Window)
-	}
-	if w := prefs.GetMaxFrequency().GetWindow().AsDuration(); w > longest {
-		longest = w
 	}
 	ledger, err := st.Ledger(a.ctx, customer, at.Add(-longest))
 	if err != nil {
 		return err
 	}
-	var out []window
-	fill := func(rule, scope, value string, d time.Duration, limit int, mode string, match func(store.Contact) bool) {
-		var times []time.Time
-		for _, e := range ledger {
-			if e.At.After(at.Add(-d)) && !e.At.After(at) && match(e) {
-				times = append(times, e.At)
-			}
-		}
-		w := window{Rule: rule, Scope: scope, Value: value, Window: policy.FormatWindow(d), Count: len(times), Max: limit,
-			Remaining: max(limit-len(times), 0), Mode: mode}
-		if len(times) >= limit && limit > 0 {
-			// As the store says it: the window opens again when the oldest
-			// contact that keeps it full slides out.
-			w.NextSlot = ts(times[len(times)-limit].Add(d))
-		}
-		out = append(out, w)
-	}
-	for _, c := range pol.Caps() {
-		if c.Scope == policy.ScopeCustomer {
-			fill("cap."+c.ID, c.Scope.String(), "", c.Window, c.Max, string(c.Mode), func(e store.Contact) bool { return c.Counts(e.Class) })
-			continue
-		}
-		values := map[string]bool{}
-		for _, e := range ledger {
-			if e.At.After(at.Add(-c.Window)) && !e.At.After(at) && c.Counts(e.Class) {
-				values[scopeValue(e, c.Scope)] = true
-			}
-		}
-		keys := make([]string, 0, len(values))
-		for v := range values {
-			keys = append(keys, v)
-		}
-		sort.Strings(keys)
-		for _, v := range keys {
-			fill("cap."+c.ID, c.Scope.String(), v, c.Window, c.Max, string(c.Mode), func(e store.Contact) bool { return c.Counts(e.Class) && scopeValue(e, c.Scope) == v })
-		}
-	}
-	if mf := prefs.GetMaxFrequency(); mf != nil {
-		fill("preferences.max_frequency", "customer", "", mf.GetWindow().AsDuration(), int(mf.GetCount()), "enforce", func(e store.Contact) bool { return pol.CustomerFrequencyCounts(e.Class) })
-	}
+	out := windows(checks, ledger, at)
 	if a.c.JSON {
 		return a.printJSON(map[string]any{"customer": customer, "at": ts(at), "contacts": len(ledger), "windows": out})
 	}
@@ -116,4 +76,60 @@ func counters(a *app, args []string) error {
 	}
 	a.table([]string{"LIMIT", "SCOPE", "VALUE", "WINDOW", "COUNT", "MAX", "REMAINING", "NEXT SLOT", "MODE"}, rows)
 	return nil
+}
+
+// liveChecks are the windows a customer can have: the policy's caps (each
+// scope value of a scoped cap is a window of its own; Value is filled in by
+// windows), then the customer's own maximum frequency.
+func liveChecks(pol *policy.Policy, prefs *hushv1.Preferences) []policy.CapCheck {
+	var out []policy.CapCheck
+	for _, c := range pol.Caps() {
+		out = append(out, c.Check(""))
+	}
+	if mf := prefs.GetMaxFrequency(); mf != nil {
+		out = append(out, policy.CapCheck{Rule: "preferences.max_frequency", Scope: policy.ScopeCustomer,
+			Window: mf.GetWindow().AsDuration(), Max: int(mf.GetCount()), Classes: pol.CustomerFrequencyClasses()})
+	}
+	return out
+}
+
+// windows reads each check's windows at a time from the ledger: one per
+// scope value the window holds contacts of, in value order.
+func windows(checks []policy.CapCheck, ledger []store.Contact, at time.Time) []window {
+	var out []window
+	for _, c := range checks {
+		values := []string{""}
+		if c.Scope != policy.ScopeCustomer {
+			values = scopeValues(c, ledger, at)
+		}
+		for _, v := range values {
+			c.Value = v
+			n, next := c.Fill(ledger, at)
+			w := window{Rule: c.Rule, Scope: c.Scope.String(), Value: v, Window: policy.FormatWindow(c.Window), Count: n, Max: c.Max,
+				Remaining: max(c.Max-n, 0), Mode: string(c.Mode())}
+			if !next.IsZero() {
+				w.NextSlot = ts(next)
+			}
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// scopeValues are the values of a scoped check's scope that its window
+// holds contacts of at a time, sorted.
+func scopeValues(c policy.CapCheck, ledger []store.Contact, at time.Time) []string {
+	seen := map[string]bool{}
+	for _, e := range ledger {
+		c.Value = e.Value(c.Scope)
+		if !seen[c.Value] && e.At.After(at.Add(-c.Window)) && !e.At.After(at) && c.Counts(&e) {
+			seen[c.Value] = true
+		}
+	}
+	values := make([]string, 0, len(seen))
+	for v := range seen {
+		values = append(values, v)
+	}
+	sort.Strings(values)
+	return values
 }

@@ -40,21 +40,9 @@ func explain(a *app, args []string) error {
 		return err
 	}
 	id := pos[0]
-	customer := f.Customer
-	var logged *hushv1.SuppressionRecord
-	var dispatched *hushv1.ContactIntent
-	if customer == "" {
-		if logged, dispatched, err = a.findIntent(id); err != nil {
-			return err
-		}
-		switch {
-		case logged != nil:
-			customer = logged.GetDecision().GetCustomerId()
-		case dispatched != nil:
-			customer = dispatched.GetCustomerId()
-		default:
-			return fmt.Errorf("intent %s is in neither the suppression log nor the dispatch stream; give --customer", id)
-		}
+	customer, logged, dispatched, err := a.intentCustomer(id, f.Customer)
+	if err != nil {
+		return err
 	}
 	st, err := a.store()
 	if err != nil {
@@ -94,20 +82,8 @@ func explain(a *app, args []string) error {
 		{"trace", orDash(d.GetTraceId())},
 		{"source", source},
 	})
-	reasons := func(title string, rs []*hushv1.Reason) {
-		fmt.Fprintf(a.stdout, "\n%s:\n", title)
-		if len(rs) == 0 {
-			fmt.Fprintln(a.stdout, "  (none)")
-			return
-		}
-		rows := make([][]string, 0, len(rs))
-		for _, r := range rs {
-			rows = append(rows, []string{"  " + policy.ShortCode(r.GetCode()), orDash(r.GetRule()), r.GetMessage()})
-		}
-		a.table([]string{"  REASON", "RULE", "WHY"}, rows)
-	}
-	reasons("reasons", d.GetReasons())
-	reasons("shadow rules that would have said no", d.GetShadowReasons())
+	a.reasons("reasons", d.GetReasons())
+	a.reasons("shadow rules that would have said no", d.GetShadowReasons())
 	fmt.Fprintf(a.stdout, "\ncounters when decided (contacts in each window, from the ledger):\n")
 	if len(windows) == 0 {
 		fmt.Fprintln(a.stdout, "  (no cap applies to this category)")
@@ -119,6 +95,38 @@ func explain(a *app, args []string) error {
 	}
 	a.table([]string{"  CAP", "SCOPE", "VALUE", "WINDOW", "COUNT", "MAX", "MODE"}, rows)
 	return nil
+}
+
+// intentCustomer is the customer of an intent: the one given, or the one
+// the suppression log or the dispatch stream names (with what it found).
+func (a *app) intentCustomer(id, customer string) (string, *hushv1.SuppressionRecord, *hushv1.ContactIntent, error) {
+	if customer != "" {
+		return customer, nil, nil, nil
+	}
+	logged, dispatched, err := a.findIntent(id)
+	switch {
+	case err != nil:
+		return "", nil, nil, err
+	case logged != nil:
+		return logged.GetDecision().GetCustomerId(), logged, nil, nil
+	case dispatched != nil:
+		return dispatched.GetCustomerId(), nil, dispatched, nil
+	}
+	return "", nil, nil, fmt.Errorf("intent %s is in neither the suppression log nor the dispatch stream; give --customer", id)
+}
+
+// reasons prints a decision's reasons under a title.
+func (a *app) reasons(title string, rs []*hushv1.Reason) {
+	fmt.Fprintf(a.stdout, "\n%s:\n", title)
+	if len(rs) == 0 {
+		fmt.Fprintln(a.stdout, "  (none)")
+		return
+	}
+	rows := make([][]string, 0, len(rs))
+	for _, r := range rs {
+		rows = append(rows, []string{"  " + policy.ShortCode(r.GetCode()), orDash(r.GetRule()), r.GetMessage()})
+	}
+	a.table([]string{"  REASON", "RULE", "WHY"}, rows)
 }
 
 // windowsAt rebuilds, from the customer's ledger, how full each cap that
@@ -155,36 +163,18 @@ func (a *app) windowsAt(st *store.Store, d *hushv1.Decision, logged *hushv1.Supp
 			self = c
 		}
 	}
+	others := slices.DeleteFunc(ledger, func(e store.Contact) bool { return e.IntentID == d.GetIntentId() })
 	var out []windowCount
 	for _, c := range pol.Caps() {
 		if !slices.Contains(c.Classes, class) {
 			continue
 		}
-		value := scopeValue(self, c.Scope)
-		n := 0
-		for _, e := range ledger {
-			if e.IntentID != d.GetIntentId() && c.Counts(e.Class) && e.At.After(at.Add(-c.Window)) && !e.At.After(at) && (c.Scope == policy.ScopeCustomer || scopeValue(e, c.Scope) == value) {
-				n++
-			}
-		}
-		out = append(out, windowCount{Rule: "cap." + c.ID, Scope: c.Scope.String(), Value: value,
+		chk := c.Check(self.Value(c.Scope))
+		n, _ := chk.Fill(others, at)
+		out = append(out, windowCount{Rule: chk.Rule, Scope: c.Scope.String(), Value: chk.Value,
 			Window: policy.FormatWindow(c.Window), Count: n, Max: c.Max, Mode: string(c.Mode)})
 	}
 	return out, nil
-}
-
-func scopeValue(c store.Contact, s policy.Scope) string {
-	switch s {
-	case policy.ScopeChannel:
-		return c.Channel
-	case policy.ScopeCategory:
-		return c.Category
-	case policy.ScopeTopic:
-		return c.Topic
-	case policy.ScopeSender:
-		return c.Sender
-	}
-	return ""
 }
 
 // findIntent searches the suppression log, then the dispatch stream, for

@@ -132,11 +132,7 @@ func (r *soakRun) deferIntent(ctx context.Context, it *hushv1.ContactIntent, rel
 	now := time.Now()
 	reason := policy.Reason{Code: hushv1.ReasonCode_REASON_CODE_QUIET_HOURS, Rule: "quiet_hours", Message: "soak: deferred"}
 	v := policy.Verdict{Outcome: hushv1.Outcome_OUTCOME_DEFERRED, Reason: reason, ReleaseAt: releaseAt}
-	d := &hushv1.Decision{
-		IntentId: it.GetId(), CustomerId: it.GetCustomerId(), Channel: it.GetChannel(), Category: it.GetCategory(),
-		Outcome: v.Outcome, Reasons: []*hushv1.Reason{reason.Proto()}, PolicyVersion: r.pol.Version,
-		DecidedAt: timestamppb.New(now), ReleaseAt: timestamppb.New(releaseAt),
-	}
+	d := r.pol.Decision(it, &v, now, "")
 	_, version, err := r.store.Preferences(ctx, it.GetCustomerId())
 	if err != nil {
 		return err

@@ -242,6 +242,26 @@ func TestEvaluate(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { checkEval(t, pol, c) })
 	}
+	t.Run("every rule of the rule list has a row", func(t *testing.T) {
+		seen := map[string]bool{}
+		for _, c := range cases {
+			seen[c.rule] = true
+			for _, r := range c.caps {
+				if strings.HasPrefix(r, "cap.") {
+					r = policy.RuleCaps
+				}
+				seen[r] = true
+			}
+			if c.agent {
+				seen[policy.RuleUnsolicitedAgent] = true
+			}
+		}
+		for _, id := range policy.RuleOrder() {
+			if !seen[id] {
+				t.Errorf("rule %s has no row in this table", id)
+			}
+		}
+	})
 }
 
 func checkEval(t *testing.T, pol *policy.Policy, c evalCase) {

@@ -189,6 +189,17 @@ func (c *compiler) compile(r *rawPolicy) *Policy {
 		rules:      make(map[string]Mode, len(RuleIDs)),
 		zones:      new(zoneCache),
 	}
+	c.basics(p, r)
+	c.categories(p, r.Categories)
+	c.ruleModes(p, r.Rules)
+	c.quietHours(p, r.QuietHours)
+	c.counted(p, r)
+	c.caps(p, r.Caps)
+	return p
+}
+
+// basics compiles the version, the fallback zone and the retentions.
+func (c *compiler) basics(p *Policy, r *rawPolicy) {
 	if strings.TrimSpace(r.Version) == "" {
 		c.fail("required: name this policy version; it appears on every decision", "version")
 	}
@@ -215,11 +226,13 @@ func (c *compiler) compile(r *rawPolicy) *Policy {
 			c.fail("at most 90d: a reply window is about a conversation in progress", "reply_window")
 		}
 	}
+}
 
-	if len(r.Categories) == 0 {
+func (c *compiler) categories(p *Policy, cats map[string]rawCategory) {
+	if len(cats) == 0 {
 		c.fail("required: at least one category", "categories")
 	}
-	for name, cat := range r.Categories {
+	for name, cat := range cats {
 		if !validName(name) {
 			c.fail("category names use a-z, 0-9, '_' and '-'", "categories", name)
 		}
@@ -229,20 +242,26 @@ func (c *compiler) compile(r *rawPolicy) *Policy {
 		}
 		p.categories[name] = class
 	}
+}
 
+// ruleModes compiles the rules section: every rule enforces unless it says
+// otherwise.
+func (c *compiler) ruleModes(p *Policy, modes map[string]rawRule) {
 	for _, id := range RuleIDs {
 		p.rules[id] = Enforce
 	}
-	for id, rule := range r.Rules {
+	for id, rule := range modes {
 		if _, known := p.rules[id]; !known {
 			c.fail(fmt.Sprintf("unknown rule (known: %s; caps set their mode in caps)", strings.Join(RuleIDs, ", ")), "rules", id)
 			continue
 		}
 		p.rules[id] = c.mode(rule.Mode, "rules", id, "mode")
 	}
+}
 
-	c.quietHours(p, r.QuietHours)
-
+// counted compiles the customer's own frequency and the over-servicing
+// guard.
+func (c *compiler) counted(p *Policy, r *rawPolicy) {
 	p.custFreq = classBit(ClassService) | classBit(ClassMarketing)
 	if f := r.CustomerFrequency; f != nil {
 		p.custFreq = c.classes(f.Classes, "customer_frequency", "classes")
@@ -258,10 +277,14 @@ func (c *compiler) compile(r *rawPolicy) *Policy {
 			p.unsolicited.agentWindow, p.unsolicited.agentMax = c.limit(u.Agent, "unsolicited", "agent")
 		}
 	}
+}
 
+// caps compiles the caps, and the ledger retention they and the counted
+// rules need.
+func (c *compiler) caps(p *Policy, caps []rawCap) {
 	seen := map[string]bool{}
 	p.LedgerRetention = max(MaxCustomerWindow, p.unsolicited.customerWindow)
-	for i, rc := range r.Caps {
+	for i, rc := range caps {
 		cp := Cap{ID: rc.ID, Max: rc.Max, Mode: c.mode(rc.Mode, "caps", i, "mode")}
 		switch {
 		case !validName(rc.ID):
@@ -283,7 +306,6 @@ func (c *compiler) compile(r *rawPolicy) *Policy {
 		p.LedgerRetention = max(p.LedgerRetention, cp.Window)
 		p.caps = append(p.caps, cp)
 	}
-	return p
 }
 
 // limit validates a window and a max: "at most max in any window".
@@ -343,53 +365,63 @@ func (c *compiler) quietHours(p *Policy, r *rawQuietHours) {
 		rule:     quietRule{windows: []window{{21 * 60, 8 * 60}}, action: Defer},
 		customer: true,
 	}
-	{
-		if r.Classes != nil {
-			q.classes = 0
-			for j, k := range r.Classes {
-				switch class := Class(k); {
-				case !class.valid():
-					c.fail(fmt.Sprintf("unknown class %q (want one of %s)", k, strings.Join(classNames, ", ")), "quiet_hours", "classes", j)
-				case class == ClassCritical:
-					c.fail("critical contacts are never held back", "quiet_hours", "classes", j)
-				default:
-					q.classes |= classBit(class)
-				}
-			}
-		}
-		q.rule.action = c.action(r.Action, Defer, "quiet_hours", "action")
-		if r.Quiet != nil {
-			q.rule.windows = c.windows(r.Quiet, "quiet_hours", "quiet")
-		}
-		if r.CustomerHours != nil {
-			q.customer = *r.CustomerHours
-		}
-		if len(r.Regions) > 0 {
-			q.regions = make(map[string]quietRule, len(r.Regions))
-		}
-		for code, reg := range r.Regions {
-			if !regionCode.MatchString(code) {
-				c.fail("want an ISO 3166 code like US or US-FL", "quiet_hours", "regions", code)
-			}
-			rule := quietRule{action: c.action(reg.Action, q.rule.action, "quiet_hours", "regions", code, "action")}
-			switch {
-			case reg.Allowed != "" && reg.Quiet != nil:
-				c.fail("give either allowed or quiet, not both", "quiet_hours", "regions", code, "allowed")
-			case reg.Allowed != "":
-				w, err := parseWindow(reg.Allowed)
-				if err != nil {
-					c.fail(err.Error(), "quiet_hours", "regions", code, "allowed")
-				}
-				rule.windows = []window{{w.end, w.start}} // quiet is the complement
-			case reg.Quiet != nil:
-				rule.windows = c.windows(reg.Quiet, "quiet_hours", "regions", code, "quiet")
-			default:
-				c.fail("required: allowed (the window contacts may happen in) or quiet (the windows they may not)", "quiet_hours", "regions", code)
-			}
-			q.regions[code] = rule
-		}
+	if r.Classes != nil {
+		q.classes = c.quietClasses(r.Classes)
+	}
+	q.rule.action = c.action(r.Action, Defer, "quiet_hours", "action")
+	if r.Quiet != nil {
+		q.rule.windows = c.windows(r.Quiet, "quiet_hours", "quiet")
+	}
+	if r.CustomerHours != nil {
+		q.customer = *r.CustomerHours
+	}
+	if len(r.Regions) > 0 {
+		q.regions = make(map[string]quietRule, len(r.Regions))
+	}
+	for code, reg := range r.Regions {
+		q.regions[code] = c.region(code, reg, q.rule.action)
 	}
 	p.quiet = q
+}
+
+// quietClasses compiles the classes quiet hours hold back.
+func (c *compiler) quietClasses(list []string) classSet {
+	var set classSet
+	for j, k := range list {
+		switch class := Class(k); {
+		case !class.valid():
+			c.fail(fmt.Sprintf("unknown class %q (want one of %s)", k, strings.Join(classNames, ", ")), "quiet_hours", "classes", j)
+		case class == ClassCritical:
+			c.fail("critical contacts are never held back", "quiet_hours", "classes", j)
+		default:
+			set |= classBit(class)
+		}
+	}
+	return set
+}
+
+// region compiles the quiet hours of one region; its action defaults to
+// the policy's.
+func (c *compiler) region(code string, reg rawRegion, action Action) quietRule {
+	if !regionCode.MatchString(code) {
+		c.fail("want an ISO 3166 code like US or US-FL", "quiet_hours", "regions", code)
+	}
+	rule := quietRule{action: c.action(reg.Action, action, "quiet_hours", "regions", code, "action")}
+	switch {
+	case reg.Allowed != "" && reg.Quiet != nil:
+		c.fail("give either allowed or quiet, not both", "quiet_hours", "regions", code, "allowed")
+	case reg.Allowed != "":
+		w, err := parseWindow(reg.Allowed)
+		if err != nil {
+			c.fail(err.Error(), "quiet_hours", "regions", code, "allowed")
+		}
+		rule.windows = []window{{w.end, w.start}} // quiet is the complement
+	case reg.Quiet != nil:
+		rule.windows = c.windows(reg.Quiet, "quiet_hours", "regions", code, "quiet")
+	default:
+		c.fail("required: allowed (the window contacts may happen in) or quiet (the windows they may not)", "quiet_hours", "regions", code)
+	}
+	return rule
 }
 
 // windows parses a list of quiet windows, refusing overlaps: two windows

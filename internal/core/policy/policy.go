@@ -9,7 +9,6 @@
 package policy
 
 import (
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -327,21 +326,4 @@ func (p *Policy) zone(name string) *time.Location {
 		return p.FallbackZone
 	}
 	return loc
-}
-
-// Counts reports whether a ledger contact of the given class code counts
-// towards the cap, exactly as the store's decision script counts it: a cap
-// counts contacts of its own classes, and contacts recorded without a class
-// count towards no class-filtered cap.
-func (c *Cap) Counts(code string) bool { return countsCode(c.codes, code) }
-
-// CustomerFrequencyCounts reports whether a ledger contact of the given class
-// code counts towards a customer's own maximum frequency.
-func (p *Policy) CustomerFrequencyCounts(code string) bool { return countsCode(p.custFreqCodes, code) }
-
-func countsCode(codes, code string) bool {
-	if codes == "" {
-		return true
-	}
-	return code != "" && strings.Contains(codes, code)
 }

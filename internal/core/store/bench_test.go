@@ -38,8 +38,7 @@ func BenchmarkDecide(b *testing.B) {
 			CreatedAt: timestamppb.New(now),
 		}
 		v := pol.Evaluate(policy.Input{Intent: it, Now: now})
-		d := &hushv1.Decision{IntentId: it.Id, CustomerId: it.CustomerId, Channel: it.Channel, Category: it.Category,
-			Outcome: v.Outcome, PolicyVersion: pol.Version, DecidedAt: timestamppb.New(now)}
+		d := pol.Decision(it, &v, now, "")
 		_, err := st.Decide(ctx, store.DecideRequest{Intent: it, Now: now, Verdict: &v, Decision: d,
 			DecisionRetention: pol.DecisionRetention, LedgerRetention: pol.LedgerRetention})
 		return err

@@ -77,8 +77,7 @@ func correctness(t *testing.T, rdb redis.UniversalClient, prefix string) {
 		it := &hushv1.ContactIntent{Id: id, CustomerId: customer, Channel: "email", Category: category,
 			Topic: "t", Sender: &hushv1.Sender{Service: "svc"}, CreatedAt: timestamppb.New(now)}
 		v := pol.Evaluate(policy.Input{Intent: it, Now: now})
-		d := &hushv1.Decision{IntentId: id, CustomerId: customer, Channel: "email", Category: category,
-			Outcome: v.Outcome, PolicyVersion: pol.Version, DecidedAt: timestamppb.New(now)}
+		d := pol.Decision(it, &v, now, "")
 		return st.Decide(ctx, store.DecideRequest{Intent: it, PrefsVersion: version, Now: now, Verdict: &v, Decision: d,
 			DecisionRetention: time.Hour, LedgerRetention: pol.LedgerRetention})
 	}

@@ -148,24 +148,41 @@ type DecideResult struct {
 // decision for the same intent id, refuses stale preferences, checks every
 // cap of an approval and counts it, all atomically.
 func (s *Store) Decide(ctx context.Context, r DecideRequest) (DecideResult, error) {
+	args, err := decideArgs(r)
+	if err != nil {
+		return DecideResult{}, err
+	}
+	it := r.Intent
+	customer := it.GetCustomerId()
+	keys := []string{s.DecisionKey(customer, it.GetId()), s.PrefsKey(customer), s.LedgerKey(customer), s.RepliesKey(customer), s.UncappedKey(customer)}
+	res, err := decideScript.Run(ctx, s.rdb, keys, args...).StringSlice()
+	if err != nil {
+		return DecideResult{}, fmt.Errorf("decide %s: %w", it.GetId(), err)
+	}
+	return decideReply(it.GetId(), res)
+}
+
+// decideArgs are the ARGV of decide.lua for a request.
+func decideArgs(r DecideRequest) ([]any, error) {
 	blob, err := proto.Marshal(r.Decision)
 	if err != nil {
-		return DecideResult{}, fmt.Errorf("encode decision: %w", err)
+		return nil, fmt.Errorf("encode decision: %w", err)
 	}
 	it := r.Intent
 	approved := "0"
+	var caps []policy.CapCheck
 	if r.Verdict.Approved() {
-		approved = "1"
-	}
-	caps := r.Verdict.Caps
-	if approved == "0" {
-		caps = nil
+		approved, caps = "1", r.Verdict.Caps
 	}
 	assumed := ""
 	if it.GetInReplyTo() != "" && !r.ReplyUntil.IsZero() {
 		assumed = strconv.FormatInt(r.ReplyUntil.UnixMilli(), 10)
 	}
-	args := make([]any, 0, 10+8*len(caps))
+	capped := "0"
+	if r.Verdict.Capped() {
+		capped = "1"
+	}
+	args := make([]any, 0, 11+8*len(caps))
 	args = append(args,
 		strconv.FormatUint(r.PrefsVersion, 10),
 		r.Now.UnixMilli(),
@@ -176,7 +193,7 @@ func (s *Store) Decide(ctx context.Context, r DecideRequest) (DecideResult, erro
 		blob,
 		it.GetInReplyTo(),
 		assumed,
-		capped(r.Verdict),
+		capped,
 		len(caps),
 	)
 	for _, c := range caps {
@@ -186,12 +203,11 @@ func (s *Store) Decide(ctx context.Context, r DecideRequest) (DecideResult, erro
 		}
 		args = append(args, c.Rule, int32(c.Code), int(c.Scope), c.Value, c.Window.Milliseconds(), c.Max, enforce, c.Classes)
 	}
-	customer := it.GetCustomerId()
-	keys := []string{s.DecisionKey(customer, it.GetId()), s.PrefsKey(customer), s.LedgerKey(customer), s.RepliesKey(customer), s.UncappedKey(customer)}
-	res, err := decideScript.Run(ctx, s.rdb, keys, args...).StringSlice()
-	if err != nil {
-		return DecideResult{}, fmt.Errorf("decide %s: %w", it.GetId(), err)
-	}
+	return args, nil
+}
+
+// decideReply reads decide.lua's reply.
+func decideReply(id string, res []string) (DecideResult, error) {
 	switch {
 	case len(res) == 2 && res[0] == "replay":
 		d, err := decodeRecord(res[1])
@@ -205,40 +221,13 @@ func (s *Store) Decide(ctx context.Context, r DecideRequest) (DecideResult, erro
 		if res[3] != "" {
 			ms, perr := strconv.ParseInt(res[3], 10, 64)
 			if perr != nil {
-				return DecideResult{}, fmt.Errorf("decide %s: reply window %q: %w", it.GetId(), res[3], perr)
+				return DecideResult{}, fmt.Errorf("decide %s: reply window %q: %w", id, res[3], perr)
 			}
 			out.ReplyUntil = time.UnixMilli(ms)
 		}
 		return out, err
 	}
-	return DecideResult{}, fmt.Errorf("decide %s: unexpected reply %q", it.GetId(), res)
-}
-
-// capped says where an approved contact is counted: "1" in the ledger caps
-// read, "0" apart, for contacts no cap can count (policy validation refuses
-// caps on critical and transactional contacts; only the unsolicited guard
-// counts them).
-func capped(v *policy.Verdict) string {
-	if v.Unsolicited || v.Class != policy.ClassCritical && v.Class != policy.ClassTransactional {
-		return "1"
-	}
-	return "0"
-}
-
-// LedgerMember is how a counted system contact of class service is stored
-// in the customer's ledger; see ledgerMember.
-func LedgerMember(it *hushv1.ContactIntent) string {
-	return ledgerMember(it, false, policy.ClassService)
-}
-
-// ledgerMember is the intent id and the fields caps can be scoped to, in
-// policy.Scope order, then the class code (policy.LedgerClassField).
-func ledgerMember(it *hushv1.ContactIntent, unsolicited bool, class policy.Class) string {
-	kind := ""
-	if unsolicited {
-		kind = "u"
-	}
-	return strings.Join([]string{it.GetId(), it.GetChannel(), it.GetCategory(), it.GetTopic(), it.GetSender().GetService(), kind, class.Code()}, "\x1f")
+	return DecideResult{}, fmt.Errorf("decide %s: unexpected reply %q", id, res)
 }
 
 // Decision returns the recorded decision for an intent, or nil when there
@@ -302,16 +291,6 @@ func (s *Store) SetPreferences(ctx context.Context, customer string, p *hushv1.P
 	return uint64(v), old, nil
 }
 
-// Contact is one counted contact in a customer's ledger.
-type Contact struct {
-	IntentID, Channel, Category, Topic, Sender string
-	At                                         time.Time
-	// Unsolicited marks an agent contact outside a reply window.
-	Unsolicited bool
-	// Class is the one-letter class code (policy.Class.Code).
-	Class string
-}
-
 // Ledger returns a customer's counted contacts since a time, oldest first:
 // those caps count and those they never do (critical, transactional).
 func (s *Store) Ledger(ctx context.Context, customer string, since time.Time) ([]Contact, error) {
@@ -324,11 +303,7 @@ func (s *Store) Ledger(ctx context.Context, customer string, since time.Time) ([
 			return nil, fmt.Errorf("read ledger of %s: %w", customer, err)
 		}
 		for _, z := range zs {
-			f := strings.Split(z.Member.(string), "\x1f")
-			for len(f) < 7 {
-				f = append(f, "")
-			}
-			out = append(out, Contact{f[0], f[1], f[2], f[3], f[4], time.UnixMilli(int64(z.Score)), f[5] == "u", f[6]})
+			out = append(out, decodeMember(z.Member.(string), time.UnixMilli(int64(z.Score))))
 		}
 	}
 	slices.SortStableFunc(out, func(a, b Contact) int { return a.At.Compare(b.At) })

@@ -11,7 +11,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hush-oss/hush/internal/core/policy"
 	"github.com/hush-oss/hush/internal/core/store"
@@ -53,28 +52,9 @@ func decide(t testing.TB, st *store.Store, pol *policy.Policy, it *hushv1.Contac
 }
 
 func tryDecide(st *store.Store, pol *policy.Policy, it *hushv1.ContactIntent, now time.Time, prefs *hushv1.Preferences, version uint64) (*hushv1.Decision, bool, error) {
-	var reply time.Time
-	for range 3 {
-		v := pol.Evaluate(policy.Input{Intent: it, Prefs: prefs, Now: now, ReplyUntil: reply})
-		d := &hushv1.Decision{IntentId: it.GetId(), CustomerId: it.GetCustomerId(), Outcome: v.Outcome,
-			PolicyVersion: pol.Version, DecidedAt: timestamppb.New(now)}
-		if !v.Approved() {
-			d.Reasons = []*hushv1.Reason{v.Reason.Proto()}
-		}
-		if !v.ReleaseAt.IsZero() {
-			d.ReleaseAt = timestamppb.New(v.ReleaseAt)
-		}
-		res, err := st.Decide(context.Background(), store.DecideRequest{Intent: it, PrefsVersion: version, Now: now, Verdict: &v,
-			Decision: d, DecisionRetention: pol.DecisionRetention, LedgerRetention: pol.LedgerRetention, ReplyUntil: reply})
-		if err != nil {
-			return nil, false, err
-		}
-		if !res.Stale {
-			return res.Decision, res.Replayed, nil
-		}
-		prefs, version, reply = res.Prefs, res.PrefsVersion, res.ReplyUntil
-	}
-	return nil, false, fmt.Errorf("still stale")
+	res, err := st.DecideFresh(context.Background(), store.Fresh{Policy: pol, Now: func() time.Time { return now }}, it,
+		store.Seen{Prefs: prefs, PrefsVersion: version})
+	return res.Decision, res.Replayed, err
 }
 
 // clients opens n separate connections to the test's Redis, each with its

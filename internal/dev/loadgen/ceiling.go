@@ -2,11 +2,10 @@ package loadgen
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hush-oss/hush/internal/core/policy"
 	"github.com/hush-oss/hush/internal/core/store"
@@ -59,30 +58,22 @@ func (c *Ceiling) Measure(ctx context.Context, warmup, d time.Duration) (float64
 				if v, ok := cache.Load(k); ok {
 					e = v.(prefsEntry)
 				}
-				for range 3 {
-					v := c.Policy.Evaluate(policy.Input{Intent: it, Prefs: e.p, Now: now})
-					dec := &hushv1.Decision{IntentId: it.GetId(), CustomerId: it.GetCustomerId(), Channel: it.GetChannel(),
-						Category: it.GetCategory(), Outcome: v.Outcome, PolicyVersion: c.Policy.Version, DecidedAt: timestamppb.New(now)}
-					if !v.Approved() {
-						dec.Reasons = []*hushv1.Reason{v.Reason.Proto()}
+				fresh := store.Fresh{Policy: c.Policy, Now: func() time.Time { return now },
+					Stale: func(seen store.Seen) { cache.Store(k, prefsEntry{seen.Prefs, seen.PrefsVersion}) }}
+				_, err := c.Store.DecideFresh(ctx, fresh, it, store.Seen{Prefs: e.p, PrefsVersion: e.v})
+				switch {
+				case errors.Is(err, store.ErrKeptChanging):
+					// not decided: the next intent goes on
+				case err != nil:
+					if ctx.Err() == nil {
+						errMu.Lock()
+						first = err
+						errMu.Unlock()
+						cancel()
 					}
-					res, err := c.Store.Decide(ctx, store.DecideRequest{Intent: it, PrefsVersion: e.v, Now: now, Verdict: &v,
-						Decision: dec, DecisionRetention: c.Policy.DecisionRetention, LedgerRetention: c.Policy.LedgerRetention})
-					if err != nil {
-						if ctx.Err() == nil {
-							errMu.Lock()
-							first = err
-							errMu.Unlock()
-							cancel()
-						}
-						return
-					}
-					if !res.Stale {
-						done.Add(1)
-						break
-					}
-					e = prefsEntry{res.Prefs, res.PrefsVersion}
-					cache.Store(k, e)
+					return
+				default:
+					done.Add(1)
 				}
 			}
 		}()

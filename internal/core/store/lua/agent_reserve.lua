@@ -20,36 +20,41 @@
 -- up) or "over" (shadow: reserved although full); count is the contacts in
 -- the window before this one.
 
-local now = tonumber(ARGV[2])
-local window = tonumber(ARGV[3])
-local limit = tonumber(ARGV[4])
+local ledger_key  = KEYS[1]
+local pending_key = KEYS[2]
+local intent_id   = ARGV[1]
+local now         = tonumber(ARGV[2])
+local window      = tonumber(ARGV[3])
+local limit       = tonumber(ARGV[4])
+local hold_ms     = tonumber(ARGV[5])
+local enforce     = ARGV[6]
 
-local pending = redis.call('HGETALL', KEYS[2])
+local pending = redis.call('HGETALL', pending_key)
 for i = 1, #pending, 2 do
   if tonumber(pending[i + 1]) <= now then
-    redis.call('ZREM', KEYS[1], pending[i])
-    redis.call('HDEL', KEYS[2], pending[i])
+    redis.call('ZREM', ledger_key, pending[i])
+    redis.call('HDEL', pending_key, pending[i])
   end
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+redis.call('ZREMRANGEBYSCORE', ledger_key, '-inf', now - window)
 
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
-  return {'ok', redis.call('ZCOUNT', KEYS[1], '(' .. (now - window), '+inf') - 1, 0}
+if redis.call('ZSCORE', ledger_key, intent_id) then
+  return {'ok', redis.call('ZCOUNT', ledger_key, '(' .. (now - window), '+inf') - 1, 0}
 end
 
-local count = redis.call('ZCARD', KEYS[1])
+local count = redis.call('ZCARD', ledger_key)
 local status = 'ok'
 local next_ms = 0
 if count >= limit then
-  local oldest = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
+  local oldest = redis.call('ZRANGE', ledger_key, count - limit, count - limit, 'WITHSCORES')
   next_ms = tonumber(oldest[2]) + window
-  if ARGV[6] == '1' then
+  if enforce == '1' then
     return {'full', count, next_ms}
   end
   status = 'over'
 end
-redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], now + tonumber(ARGV[5]))
-redis.call('PEXPIRE', KEYS[1], window + tonumber(ARGV[5]))
-redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[5]))
+redis.call('ZADD', ledger_key, now, intent_id)
+redis.call('HSET', pending_key, intent_id, now + hold_ms)
+redis.call('PEXPIRE', ledger_key, window + hold_ms)
+redis.call('PEXPIRE', pending_key, hold_ms)
 return {status, count, next_ms}

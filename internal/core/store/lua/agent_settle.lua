@@ -14,8 +14,13 @@
 -- Returns 1 when a pending reservation was settled, 0 when there was none
 -- (settled before, or never made).
 
-local was = redis.call('HDEL', KEYS[2], ARGV[1])
-if ARGV[2] == 'release' and was == 1 then
-  redis.call('ZREM', KEYS[1], ARGV[1])
+local ledger_key  = KEYS[1]
+local pending_key = KEYS[2]
+local intent_id   = ARGV[1]
+local op          = ARGV[2]
+
+local was = redis.call('HDEL', pending_key, intent_id)
+if op == 'release' and was == 1 then
+  redis.call('ZREM', ledger_key, intent_id)
 end
 return was

@@ -13,11 +13,16 @@
 -- Returns {new version, previous preferences} or the error "CONFLICT <version>"
 -- when the current version is not ARGV[1].
 
-local current = redis.call('HGET', KEYS[1], 'v') or '0'
-if ARGV[1] ~= current then
+local prefs_key        = KEYS[1]
+local expected_version = ARGV[1]
+local prefs_blob       = ARGV[2]
+local change_blob      = ARGV[3]
+
+local current = redis.call('HGET', prefs_key, 'v') or '0'
+if expected_version ~= current then
   return redis.error_reply('CONFLICT ' .. current)
 end
-local old = redis.call('HGET', KEYS[1], 'p') or ''
-local v = redis.call('HINCRBY', KEYS[1], 'v', 1)
-redis.call('HSET', KEYS[1], 'p', ARGV[2], 'h:' .. v, ARGV[3])
+local old = redis.call('HGET', prefs_key, 'p') or ''
+local v = redis.call('HINCRBY', prefs_key, 'v', 1)
+redis.call('HSET', prefs_key, 'p', prefs_blob, 'h:' .. v, change_blob)
 return {v, old}

@@ -10,13 +10,18 @@
 --
 -- Returns 1 when the record was replaced or deleted, 0 when it had changed.
 
-local cur = redis.call('GET', KEYS[1]) or ''
-if cur ~= ARGV[1] then
+local record_key      = KEYS[1]
+local expected_record = ARGV[1]
+local new_record      = ARGV[2]
+local retention_ms    = ARGV[3]
+
+local cur = redis.call('GET', record_key) or ''
+if cur ~= expected_record then
   return 0
 end
-if ARGV[2] == '' then
-  redis.call('DEL', KEYS[1])
+if new_record == '' then
+  redis.call('DEL', record_key)
 else
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  redis.call('SET', record_key, new_record, 'PX', retention_ms)
 end
 return 1

@@ -38,6 +38,35 @@
 -- each "rule\31code\31field\31value\31window\31max\31count\31next_ms\31enforce". The
 -- first enforcing hit turns an approval into a suppression.
 
+local record_key    = KEYS[1]
+local prefs_key     = KEYS[2]
+local ledger_key    = KEYS[3]
+local replies_key   = KEYS[4]
+local uncapped_key  = KEYS[5]
+
+local prefs_version = ARGV[1]
+local now           = tonumber(ARGV[2])
+local retention_ms  = ARGV[3]
+local ledger_ms     = tonumber(ARGV[4])
+local member        = ARGV[5]
+local approved      = ARGV[6] == '1'
+local decision      = ARGV[7]
+local thread        = ARGV[8]
+local assumed_reply = ARGV[9]
+local capped        = ARGV[10] == '1'
+local ncaps         = tonumber(ARGV[11])
+local caps_from     = 12 -- the first of the 8 ARGV of each cap
+
+-- cap returns the i-th cap (0-based) of the ARGV tail by name.
+local function cap(i)
+  local b = caps_from + i * 8
+  return {
+    rule = ARGV[b], code = ARGV[b + 1], field = tonumber(ARGV[b + 2]), value = ARGV[b + 3],
+    window = tonumber(ARGV[b + 4]), limit = tonumber(ARGV[b + 5]), enforce = ARGV[b + 6],
+    classes = ARGV[b + 7],
+  }
+end
+
 local function split(s)
   local out, start = {}, 1
   while true do
@@ -51,64 +80,57 @@ local function split(s)
   end
 end
 
-local rec = redis.call('GET', KEYS[1])
+local rec = redis.call('GET', record_key)
 if rec then
   return {'replay', rec}
 end
 
-local version = redis.call('HGET', KEYS[2], 'v') or '0'
+local version = redis.call('HGET', prefs_key, 'v') or '0'
 local reply = ''
-if ARGV[8] ~= '' then
-  reply = redis.call('HGET', KEYS[4], ARGV[8]) or ''
+if thread ~= '' then
+  reply = redis.call('HGET', replies_key, thread) or ''
 end
-if version ~= ARGV[1] or reply ~= ARGV[9] then
-  return {'stale', version, redis.call('HGET', KEYS[2], 'p') or '', reply}
+if version ~= prefs_version or reply ~= assumed_reply then
+  return {'stale', version, redis.call('HGET', prefs_key, 'p') or '', reply}
 end
 
-local now = tonumber(ARGV[2])
 local hits = {}
 local blocked = false
 
-if ARGV[6] == '1' then
-  local ncaps = tonumber(ARGV[11])
+if approved then
   if ncaps > 0 then
-    local retention = tonumber(ARGV[4])
-    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - retention)
+    redis.call('ZREMRANGEBYSCORE', ledger_key, '-inf', now - ledger_ms)
 
-    -- Read the ledger once; split each member into its fields.
+    local caps = {}
     local longest = 0
     for i = 0, ncaps - 1 do
-      longest = math.max(longest, tonumber(ARGV[12 + i * 8 + 4]))
+      caps[i + 1] = cap(i)
+      longest = math.max(longest, caps[i + 1].window)
     end
-    local raw = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. (now - longest), '+inf', 'WITHSCORES')
+    -- Read the ledger once; split each member into its fields.
+    local raw = redis.call('ZRANGEBYSCORE', ledger_key, '(' .. (now - longest), '+inf', 'WITHSCORES')
     local entries = {}
     for j = 1, #raw, 2 do
       entries[#entries + 1] = {split(raw[j]), tonumber(raw[j + 1])}
     end
 
-    for i = 0, ncaps - 1 do
-      local b = 12 + i * 8
-      local field = tonumber(ARGV[b + 2])
-      local value = ARGV[b + 3]
-      local window = tonumber(ARGV[b + 4])
-      local limit = tonumber(ARGV[b + 5])
-      local classes = ARGV[b + 7]
-      local since = now - window
+    for _, c in ipairs(caps) do
+      local since = now - c.window
       local times = {}
       for _, e in ipairs(entries) do
         -- fields[1] is the intent id; ledger field k is fields[k + 1]; the
         -- class code is fields[7].
-        if e[2] > since and (field == 0 or e[1][field + 1] == value)
-            and (classes == '' or string.find(classes, e[1][7] or '?', 1, true)) then
+        if e[2] > since and (c.field == 0 or e[1][c.field + 1] == c.value)
+            and (c.classes == '' or string.find(c.classes, e[1][7] or '?', 1, true)) then
           times[#times + 1] = e[2]
         end
       end
-      if #times >= limit then
+      if #times >= c.limit then
         -- The window opens again when the oldest contact that keeps it full
         -- slides out (ZRANGEBYSCORE returned the contacts oldest first).
-        local next_ms = times[#times - limit + 1] + window
-        hits[#hits + 1] = table.concat({ARGV[b], ARGV[b + 1], field, value, window, limit, #times, next_ms, ARGV[b + 6]}, '\31')
-        if ARGV[b + 6] == '1' then
+        local next_ms = times[#times - c.limit + 1] + c.window
+        hits[#hits + 1] = table.concat({c.rule, c.code, c.field, c.value, c.window, c.limit, #times, next_ms, c.enforce}, '\31')
+        if c.enforce == '1' then
           blocked = true
           break
         end
@@ -116,19 +138,19 @@ if ARGV[6] == '1' then
     end
   end
   if not blocked then
-    local ledger = KEYS[3]
-    if ARGV[10] ~= '1' then
-      ledger = KEYS[5]
+    local ledger = ledger_key
+    if not capped then
+      ledger = uncapped_key
     end
-    if ledger ~= KEYS[3] or tonumber(ARGV[11]) == 0 then
+    if ledger ~= ledger_key or ncaps == 0 then
       -- (the caps' ledger was trimmed above when caps were checked)
-      redis.call('ZREMRANGEBYSCORE', ledger, '-inf', now - tonumber(ARGV[4]))
+      redis.call('ZREMRANGEBYSCORE', ledger, '-inf', now - ledger_ms)
     end
-    redis.call('ZADD', ledger, now, ARGV[5])
-    redis.call('PEXPIRE', ledger, ARGV[4])
+    redis.call('ZADD', ledger, now, member)
+    redis.call('PEXPIRE', ledger, ledger_ms)
   end
 end
 
-rec = table.concat(hits, '\29') .. '\30' .. ARGV[7]
-redis.call('SET', KEYS[1], rec, 'PX', ARGV[3])
+rec = table.concat(hits, '\29') .. '\30' .. decision
+redis.call('SET', record_key, rec, 'PX', retention_ms)
 return {'done', rec}

@@ -10,23 +10,27 @@
 -- Returns the thread's window end after the call (a later end already
 -- recorded is kept), unix ms.
 
-local now = tonumber(ARGV[3])
-local want = tonumber(ARGV[2])
+local replies_key   = KEYS[1]
+local thread        = ARGV[1]
+local window_end_ms = tonumber(ARGV[2])
+local now           = tonumber(ARGV[3])
+
+local want = window_end_ms
 local latest = want
-local all = redis.call('HGETALL', KEYS[1])
+local all = redis.call('HGETALL', replies_key)
 for i = 1, #all, 2 do
   local ends = tonumber(all[i + 1])
-  if all[i] == ARGV[1] then
+  if all[i] == thread then
     want = math.max(want, ends)
   elseif ends <= now then
-    redis.call('HDEL', KEYS[1], all[i])
+    redis.call('HDEL', replies_key, all[i])
   else
     latest = math.max(latest, ends)
   end
 end
-redis.call('HSET', KEYS[1], ARGV[1], want)
+redis.call('HSET', replies_key, thread, want)
 latest = math.max(latest, want)
 if latest > now then
-  redis.call('PEXPIRE', KEYS[1], latest - now)
+  redis.call('PEXPIRE', replies_key, latest - now)
 end
 return want

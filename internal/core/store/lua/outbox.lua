@@ -6,9 +6,12 @@
 --         "done": delete the entry of version ARGV[2]; return how many remain
 --         (any number of versions may follow ARGV[1])
 
-if ARGV[1] == 'list' then
+local prefs_key = KEYS[1]
+local op        = ARGV[1]
+
+if op == 'list' then
   local out = {}
-  local all = redis.call('HGETALL', KEYS[1])
+  local all = redis.call('HGETALL', prefs_key)
   for i = 1, #all, 2 do
     if string.sub(all[i], 1, 2) == 'h:' then
       out[#out + 1] = string.sub(all[i], 3)
@@ -18,10 +21,10 @@ if ARGV[1] == 'list' then
   return out
 end
 for i = 2, #ARGV do
-  redis.call('HDEL', KEYS[1], 'h:' .. ARGV[i])
+  redis.call('HDEL', prefs_key, 'h:' .. ARGV[i])
 end
 local left = 0
-for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+for _, f in ipairs(redis.call('HKEYS', prefs_key)) do
   if string.sub(f, 1, 2) == 'h:' then
     left = left + 1
   end

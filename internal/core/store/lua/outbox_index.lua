@@ -9,9 +9,13 @@
 -- ARGV[1] "add" | "rem" | "list"; ARGV[2] the customer for add and rem
 -- Returns the members for "list", else the SADD/SREM reply.
 
-if ARGV[1] == 'add' then
-  return redis.call('SADD', KEYS[1], ARGV[2])
-elseif ARGV[1] == 'rem' then
-  return redis.call('SREM', KEYS[1], ARGV[2])
+local index_key = KEYS[1]
+local op        = ARGV[1]
+local customer  = ARGV[2]
+
+if op == 'add' then
+  return redis.call('SADD', index_key, customer)
+elseif op == 'rem' then
+  return redis.call('SREM', index_key, customer)
 end
-return redis.call('SMEMBERS', KEYS[1])
+return redis.call('SMEMBERS', index_key)

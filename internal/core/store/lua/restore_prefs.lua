@@ -8,9 +8,13 @@
 --
 -- Returns 1 when restored, 0 when the current version was not older.
 
-local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
-if current >= tonumber(ARGV[1]) then
+local prefs_key  = KEYS[1]
+local version    = ARGV[1]
+local prefs_blob = ARGV[2]
+
+local current = tonumber(redis.call('HGET', prefs_key, 'v') or '0')
+if current >= tonumber(version) then
   return 0
 end
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 'p', ARGV[2])
+redis.call('HSET', prefs_key, 'v', version, 'p', prefs_blob)
 return 1

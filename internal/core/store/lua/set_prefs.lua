@@ -9,11 +9,15 @@
 -- Returns {new version, previous preferences} or the error "CONFLICT <version>"
 -- when ARGV[1] is set and does not match.
 
-local current = redis.call('HGET', KEYS[1], 'v') or '0'
-if ARGV[1] ~= '' and ARGV[1] ~= current then
+local prefs_key        = KEYS[1]
+local expected_version = ARGV[1]
+local prefs_blob       = ARGV[2]
+
+local current = redis.call('HGET', prefs_key, 'v') or '0'
+if expected_version ~= '' and expected_version ~= current then
   return redis.error_reply('CONFLICT ' .. current)
 end
-local old = redis.call('HGET', KEYS[1], 'p') or ''
-local v = redis.call('HINCRBY', KEYS[1], 'v', 1)
-redis.call('HSET', KEYS[1], 'p', ARGV[2])
+local old = redis.call('HGET', prefs_key, 'p') or ''
+local v = redis.call('HINCRBY', prefs_key, 'v', 1)
+redis.call('HSET', prefs_key, 'p', prefs_blob)
 return {v, old}
