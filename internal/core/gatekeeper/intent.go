@@ -3,10 +3,8 @@ package gatekeeper
 import (
 	"context"
 	"errors"
-	"time"
 
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hush-oss/hush/internal/core/bus"
 	"github.com/hush-oss/hush/internal/core/policy"
@@ -64,61 +62,25 @@ func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.
 		traceID = sc.TraceID().String()
 	}
 	prefs, version := g.cache.get(it.GetCustomerId())
-	replyUntil := g.replies.get(it.GetCustomerId(), it.GetInReplyTo())
+	seen := store.Seen{Prefs: prefs, PrefsVersion: version, ReplyUntil: g.replies.get(it.GetCustomerId(), it.GetInReplyTo())}
 	budget := agentBudget{g: g, intent: it.GetId()}
-	for range 3 {
-		now := g.o.Now()
-		v := pol.Evaluate(policy.Input{Intent: it, Prefs: prefs, Now: now, ReplyUntil: replyUntil})
-		if err := budget.reserve(ctx, &v, now); err != nil {
-			return nil, false, err
-		}
-		res, err := g.store.Decide(ctx, store.DecideRequest{
-			Intent:            it,
-			PrefsVersion:      version,
-			Now:               now,
-			Verdict:           &v,
-			Decision:          newDecision(pol, it, &v, now, traceID),
-			DecisionRetention: pol.DecisionRetention,
-			LedgerRetention:   pol.LedgerRetention,
-			ReplyUntil:        replyUntil,
-		})
-		if err != nil {
-			budget.release(ctx)
-			return nil, false, err
-		}
-		if !res.Stale {
-			if err := budget.settle(ctx, res.Decision); err != nil {
-				return nil, false, err
-			}
-			return res.Decision, res.Replayed, nil
-		}
-		prefs, version, replyUntil = res.Prefs, res.PrefsVersion, res.ReplyUntil
-		g.cache.put(it.GetCustomerId(), prefs, version)
-		g.replies.put(it.GetCustomerId(), it.GetInReplyTo(), replyUntil)
+	res, err := g.store.DecideFresh(ctx, store.Fresh{
+		Policy:  pol,
+		Now:     g.o.Now,
+		TraceID: traceID,
+		Before:  budget.reserve,
+		Abandon: budget.release,
+		Stale: func(cur store.Seen) {
+			g.cache.put(it.GetCustomerId(), cur.Prefs, cur.PrefsVersion)
+			g.replies.put(it.GetCustomerId(), it.GetInReplyTo(), cur.ReplyUntil)
+		},
+	}, it, seen)
+	if err != nil {
+		return nil, false, err
 	}
-	budget.release(ctx)
-	return nil, false, errors.New("preferences kept changing during the decision")
+	if err := budget.settle(ctx, res.Decision); err != nil {
+		return nil, false, err
+	}
+	return res.Decision, res.Replayed, nil
 }
 
-func newDecision(pol *policy.Policy, it *hushv1.ContactIntent, v *policy.Verdict, now time.Time, traceID string) *hushv1.Decision {
-	d := &hushv1.Decision{
-		IntentId:      it.GetId(),
-		CustomerId:    it.GetCustomerId(),
-		Channel:       it.GetChannel(),
-		Category:      it.GetCategory(),
-		Outcome:       v.Outcome,
-		PolicyVersion: pol.Version,
-		DecidedAt:     timestamppb.New(now),
-		TraceId:       traceID,
-	}
-	if !v.Approved() {
-		d.Reasons = []*hushv1.Reason{v.Reason.Proto()}
-	}
-	for _, r := range v.Shadow {
-		d.ShadowReasons = append(d.ShadowReasons, r.Proto())
-	}
-	if !v.ReleaseAt.IsZero() {
-		d.ReleaseAt = timestamppb.New(v.ReleaseAt)
-	}
-	return d
-}
