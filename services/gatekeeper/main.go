@@ -88,12 +88,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}()
 	tel.InstallGlobals()
 	log.Info("telemetry", "tracing", tel.Tracing, "otlp_endpoint", tel.Endpoint)
-	metrics, err := telemetry.NewMetrics(tel.MeterProvider)
+	metrics, err := gatekeeper.NewMetrics(tel.MeterProvider)
 	if err != nil {
 		return err
 	}
 
-	pol, err := connect.Policy(s.Policy)
+	pol, err := policy.LoadOrDefault(s.Policy)
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	log.Info("policy loaded", "version", pol.Version, "file", s.Policy)
 
 	// Before the gatekeeper sends its first command.
-	if err := telemetry.InstrumentRedis(rdb, tel.TracerProvider, metrics); err != nil {
+	if err := telemetry.InstrumentRedis(rdb, tel.TracerProvider, metrics.RedisHook()); err != nil {
 		return err
 	}
 	if err := metrics.ObserveConsumer(js, subjects.Stream(bus.StreamIntents), gk.ConsumerConfig().Durable); err != nil {
@@ -154,7 +154,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := metrics.ObservePublishPending(js); err != nil {
 		return err
 	}
-	if err := metrics.ObserveDeferredBacklog(telemetry.DeferredBacklog(js, subjects.Stream(bus.StreamDeferred), subjects.All("deferred"))); err != nil {
+	if err := metrics.ObserveDeferredBacklog(gatekeeper.DeferredBacklog(js, subjects.Stream(bus.StreamDeferred), subjects.All("deferred"))); err != nil {
 		return err
 	}
 	var streams []string
@@ -210,7 +210,7 @@ func reloadOnHUP(ctx context.Context, path string, gk *gatekeeper.Gatekeeper, lo
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	r := policy.Reloader{Path: path, Load: connect.Policy, Apply: gk.SetPolicy,
+	r := policy.Reloader{Path: path, Load: policy.LoadOrDefault, Apply: gk.SetPolicy,
 		Current: func() string { return gk.Policy().Version }, Logger: log}
 	return r.Run(ctx, hup)
 }

@@ -103,7 +103,7 @@ func (a *app) consent() (*consent.Service, error) {
 
 func (a *app) policy() (*policy.Policy, error) {
 	if a.pol == nil {
-		p, err := connect.Policy(a.c.Policy)
+		p, err := policy.LoadOrDefault(a.c.Policy)
 		if err != nil {
 			return nil, err
 		}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/hush-oss/hush/internal/core/bus"
 	"github.com/hush-oss/hush/internal/core/consent"
+	"github.com/hush-oss/hush/internal/core/policy"
 	"github.com/hush-oss/hush/internal/core/prefsapi"
 	"github.com/hush-oss/hush/internal/core/store"
 	"github.com/hush-oss/hush/internal/platform/config"
@@ -98,7 +99,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if (s.TLSCert == "") != (s.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
-	pol, err := connect.Policy(s.Policy)
+	pol, err := policy.LoadOrDefault(s.Policy)
 	if err != nil {
 		return err
 	}
