@@ -443,7 +443,3 @@ func telRedis(t *testing.T) *redis.Client {
 	return rdb
 }
 
-func telEnsureStreams(t *testing.T, w *telWorld) {
-	t.Helper()
-	testenv.EnsureStreams(t, w.js, w.subjects)
-}

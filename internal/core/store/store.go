@@ -225,12 +225,6 @@ func capped(v *policy.Verdict) string {
 	return "0"
 }
 
-// LedgerMember is how a counted system contact of class service is stored
-// in the customer's ledger; see ledgerMember.
-func LedgerMember(it *hushv1.ContactIntent) string {
-	return ledgerMember(it, false, policy.ClassService)
-}
-
 // ledgerMember is the intent id and the fields caps can be scoped to, in
 // policy.Scope order, then the class code (policy.LedgerClassField).
 func ledgerMember(it *hushv1.ContactIntent, unsolicited bool, class policy.Class) string {
