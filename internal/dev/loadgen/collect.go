@@ -21,20 +21,20 @@ import (
 // it: latency is from the moment the intent was published to the outcome's
 // stored timestamp in its stream.
 type Collector struct {
-	book     *Book
-	prefix   string // "<run>-": the intent ids of this run
+	book   *Book
+	prefix string // "<run>-": the intent ids of this run
 	// from and to bound, by stored timestamp, the outcomes that count
 	// towards throughput and latency: the bench sets them around the
 	// measured interval, leaving the warm-up out.
 	from, to atomic.Int64
 
-	mu         sync.Mutex
-	hist       *hdrhistogram.Histogram
-	inWindow   int64
-	byOutcome  map[string]int64
-	total      atomic.Int64
-	foreign    atomic.Int64
-	ccs        []jetstream.ConsumeContext
+	mu        sync.Mutex
+	hist      *hdrhistogram.Histogram
+	inWindow  int64
+	byOutcome map[string]int64
+	total     atomic.Int64
+	foreign   atomic.Int64
+	ccs       []jetstream.ConsumeContext
 }
 
 // NewCollector returns a collector for the intents of run recorded in book.
