@@ -194,15 +194,7 @@ func TestComposeFileDescribesTheWholeSystem(t *testing.T) {
 			t.Errorf("%s image %q", s.Name, s.Image)
 		}
 		// Every HUSH_* variable is a setting of the binary the image runs.
-		src, err := os.ReadFile(filepath.Join(root, "services", s.Build.Target, "main.go"))
-		if err != nil {
-			t.Errorf("%s: %v", s.Name, err)
-			continue
-		}
-		known := map[string]bool{}
-		for _, m := range regexp.MustCompile(`conf:"([a-z-]+)"`).FindAllStringSubmatch(string(src), -1) {
-			known["HUSH_"+strings.ToUpper(strings.ReplaceAll(m[1], "-", "_"))] = true
-		}
+		known := settingsOf(t, root, s.Build.Target)
 		for k := range s.Environment {
 			if strings.HasPrefix(k, "HUSH_") && !known[k] {
 				t.Errorf("%s sets %s, which services/%s does not read", s.Name, k, s.Build.Target)

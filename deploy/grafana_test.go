@@ -20,7 +20,7 @@ import (
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 
-// exportedMetrics records something on every instrument internal/platform/telemetry
+// exportedMetrics records something on every instrument the gatekeeper
 // registers and returns the metric names /metrics then shows.
 func exportedMetrics(t *testing.T) map[string]bool {
 	t.Helper()
@@ -30,7 +30,7 @@ func exportedMetrics(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	defer tel.Shutdown(ctx)
-	m, err := telemetry.NewMetrics(tel.MeterProvider)
+	m, err := gatekeeper.NewMetrics(tel.MeterProvider)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,12 +91,12 @@ func TestGrafanaDashboardQueriesOnlyMetricsHushExports(t *testing.T) {
 	}
 
 	names := exportedMetrics(t)
-	for _, want := range []string{telemetry.MetricDecisions, telemetry.MetricShadowSuppressions, telemetry.MetricDecisionDuration,
-		telemetry.MetricDeadLetters, telemetry.MetricRetries, telemetry.MetricRedisErrors, telemetry.MetricNATSErrors,
-		telemetry.MetricInFlight, telemetry.MetricPublishPending, telemetry.MetricConsumerPending,
-		telemetry.MetricConsumerAckPending, telemetry.MetricConsumerRedelivered, telemetry.MetricDeferredBacklog} {
+	for _, want := range []string{gatekeeper.MetricDecisions, gatekeeper.MetricShadowSuppressions, gatekeeper.MetricDecisionDuration,
+		gatekeeper.MetricDeadLetters, gatekeeper.MetricRetries, gatekeeper.MetricRedisErrors, gatekeeper.MetricNATSErrors,
+		gatekeeper.MetricInFlight, gatekeeper.MetricPublishPending, gatekeeper.MetricConsumerPending,
+		gatekeeper.MetricConsumerAckPending, gatekeeper.MetricConsumerRedelivered, gatekeeper.MetricDeferredBacklog} {
 		if !names[want] {
-			t.Errorf("internal/platform/telemetry names %s, but /metrics has no such metric", want)
+			t.Errorf("internal/core/gatekeeper names %s, but /metrics has no such metric", want)
 		}
 	}
 

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -206,14 +205,7 @@ func TestKubernetesManifests(t *testing.T) {
 
 	// Only settings the binaries have are set.
 	for _, app := range []string{"gatekeeper", "prefs"} {
-		src, err := os.ReadFile("../services/" + app + "/main.go")
-		if err != nil {
-			t.Fatal(err)
-		}
-		known := map[string]bool{}
-		for _, m := range regexp.MustCompile(`conf:"([a-z-]+)"`).FindAllStringSubmatch(string(src), -1) {
-			known["HUSH_"+strings.ToUpper(strings.ReplaceAll(m[1], "-", "_"))] = true
-		}
+		known := settingsOf(t, "..", app)
 		d := byKind["Deployment"][app]
 		for _, e := range get(d.doc, "spec", "template", "spec", "containers", 0, "env").([]any) {
 			if n := str(e, "name"); strings.HasPrefix(n, "HUSH_") && !known[n] {

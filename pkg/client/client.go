@@ -35,18 +35,12 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	policyfiles "github.com/hush-oss/hush/deploy/policy"
 	"github.com/hush-oss/hush/internal/core/bus"
-	"github.com/hush-oss/hush/internal/core/policy"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 
 // Errors a producer can act on; check them with errors.Is.
 var (
-	// ErrInvalid: the intent breaks the contract (a field is missing or
-	// wrong; the message names it). Fix the producer; retrying is useless.
-	// It is the gatekeeper's policy.ErrInvalid.
-	ErrInvalid = policy.ErrInvalid
 	// ErrNotStored: JetStream did not confirm it stored the message (no
 	// stream, timeout, NATS down). Publishing again with the same id is
 	// safe: Hush drops duplicates.
@@ -73,9 +67,10 @@ func (e *PublishError) Unwrap() []error { return []error{ErrNotStored, e.Err} }
 type Options struct {
 	// Subjects are Hush's subjects (prefix "hush").
 	Subjects bus.Subjects
-	// Policy names the categories an intent may use (the default policy
-	// embedded from deploy/policy). Use the policy your Hush runs.
-	Policy *policy.Policy
+	// Categories are the categories an intent may use
+	// (DefaultCategories, those of the default policy). List those of the
+	// policy your Hush runs; the gatekeeper checks them again.
+	Categories []string
 	// Service is put in sender.service when an intent leaves it empty.
 	Service string
 	// JSON publishes protojson instead of binary protobuf (easier to read
@@ -118,12 +113,8 @@ func New(nc *nats.Conn, o Options) (*Client, error) {
 	if o.Subjects.Prefix == "" {
 		o.Subjects = bus.NewSubjects("")
 	}
-	if o.Policy == nil {
-		p, err := policy.Parse(policyfiles.DefaultName, policyfiles.Default)
-		if err != nil {
-			return nil, fmt.Errorf("default policy: %w", err)
-		}
-		o.Policy = p
+	if o.Categories == nil {
+		o.Categories = DefaultCategories
 	}
 	if o.Propagator == nil {
 		o.Propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
@@ -178,7 +169,7 @@ func (c *Client) Publish(ctx context.Context, it *hushv1.ContactIntent) (string,
 		}
 		it.Sender.Service = c.o.Service
 	}
-	if err := c.o.Policy.Validate(it, it.GetChannel()); err != nil {
+	if err := validate(it, c.o.Categories); err != nil {
 		return it.GetId(), err
 	}
 	if na := it.GetNotAfter(); na != nil && !na.AsTime().After(c.o.Now()) {
@@ -308,7 +299,7 @@ func checkInbound(ic *hushv1.InboundContact) error {
 	switch {
 	case ic.GetCustomerId() == "":
 		return fmt.Errorf("%w: customer_id: required", ErrInvalid)
-	case !policy.IsChannel(ic.GetChannel()):
+	case !isChannel(ic.GetChannel()):
 		return fmt.Errorf("%w: channel: unknown channel %q", ErrInvalid, ic.GetChannel())
 	case ic.GetThreadId() == "":
 		return fmt.Errorf("%w: thread_id: required", ErrInvalid)

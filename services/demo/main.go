@@ -22,15 +22,11 @@ import (
 )
 
 type settings struct {
-	NATSURL      string  `conf:"nats-url" default:"nats://127.0.0.1:4222" help:"NATS server URL"`
-	NATSCreds    string  `conf:"nats-creds" help:"NATS credentials file"`
-	NATSUser     string  `conf:"nats-user" help:"NATS user (when no credentials file)"`
-	NATSPassword string  `conf:"nats-password" secret:"true" help:"NATS password"`
-	NATSInbox    string  `conf:"nats-inbox-prefix" help:"subject prefix of replies; the sink's pulled dispatches arrive there (deploy/nats: _HUSH_INBOX.sink)"`
-	Prefix       string  `conf:"prefix" default:"hush" help:"first token of every subject"`
-	Burst        int     `conf:"burst" default:"100" help:"produce: intents published at start"`
-	Rate         float64 `conf:"rate" default:"2" help:"produce: intents per second after the burst (0: stop after the burst)"`
-	Malformed    bool    `conf:"malformed" help:"produce: add a few invalid intents, to see the dead letters"`
+	connect.NATSSettings `help.nats-url:"NATS server URL" help.nats-inbox-prefix:"subject prefix of replies; the sink's pulled dispatches arrive there (deploy/nats: _HUSH_INBOX.sink)"`
+	Prefix               string  `conf:"prefix" default:"hush" help:"first token of every subject"`
+	Burst                int     `conf:"burst" default:"100" help:"produce: intents published at start"`
+	Rate                 float64 `conf:"rate" default:"2" help:"produce: intents per second after the burst (0: stop after the burst)"`
+	Malformed            bool    `conf:"malformed" help:"produce: add a few invalid intents, to see the dead letters"`
 }
 
 const usage = `usage: demo produce|sink [flags]
@@ -60,8 +56,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, nil)).With("service", "demo-"+cmd)
-	nc, js, err := connect.NATS(s.NATSURL, connect.NATSOptions{Name: "hush-demo-" + cmd, CredsFile: s.NATSCreds,
-		User: s.NATSUser, Password: s.NATSPassword, InboxPrefix: s.NATSInbox, Logger: log})
+	nc, js, err := connect.NATS(s.NATSURL, s.NATSSettings.Options("hush-demo-"+cmd, log))
 	if err != nil {
 		return err
 	}

@@ -33,12 +33,8 @@ import (
 var version = "dev"
 
 type settings struct {
-	NATSURL       string        `conf:"nats-url" default:"nats://127.0.0.1:4222" help:"NATS server URL(s), comma-separated"`
-	NATSCreds     string        `conf:"nats-creds" help:"NATS credentials file"`
-	NATSUser      string        `conf:"nats-user" help:"NATS user (when no credentials file)"`
-	NATSPassword  string        `conf:"nats-password" secret:"true" help:"NATS password"`
-	NATSInbox     string        `conf:"nats-inbox-prefix" default:"_HUSH_INBOX.gatekeeper" help:"subject prefix of replies and pulled intents; deploy/nats lets only the gatekeeper read it"`
-	RedisURL      string        `conf:"redis-url" default:"redis://127.0.0.1:6379/0" help:"Redis URL; several comma-separated addresses for Redis Cluster"`
+	connect.NATSSettings `default.nats-inbox-prefix:"_HUSH_INBOX.gatekeeper" help.nats-inbox-prefix:"subject prefix of replies and pulled intents; deploy/nats lets only the gatekeeper read it"`
+	connect.RedisSettings
 	Policy        string        `conf:"policy" help:"policy file (YAML); empty: the embedded deploy/policy/default.yaml"`
 	Prefix        string        `conf:"prefix" default:"hush" help:"first token of every subject and Redis key"`
 	Replicas      int           `conf:"stream-replicas" default:"1" help:"replicas of the streams created at start-up (3 on a cluster)"`
@@ -88,12 +84,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}()
 	tel.InstallGlobals()
 	log.Info("telemetry", "tracing", tel.Tracing, "otlp_endpoint", tel.Endpoint)
-	metrics, err := telemetry.NewMetrics(tel.MeterProvider)
+	metrics, err := gatekeeper.NewMetrics(tel.MeterProvider)
 	if err != nil {
 		return err
 	}
 
-	pol, err := connect.Policy(s.Policy)
+	pol, err := policy.LoadOrDefault(s.Policy)
 	if err != nil {
 		return err
 	}
@@ -104,8 +100,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		defer ln.Close()
 	}
-	nc, js, err := connect.NATS(s.NATSURL, connect.NATSOptions{Name: "hush-gatekeeper", CredsFile: s.NATSCreds,
-		User: s.NATSUser, Password: s.NATSPassword, MaxPendingPublishes: s.MaxAckPending, InboxPrefix: s.NATSInbox, Logger: log})
+	nopts := s.NATSSettings.Options("hush-gatekeeper", log)
+	nopts.MaxPendingPublishes = s.MaxAckPending
+	nc, js, err := connect.NATS(s.NATSURL, nopts)
 	if err != nil {
 		return err
 	}
@@ -145,7 +142,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	log.Info("policy loaded", "version", pol.Version, "file", s.Policy)
 
 	// Before the gatekeeper sends its first command.
-	if err := telemetry.InstrumentRedis(rdb, tel.TracerProvider, metrics); err != nil {
+	if err := telemetry.InstrumentRedis(rdb, tel.TracerProvider, metrics.RedisHook()); err != nil {
 		return err
 	}
 	if err := metrics.ObserveConsumer(js, subjects.Stream(bus.StreamIntents), gk.ConsumerConfig().Durable); err != nil {
@@ -154,7 +151,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := metrics.ObservePublishPending(js); err != nil {
 		return err
 	}
-	if err := metrics.ObserveDeferredBacklog(telemetry.DeferredBacklog(js, subjects.Stream(bus.StreamDeferred), subjects.All("deferred"))); err != nil {
+	if err := metrics.ObserveDeferredBacklog(gatekeeper.DeferredBacklog(js, subjects.Stream(bus.StreamDeferred), subjects.All("deferred"))); err != nil {
 		return err
 	}
 	var streams []string
@@ -210,7 +207,7 @@ func reloadOnHUP(ctx context.Context, path string, gk *gatekeeper.Gatekeeper, lo
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	r := policy.Reloader{Path: path, Load: connect.Policy, Apply: gk.SetPolicy,
+	r := policy.Reloader{Path: path, Load: policy.LoadOrDefault, Apply: gk.SetPolicy,
 		Current: func() string { return gk.Policy().Version }, Logger: log}
 	return r.Run(ctx, hup)
 }

@@ -24,15 +24,11 @@ import (
 
 // common are the settings every command shares with the services.
 type common struct {
-	NATSURL      string `conf:"nats-url" default:"nats://127.0.0.1:4222" help:"NATS server URL(s), comma-separated"`
-	NATSCreds    string `conf:"nats-creds" help:"NATS credentials file"`
-	NATSUser     string `conf:"nats-user" help:"NATS user (when no credentials file)"`
-	NATSPassword string `conf:"nats-password" secret:"true" help:"NATS password"`
-	NATSInbox    string `conf:"nats-inbox-prefix" help:"subject prefix of replies; give hushctl a private one (e.g. _HUSH_INBOX.ops) so that producers cannot read what it reads"`
-	RedisURL     string `conf:"redis-url" default:"redis://127.0.0.1:6379/0" help:"Redis URL; several comma-separated addresses for Redis Cluster"`
-	Policy       string `conf:"policy" help:"policy file (YAML); empty: the embedded default"`
-	Prefix       string `conf:"prefix" default:"hush" help:"first token of every subject and Redis key"`
-	JSON         bool   `conf:"json" help:"print JSON instead of tables"`
+	connect.NATSSettings `help.nats-inbox-prefix:"subject prefix of replies; give hushctl a private one (e.g. _HUSH_INBOX.ops) so that producers cannot read what it reads"`
+	connect.RedisSettings
+	Policy string `conf:"policy" help:"policy file (YAML); empty: the embedded default"`
+	Prefix string `conf:"prefix" default:"hush" help:"first token of every subject and Redis key"`
+	JSON   bool   `conf:"json" help:"print JSON instead of tables"`
 }
 
 // app is one command's run: settings, lazily opened connections, output.
@@ -69,8 +65,7 @@ func (a *app) jetstream() (jetstream.JetStream, error) {
 	if a.js != nil {
 		return a.js, nil
 	}
-	nc, js, err := connect.NATS(a.c.NATSURL, connect.NATSOptions{Name: "hushctl", CredsFile: a.c.NATSCreds,
-		User: a.c.NATSUser, Password: a.c.NATSPassword, InboxPrefix: a.c.NATSInbox})
+	nc, js, err := connect.NATS(a.c.NATSURL, a.c.NATSSettings.Options("hushctl", nil))
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +98,7 @@ func (a *app) consent() (*consent.Service, error) {
 
 func (a *app) policy() (*policy.Policy, error) {
 	if a.pol == nil {
-		p, err := connect.Policy(a.c.Policy)
+		p, err := policy.LoadOrDefault(a.c.Policy)
 		if err != nil {
 			return nil, err
 		}

@@ -77,12 +77,22 @@ func parse(args []string, getenv func(string) string, out io.Writer, usage strin
 }
 
 // confField finds the field of cfg (a pointer to a struct) whose conf tag
-// is name.
+// is name, looking into embedded structs as the config package does.
 func confField(cfg any, name string) (reflect.Value, bool) {
-	rv := reflect.ValueOf(cfg).Elem()
+	return structField(reflect.ValueOf(cfg).Elem(), name)
+}
+
+func structField(rv reflect.Value, name string) (reflect.Value, bool) {
 	for i := range rv.NumField() {
-		if rv.Type().Field(i).Tag.Get("conf") == name {
+		sf := rv.Type().Field(i)
+		tag := sf.Tag.Get("conf")
+		if tag == name {
 			return rv.Field(i), true
+		}
+		if sf.Anonymous && tag == "" && sf.Type.Kind() == reflect.Struct {
+			if v, ok := structField(rv.Field(i), name); ok {
+				return v, true
+			}
 		}
 	}
 	return reflect.Value{}, false

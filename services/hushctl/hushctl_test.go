@@ -21,6 +21,7 @@ import (
 	"github.com/hush-oss/hush/internal/core/bus"
 	"github.com/hush-oss/hush/internal/core/deferral"
 	"github.com/hush-oss/hush/internal/core/gatekeeper"
+	"github.com/hush-oss/hush/internal/core/policy"
 	"github.com/hush-oss/hush/internal/core/store"
 	"github.com/hush-oss/hush/internal/dev/testenv"
 	"github.com/hush-oss/hush/internal/platform/connect"
@@ -188,7 +189,7 @@ func TestPrefsRebuildRestoresAWipedRedis(t *testing.T) {
 // clock and decides a scripted day of intents, one at a time.
 func (c *cli) decisions() {
 	c.t.Helper()
-	pol, err := connect.Policy("testdata/policy.yaml")
+	pol, err := policy.LoadOrDefault("testdata/policy.yaml")
 	if err != nil {
 		c.t.Fatal(err)
 	}

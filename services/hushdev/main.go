@@ -23,6 +23,7 @@ import (
 
 	"github.com/hush-oss/hush/internal/core/bus"
 	"github.com/hush-oss/hush/internal/core/gatekeeper"
+	"github.com/hush-oss/hush/internal/core/policy"
 	"github.com/hush-oss/hush/internal/core/store"
 	"github.com/hush-oss/hush/internal/dev/demo"
 	"github.com/hush-oss/hush/internal/dev/localsrv"
@@ -75,7 +76,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	defer logFile.Close()
 	log := slog.New(slog.NewJSONHandler(logFile, nil)).With("service", "gatekeeper")
 
-	pol, err := connect.Policy(s.Policy)
+	pol, err := policy.LoadOrDefault(s.Policy)
 	if err != nil {
 		return err
 	}

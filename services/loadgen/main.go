@@ -19,10 +19,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hush-oss/hush/internal/core/policy"
 	"github.com/hush-oss/hush/internal/dev/loadgen"
 	"github.com/hush-oss/hush/internal/dev/localsrv"
 	"github.com/hush-oss/hush/internal/platform/config"
-	"github.com/hush-oss/hush/internal/platform/connect"
 )
 
 type settings struct {
@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := config.Parse("HUSH_LOADGEN", &s, args, getenv, stdout); err != nil {
 		return err
 	}
-	pol, err := connect.Policy(s.Policy)
+	pol, err := policy.LoadOrDefault(s.Policy)
 	if err != nil {
 		return err
 	}

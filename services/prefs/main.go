@@ -24,6 +24,7 @@ import (
 
 	"github.com/hush-oss/hush/internal/core/bus"
 	"github.com/hush-oss/hush/internal/core/consent"
+	"github.com/hush-oss/hush/internal/core/policy"
 	"github.com/hush-oss/hush/internal/core/prefsapi"
 	"github.com/hush-oss/hush/internal/core/store"
 	"github.com/hush-oss/hush/internal/platform/config"
@@ -32,19 +33,15 @@ import (
 )
 
 type settings struct {
-	Listen         string        `conf:"listen" default:":8080" help:"address to serve HTTP(S) on"`
-	TLSCert        string        `conf:"tls-cert" help:"TLS certificate file (PEM); with --tls-key serves HTTPS"`
-	TLSKey         string        `conf:"tls-key" help:"TLS private key file (PEM)"`
-	TokensFile     string        `conf:"tokens-file" help:"bearer tokens, one per line: <subject> <token> <scope>... (scopes: admin, staff, customer:<id>)"`
-	Tokens         string        `conf:"tokens" secret:"true" help:"bearer tokens in the tokens-file format, entries separated by ';' (added to --tokens-file)"`
-	LinkKeys       string        `conf:"link-keys" secret:"true" help:"comma-separated keys (32+ bytes each) signing unsubscribe and preference links; the first signs, all verify; empty disables /u/ and /p/"`
-	PublicURL      string        `conf:"public-url" default:"http://localhost:8080" help:"the address customers reach this service at; the base of the links it makes (https in production)"`
-	NATSURL        string        `conf:"nats-url" default:"nats://127.0.0.1:4222" help:"NATS server URL(s), comma-separated"`
-	NATSCreds      string        `conf:"nats-creds" help:"NATS credentials file"`
-	NATSUser       string        `conf:"nats-user" help:"NATS user (when no credentials file)"`
-	NATSPassword   string        `conf:"nats-password" secret:"true" help:"NATS password"`
-	NATSInbox      string        `conf:"nats-inbox-prefix" default:"_HUSH_INBOX.prefs" help:"subject prefix of replies; the consent history it reads arrives there, and deploy/nats lets only prefs read it"`
-	RedisURL       string        `conf:"redis-url" default:"redis://127.0.0.1:6379/0" help:"Redis URL; several comma-separated addresses for Redis Cluster"`
+	Listen               string `conf:"listen" default:":8080" help:"address to serve HTTP(S) on"`
+	TLSCert              string `conf:"tls-cert" help:"TLS certificate file (PEM); with --tls-key serves HTTPS"`
+	TLSKey               string `conf:"tls-key" help:"TLS private key file (PEM)"`
+	TokensFile           string `conf:"tokens-file" help:"bearer tokens, one per line: <subject> <token> <scope>... (scopes: admin, staff, customer:<id>)"`
+	Tokens               string `conf:"tokens" secret:"true" help:"bearer tokens in the tokens-file format, entries separated by ';' (added to --tokens-file)"`
+	LinkKeys             string `conf:"link-keys" secret:"true" help:"comma-separated keys (32+ bytes each) signing unsubscribe and preference links; the first signs, all verify; empty disables /u/ and /p/"`
+	PublicURL            string `conf:"public-url" default:"http://localhost:8080" help:"the address customers reach this service at; the base of the links it makes (https in production)"`
+	connect.NATSSettings `default.nats-inbox-prefix:"_HUSH_INBOX.prefs" help.nats-inbox-prefix:"subject prefix of replies; the consent history it reads arrives there, and deploy/nats lets only prefs read it"`
+	connect.RedisSettings
 	Policy         string        `conf:"policy" help:"policy file (YAML) naming the categories; empty: the embedded default"`
 	Prefix         string        `conf:"prefix" default:"hush" help:"first token of every subject and Redis key"`
 	Replicas       int           `conf:"stream-replicas" default:"1" help:"replicas of the streams created at start-up (3 on a cluster)"`
@@ -98,12 +95,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if (s.TLSCert == "") != (s.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
-	pol, err := connect.Policy(s.Policy)
+	pol, err := policy.LoadOrDefault(s.Policy)
 	if err != nil {
 		return err
 	}
-	nc, js, err := connect.NATS(s.NATSURL, connect.NATSOptions{Name: "hush-prefs", CredsFile: s.NATSCreds,
-		User: s.NATSUser, Password: s.NATSPassword, InboxPrefix: s.NATSInbox, Logger: log})
+	nc, js, err := connect.NATS(s.NATSURL, s.NATSSettings.Options("hush-prefs", log))
 	if err != nil {
 		return err
 	}

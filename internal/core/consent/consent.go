@@ -90,9 +90,6 @@ func New(st *store.Store, js jetstream.JetStream, o Options) *Service {
 	return &Service{store: st, js: js, o: o}
 }
 
-// Store returns the store the service writes to.
-func (s *Service) Store() *store.Store { return s.store }
-
 // Get returns a customer's preferences (never nil: empty when none are
 // recorded) and their version (0 when none).
 func (s *Service) Get(ctx context.Context, customer string) (*hushv1.Preferences, uint64, error) {

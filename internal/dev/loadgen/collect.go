@@ -21,18 +21,20 @@ import (
 // it: latency is from the moment the intent was published to the outcome's
 // stored timestamp in its stream.
 type Collector struct {
-	book     *Book
-	prefix   string // "<run>-": the intent ids of this run
+	book   *Book
+	prefix string // "<run>-": the intent ids of this run
+	// from and to bound, by stored timestamp, the outcomes that count
+	// towards throughput and latency: the bench sets them around the
+	// measured interval, leaving the warm-up out.
 	from, to atomic.Int64
 
-	mu         sync.Mutex
-	hist       *hdrhistogram.Histogram
-	inWindow   int64
-	byOutcome  map[string]int64
-	total      atomic.Int64
-	duplicates atomic.Int64
-	foreign    atomic.Int64
-	ccs        []jetstream.ConsumeContext
+	mu        sync.Mutex
+	hist      *hdrhistogram.Histogram
+	inWindow  int64
+	byOutcome map[string]int64
+	total     atomic.Int64
+	foreign   atomic.Int64
+	ccs       []jetstream.ConsumeContext
 }
 
 // NewCollector returns a collector for the intents of run recorded in book.
@@ -67,13 +69,6 @@ func (c *Collector) Stop() {
 	}
 }
 
-// Window sets the interval, by stored timestamp, whose outcomes count
-// towards throughput and latency: the warm-up is left out.
-func (c *Collector) Window(from, to time.Time) {
-	c.from.Store(from.UnixNano())
-	c.to.Store(to.UnixNano())
-}
-
 func (c *Collector) handle(m jetstream.Msg) {
 	c.total.Add(1)
 	seq, ok := SeqOf(m.Headers().Get(nats.MsgIdHdr), c.prefix)
@@ -81,10 +76,7 @@ func (c *Collector) handle(m jetstream.Msg) {
 		c.foreign.Add(1)
 		return
 	}
-	sent, n := c.book.Outcome(seq)
-	if n > 1 {
-		c.duplicates.Add(1)
-	}
+	sent, _ := c.book.Outcome(seq)
 	md, err := m.Metadata()
 	if err != nil || sent == 0 {
 		return
@@ -150,6 +142,3 @@ func (c *Collector) Summary() (Latency, map[string]int64) {
 	}
 	return l, out
 }
-
-// Duplicates is how many outcomes arrived for an intent that already had one.
-func (c *Collector) Duplicates() int64 { return c.duplicates.Load() }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,12 +17,11 @@ import (
 // NATSCluster is a cluster of in-process NATS servers with JetStream.
 type NATSCluster struct {
 	// Servers are the members, in start order; a stopped member stays in
-	// place until Restart.
+	// place.
 	Servers []*server.Server
 	// URL lists every member's client URL, comma-separated, for clients
 	// that fail over.
-	URL  string
-	opts []NATSOptions
+	URL string
 }
 
 // StartNATSCluster starts n NATS servers in one cluster named "hush", each
@@ -57,9 +55,7 @@ func StartNATSCluster(ctx context.Context, dir string, n int) (*NATSCluster, err
 			c.Shutdown()
 			return nil, fmt.Errorf("start nats cluster member %d: %w", i, err)
 		}
-		o.Port = ns.Addr().(*net.TCPAddr).Port // a restart comes back on it
 		c.Servers = append(c.Servers, ns)
-		c.opts = append(c.opts, o)
 		urls = append(urls, ns.ClientURL())
 	}
 	c.URL = strings.Join(urls, ",")
@@ -105,16 +101,6 @@ func (c *NATSCluster) waitJetStream(ctx context.Context, timeout time.Duration) 
 func (c *NATSCluster) Stop(i int) {
 	c.Servers[i].Shutdown()
 	c.Servers[i].WaitForShutdown()
-}
-
-// Restart starts member i again on the same ports and files.
-func (c *NATSCluster) Restart(i int) error {
-	ns, err := StartNATS(c.opts[i])
-	if err != nil {
-		return fmt.Errorf("restart nats cluster member %d: %w", i, err)
-	}
-	c.Servers[i] = ns
-	return nil
 }
 
 // Shutdown stops every member.

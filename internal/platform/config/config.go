@@ -9,6 +9,14 @@
 //
 // gives the flag --nats-url and the variable <PREFIX>_NATS_URL. Supported
 // field types: string, bool, int, int64, float64, time.Duration.
+//
+// Settings several binaries share live in one struct that each binary
+// embeds (an anonymous field of an exported struct type); its fields are
+// settings of the binary as if declared in place. The embedding field may
+// give one of them a default or help text of its own with the keys
+// default.<name> and help.<name>:
+//
+//	connect.NATSSettings `default.nats-inbox-prefix:"_HUSH_INBOX.gatekeeper"`
 package config
 
 import (
@@ -148,23 +156,67 @@ func fieldsOf(prefix string, cfg any) ([]field, error) {
 	if rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
 		return nil, errors.New("config: want a pointer to a struct")
 	}
-	rv = rv.Elem()
+	out, err := structFields(prefix, rv.Elem(), nil)
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool, len(out))
+	for _, f := range out {
+		if seen[f.name] {
+			return nil, fmt.Errorf("config: --%s is declared twice", f.name)
+		}
+		seen[f.name] = true
+	}
+	return out, nil
+}
+
+// structFields lists the settings of rv in declaration order, those of
+// embedded structs in place. outer holds the tags of the fields embedding
+// rv, innermost first: the outermost override of a default or help wins,
+// as the binary that embeds a shared struct has the last word.
+func structFields(prefix string, rv reflect.Value, outer []reflect.StructTag) ([]field, error) {
 	rt := rv.Type()
 	var out []field
 	for i := range rt.NumField() {
 		sf := rt.Field(i)
 		name := sf.Tag.Get("conf")
+		if sf.Anonymous && name == "" {
+			if sf.Type.Kind() != reflect.Struct {
+				if sf.Type.Kind() == reflect.Pointer && sf.Type.Elem().Kind() == reflect.Struct {
+					return nil, fmt.Errorf("config: embedded %s: embed the struct, not a pointer", sf.Type)
+				}
+				continue
+			}
+			if !sf.IsExported() {
+				return nil, fmt.Errorf("config: embedded %s: the type must be exported for its fields to be set", sf.Type)
+			}
+			inner, err := structFields(prefix, rv.Field(i), append([]reflect.StructTag{sf.Tag}, outer...))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, inner...)
+			continue
+		}
 		if name == "" || !sf.IsExported() {
 			continue
 		}
-		out = append(out, field{
+		f := field{
 			v:      rv.Field(i),
 			name:   name,
 			env:    prefix + "_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")),
 			def:    sf.Tag.Get("default"),
 			help:   sf.Tag.Get("help"),
 			secret: sf.Tag.Get("secret") == "true",
-		})
+		}
+		for _, tag := range outer {
+			if def, ok := tag.Lookup("default." + name); ok {
+				f.def = def
+			}
+			if help, ok := tag.Lookup("help." + name); ok {
+				f.help = help
+			}
+		}
+		out = append(out, f)
 	}
 	return out, nil
 }

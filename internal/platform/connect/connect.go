@@ -1,5 +1,5 @@
 // Package connect opens the connections every Hush binary needs (NATS with
-// JetStream, Redis, the policy file) with the same resilient settings.
+// JetStream, Redis) with the same resilient settings.
 package connect
 
 import (
@@ -15,8 +15,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
-	policyfiles "github.com/hush-oss/hush/deploy/policy"
-	"github.com/hush-oss/hush/internal/core/policy"
 	"github.com/hush-oss/hush/internal/platform/config"
 )
 
@@ -109,15 +107,6 @@ func Redis(ctx context.Context, url string, poolSize int) (redis.UniversalClient
 		return nil, fmt.Errorf("redis %s: %w", config.MaskURL(url), err)
 	}
 	return rdb, nil
-}
-
-// Policy loads the policy file at path, or the embedded default policy when
-// path is empty.
-func Policy(path string) (*policy.Policy, error) {
-	if path == "" {
-		return policy.Parse(policyfiles.DefaultName, policyfiles.Default)
-	}
-	return policy.LoadFile(path)
 }
 
 // clusterOptions turns "redis://[user:pass@]a:1,b:2,c:3[/0][?opts]" or

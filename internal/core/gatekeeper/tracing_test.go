@@ -1,4 +1,4 @@
-package telemetry_test
+package gatekeeper_test
 
 import (
 	"context"
@@ -29,7 +29,7 @@ import (
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 
-const testPolicy = `
+const telPolicy = `
 version: trace-test-7
 categories:
   transactional: { class: transactional }
@@ -38,33 +38,33 @@ categories:
 
 // Destinations that must never appear in a span attribute.
 const (
-	email = "ada.lovelace@example.com"
-	phone = "+447700900123"
+	telEmail = "ada.lovelace@example.com"
+	telPhone = "+447700900123"
 )
 
-// world is one Hush on real servers with a gatekeeper whose telemetry goes
+// telWorld is one Hush on real servers with a gatekeeper whose telemetry goes
 // to an in-memory exporter.
-type world struct {
+type telWorld struct {
 	t        *testing.T
 	spans    *tracetest.InMemoryExporter
 	tel      *telemetry.Telemetry
-	metrics  *telemetry.Metrics
+	metrics  *gatekeeper.Metrics
 	nats     *testenv.NATS
 	js       jetstream.JetStream
 	subjects bus.Subjects
 	store    *store.Store
 }
 
-func newWorld(t *testing.T) *world {
+func newTelWorld(t *testing.T) *telWorld {
 	t.Helper()
-	w := &world{t: t, spans: tracetest.NewInMemoryExporter(), subjects: bus.NewSubjects("")}
+	w := &telWorld{t: t, spans: tracetest.NewInMemoryExporter(), subjects: bus.NewSubjects("")}
 	var err error
 	w.tel, err = telemetry.Setup(context.Background(), telemetry.Config{ServiceName: "hush-gatekeeper", SpanExporter: w.spans})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.tel.Shutdown(context.Background()) })
-	if w.metrics, err = telemetry.NewMetrics(w.tel.MeterProvider); err != nil {
+	if w.metrics, err = gatekeeper.NewMetrics(w.tel.MeterProvider); err != nil {
 		t.Fatal(err)
 	}
 	w.nats = testenv.StartNATS(t)
@@ -72,7 +72,7 @@ func newWorld(t *testing.T) *world {
 	testenv.EnsureStreams(t, w.js, w.subjects)
 	r := testenv.StartRedis(t)
 
-	pol, err := policy.Parse("test.yaml", []byte(testPolicy))
+	pol, err := policy.Parse("test.yaml", []byte(telPolicy))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,14 +82,14 @@ func newWorld(t *testing.T) *world {
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: r.Client.Options().Addr})
 	t.Cleanup(func() { rdb.Close() })
-	if err := telemetry.InstrumentRedis(rdb, w.tel.TracerProvider, w.metrics); err != nil {
+	if err := telemetry.InstrumentRedis(rdb, w.tel.TracerProvider, w.metrics.RedisHook()); err != nil {
 		t.Fatal(err)
 	}
 	w.store = store.New(rdb, r.Prefix)
 	consuming := make(chan struct{})
 	gk := gatekeeper.New(gjs, w.store, pol, gatekeeper.Options{
 		Subjects: w.subjects, TracerProvider: w.tel.TracerProvider, Propagator: w.tel.Propagator, Observer: w.metrics,
-		Logger: slog.New(onMessage{"gatekeeper consuming", consuming, new(sync.Once)}),
+		Logger: slog.New(onLogMessage{"gatekeeper consuming", consuming, new(sync.Once)}),
 	})
 	if err := w.metrics.ObserveConsumer(w.js, w.subjects.Stream(bus.StreamIntents), gk.ConsumerConfig().Durable); err != nil {
 		t.Fatal(err)
@@ -114,25 +114,25 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
-// onMessage is a log handler that closes a channel on the first record
+// onLogMessage is a log handler that closes a channel on the first record
 // with a given message.
-type onMessage struct {
+type onLogMessage struct {
 	msg  string
 	seen chan struct{}
 	once *sync.Once
 }
 
-func (h onMessage) Enabled(context.Context, slog.Level) bool { return true }
-func (h onMessage) Handle(_ context.Context, r slog.Record) error {
+func (h onLogMessage) Enabled(context.Context, slog.Level) bool { return true }
+func (h onLogMessage) Handle(_ context.Context, r slog.Record) error {
 	if r.Message == h.msg {
 		h.once.Do(func() { close(h.seen) })
 	}
 	return nil
 }
-func (h onMessage) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h onMessage) WithGroup(string) slog.Handler      { return h }
+func (h onLogMessage) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h onLogMessage) WithGroup(string) slog.Handler      { return h }
 
-func testIntent(id, customer, channel, category, destination string) *hushv1.ContactIntent {
+func telIntent(id, customer, channel, category, destination string) *hushv1.ContactIntent {
 	return &hushv1.ContactIntent{
 		Id: id, CustomerId: customer, Channel: channel, Category: category, Topic: "news",
 		Destination: destination, Sender: &hushv1.Sender{Service: "campaigns"}, CreatedAt: timestamppb.Now(),
@@ -140,7 +140,7 @@ func testIntent(id, customer, channel, category, destination string) *hushv1.Con
 }
 
 // waitMsgs reads the n messages of a stream, waiting up to 30s for them.
-func (w *world) waitMsgs(kind string, n int) []jetstream.Msg {
+func (w *telWorld) waitMsgs(kind string, n int) []jetstream.Msg {
 	w.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -150,7 +150,7 @@ func (w *world) waitMsgs(kind string, n int) []jetstream.Msg {
 	}
 	var out []jetstream.Msg
 	for len(out) < n {
-		m, err := c.Next(jetstream.FetchMaxWait(time.Until(deadlineOf(ctx))))
+		m, err := c.Next(jetstream.FetchMaxWait(time.Until(telDeadline(ctx))))
 		if err != nil {
 			w.t.Fatalf("%s: have %d of %d messages: %v", kind, len(out), n, err)
 		}
@@ -159,7 +159,7 @@ func (w *world) waitMsgs(kind string, n int) []jetstream.Msg {
 	return out
 }
 
-func deadlineOf(ctx context.Context) time.Time {
+func telDeadline(ctx context.Context) time.Time {
 	d, _ := ctx.Deadline()
 	return d
 }
@@ -167,7 +167,7 @@ func deadlineOf(ctx context.Context) time.Time {
 // waitSpans waits until every predicate matches an ended span and returns
 // every span ended so far. The CONSUMER span ends when its worker is done,
 // which may come after the outcome's PRODUCER span has ended.
-func (w *world) waitSpans(preds ...func(tracetest.SpanStub) bool) tracetest.SpanStubs {
+func (w *telWorld) waitSpans(preds ...func(tracetest.SpanStub) bool) tracetest.SpanStubs {
 	w.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -182,17 +182,17 @@ func (w *world) waitSpans(preds ...func(tracetest.SpanStub) bool) tracetest.Span
 			return all
 		}
 		if time.Now().After(deadline) {
-			w.t.Fatalf("spans not ended within 30s; have:\n%s", describe(all))
+			w.t.Fatalf("spans not ended within 30s; have:\n%s", describeSpans(all))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
 
-func consumerSpan(s tracetest.SpanStub) bool {
+func isConsumerSpan(s tracetest.SpanStub) bool {
 	return s.SpanKind == trace.SpanKindConsumer && s.Name == "hush.intent process"
 }
 
-func describe(spans tracetest.SpanStubs) string {
+func describeSpans(spans tracetest.SpanStubs) string {
 	var b strings.Builder
 	for _, s := range spans {
 		fmt.Fprintf(&b, "  %s %q trace=%s span=%s parent=%s\n", s.SpanKind, s.Name, s.SpanContext.TraceID(), s.SpanContext.SpanID(), s.Parent.SpanID())
@@ -200,8 +200,8 @@ func describe(spans tracetest.SpanStubs) string {
 	return b.String()
 }
 
-// find returns the one span of kind whose name starts with prefix in trace.
-func find(t *testing.T, spans tracetest.SpanStubs, tid trace.TraceID, kind trace.SpanKind, prefix string) tracetest.SpanStub {
+// findSpan returns the one span of kind whose name starts with prefix in trace.
+func findSpan(t *testing.T, spans tracetest.SpanStubs, tid trace.TraceID, kind trace.SpanKind, prefix string) tracetest.SpanStub {
 	t.Helper()
 	var found []tracetest.SpanStub
 	for _, s := range spans {
@@ -210,12 +210,12 @@ func find(t *testing.T, spans tracetest.SpanStubs, tid trace.TraceID, kind trace
 		}
 	}
 	if len(found) == 0 {
-		t.Fatalf("no %s span %q… in trace %s; spans:\n%s", kind, prefix, tid, describe(spans))
+		t.Fatalf("no %s span %q… in trace %s; spans:\n%s", kind, prefix, tid, describeSpans(spans))
 	}
 	return found[0]
 }
 
-func attrOf(s tracetest.SpanStub, key string) attribute.Value {
+func spanAttr(s tracetest.SpanStub, key string) attribute.Value {
 	for _, a := range s.Attributes {
 		if string(a.Key) == key {
 			return a.Value
@@ -224,8 +224,8 @@ func attrOf(s tracetest.SpanStub, key string) attribute.Value {
 	return attribute.Value{}
 }
 
-// traceparent parses a W3C traceparent header.
-func traceparent(t *testing.T, h string) (trace.TraceID, trace.SpanID) {
+// parseTraceparent parses a W3C traceparent header.
+func parseTraceparent(t *testing.T, h string) (trace.TraceID, trace.SpanID) {
 	t.Helper()
 	parts := strings.Split(h, "-")
 	if len(parts) != 4 || parts[0] != "00" {
@@ -242,8 +242,8 @@ func traceparent(t *testing.T, h string) (trace.TraceID, trace.SpanID) {
 	return tid, sid
 }
 
-// noPersonalData fails when any attribute of any span holds a destination.
-func noPersonalData(t *testing.T, spans tracetest.SpanStubs, secrets ...string) {
+// noPersonalDataInSpans fails when any attribute of any span holds a destination.
+func noPersonalDataInSpans(t *testing.T, spans tracetest.SpanStubs, secrets ...string) {
 	t.Helper()
 	for _, s := range spans {
 		for _, a := range s.Attributes {
@@ -267,14 +267,14 @@ func noPersonalData(t *testing.T, spans tracetest.SpanStubs, secrets ...string) 
 }
 
 func TestOneTraceFromProducerThroughDecisionToDispatch(t *testing.T) {
-	w := newWorld(t)
+	w := newTelWorld(t)
 
 	// A Go producer: a PRODUCER span, its context injected into the
 	// intent's headers, exactly as the client SDK does.
 	producer := w.tel.TracerProvider.Tracer("producer-under-test")
 	ctx, pspan := producer.Start(context.Background(), "hush.intent.email publish", trace.WithSpanKind(trace.SpanKindProducer))
 	m := nats.NewMsg(w.subjects.Intent("email"))
-	m.Data, _ = proto.Marshal(testIntent("trace-1", "c-trace", "email", "marketing", email))
+	m.Data, _ = proto.Marshal(telIntent("trace-1", "c-trace", "email", "marketing", telEmail))
 	w.tel.Propagator.Inject(ctx, bus.HeaderCarrier(m.Header))
 	if _, err := w.js.PublishMsg(ctx, m); err != nil {
 		t.Fatal(err)
@@ -283,16 +283,16 @@ func TestOneTraceFromProducerThroughDecisionToDispatch(t *testing.T) {
 	tid := pspan.SpanContext().TraceID()
 
 	dispatched := w.waitMsgs(bus.StreamDispatch, 1)[0]
-	spans := w.waitSpans(consumerSpan, func(s tracetest.SpanStub) bool {
+	spans := w.waitSpans(isConsumerSpan, func(s tracetest.SpanStub) bool {
 		return s.SpanKind == trace.SpanKindProducer && strings.HasPrefix(s.Name, "hush.dispatch.")
 	})
 
-	consume := find(t, spans, tid, trace.SpanKindConsumer, "hush.intent process")
-	decide := find(t, spans, tid, trace.SpanKindInternal, "hush.decide")
-	dispatch := find(t, spans, tid, trace.SpanKindProducer, "hush.dispatch.email publish")
+	consume := findSpan(t, spans, tid, trace.SpanKindConsumer, "hush.intent process")
+	decide := findSpan(t, spans, tid, trace.SpanKindInternal, "hush.decide")
+	dispatch := findSpan(t, spans, tid, trace.SpanKindProducer, "hush.dispatch.email publish")
 	var redisSpans []tracetest.SpanStub
 	for _, s := range spans {
-		if s.SpanKind == trace.SpanKindClient && attrOf(s, "db.system").AsString() == "redis" && s.Parent.SpanID() == decide.SpanContext.SpanID() {
+		if s.SpanKind == trace.SpanKindClient && spanAttr(s, "db.system").AsString() == "redis" && s.Parent.SpanID() == decide.SpanContext.SpanID() {
 			redisSpans = append(redisSpans, s)
 		}
 	}
@@ -304,11 +304,11 @@ func TestOneTraceFromProducerThroughDecisionToDispatch(t *testing.T) {
 		t.Errorf("decide span's parent is %s, want the CONSUMER span %s", decide.Parent.SpanID(), consume.SpanContext.SpanID())
 	}
 	if len(redisSpans) == 0 {
-		t.Errorf("no Redis span is a child of the decide span; spans:\n%s", describe(spans))
+		t.Errorf("no Redis span is a child of the decide span; spans:\n%s", describeSpans(spans))
 	}
 	for _, s := range spans {
 		if s.Name == "redis.dial" {
-			t.Errorf("a Redis dial span (a root of its own): %s", describe(tracetest.SpanStubs{s}))
+			t.Errorf("a Redis dial span (a root of its own): %s", describeSpans(tracetest.SpanStubs{s}))
 		}
 	}
 	if dispatch.Parent.SpanID() != consume.SpanContext.SpanID() {
@@ -321,7 +321,7 @@ func TestOneTraceFromProducerThroughDecisionToDispatch(t *testing.T) {
 	if len(tp) != 1 {
 		t.Fatalf("dispatch headers %v: want one lowercase traceparent", dispatched.Headers())
 	}
-	gotTID, gotSID := traceparent(t, tp[0])
+	gotTID, gotSID := parseTraceparent(t, tp[0])
 	if gotTID != tid || gotSID != dispatch.SpanContext.SpanID() {
 		t.Errorf("dispatch traceparent names trace %s span %s; want trace %s span %s (the PRODUCER span)", gotTID, gotSID, tid, dispatch.SpanContext.SpanID())
 	}
@@ -343,11 +343,11 @@ func TestOneTraceFromProducerThroughDecisionToDispatch(t *testing.T) {
 		{consume, "hush.outcome", "approved"},
 		{consume, "hush.policy_version", "trace-test-7"},
 	} {
-		if got := attrOf(want.span, want.key).String(); got != want.val {
+		if got := spanAttr(want.span, want.key).String(); got != want.val {
 			t.Errorf("span %q: %s = %q, want %q", want.span.Name, want.key, got, want.val)
 		}
 	}
-	noPersonalData(t, spans, email)
+	noPersonalDataInSpans(t, spans, telEmail)
 
 	// The decision record names the same trace, for the suppression log
 	// and `hushctl explain`.
@@ -361,38 +361,38 @@ func TestOneTraceFromProducerThroughDecisionToDispatch(t *testing.T) {
 }
 
 func TestSuppressionSpansCarryReasonCodesAndNoPhoneNumber(t *testing.T) {
-	w := newWorld(t)
+	w := newTelWorld(t)
 	if _, _, err := w.store.SetPreferences(context.Background(), "c-sms", &hushv1.Preferences{CustomerId: "c-sms", OptedOutChannels: []string{"sms"}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	m := nats.NewMsg(w.subjects.Intent("sms"))
-	m.Data, _ = proto.Marshal(testIntent("sms-1", "c-sms", "sms", "marketing", phone))
+	m.Data, _ = proto.Marshal(telIntent("sms-1", "c-sms", "sms", "marketing", telPhone))
 	if _, err := w.js.PublishMsg(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
 	suppressed := w.waitMsgs(bus.StreamSuppressed, 1)[0]
-	spans := w.waitSpans(consumerSpan, func(s tracetest.SpanStub) bool {
+	spans := w.waitSpans(isConsumerSpan, func(s tracetest.SpanStub) bool {
 		return s.SpanKind == trace.SpanKindProducer && strings.HasPrefix(s.Name, "hush.suppressed.")
 	})
-	tid, _ := traceparent(t, suppressed.Headers().Get("traceparent"))
-	consume := find(t, spans, tid, trace.SpanKindConsumer, "hush.intent process")
-	publish := find(t, spans, tid, trace.SpanKindProducer, "hush.suppressed.sms publish")
+	tid, _ := parseTraceparent(t, suppressed.Headers().Get("traceparent"))
+	consume := findSpan(t, spans, tid, trace.SpanKindConsumer, "hush.intent process")
+	publish := findSpan(t, spans, tid, trace.SpanKindProducer, "hush.suppressed.sms publish")
 	for _, s := range []tracetest.SpanStub{consume, publish} {
-		if got := attrOf(s, "hush.outcome").AsString(); got != "suppressed" {
+		if got := spanAttr(s, "hush.outcome").AsString(); got != "suppressed" {
 			t.Errorf("%s: hush.outcome %q, want suppressed", s.Name, got)
 		}
-		if got := attrOf(s, "hush.reason_codes").AsStringSlice(); len(got) != 1 || got[0] != "opted_out" {
+		if got := spanAttr(s, "hush.reason_codes").AsStringSlice(); len(got) != 1 || got[0] != "opted_out" {
 			t.Errorf("%s: hush.reason_codes %v, want [opted_out]", s.Name, got)
 		}
-		if got := attrOf(s, "hush.policy_version").AsString(); got != "trace-test-7" {
+		if got := spanAttr(s, "hush.policy_version").AsString(); got != "trace-test-7" {
 			t.Errorf("%s: hush.policy_version %q", s.Name, got)
 		}
 	}
-	noPersonalData(t, spans, phone, strings.TrimPrefix(phone, "+"))
+	noPersonalDataInSpans(t, spans, telPhone, strings.TrimPrefix(telPhone, "+"))
 }
 
 func TestLowercaseTraceparentFromANonGoProducerIsPickedUp(t *testing.T) {
-	w := newWorld(t)
+	w := newTelWorld(t)
 	// What a Python or Node producer sends: a plain NATS publish, JSON body,
 	// header names as W3C writes them (lowercase), no Go SDK involved.
 	const (
@@ -405,7 +405,7 @@ func TestLowercaseTraceparentFromANonGoProducerIsPickedUp(t *testing.T) {
 	}
 	defer nc.Close()
 	m := nats.NewMsg("hush.intent.email")
-	m.Data = []byte(`{"id":"py-1","customerId":"c-py","channel":"email","category":"transactional","destination":"` + email + `","sender":{"service":"py-billing"}}`)
+	m.Data = []byte(`{"id":"py-1","customerId":"c-py","channel":"email","category":"transactional","destination":"` + telEmail + `","sender":{"service":"py-billing"}}`)
 	m.Header["content-type"] = []string{"application/json"}
 	m.Header["traceparent"] = []string{"00-" + traceID + "-" + spanID + "-01"}
 	m.Header["tracestate"] = []string{"vendor=opaque"}
@@ -417,33 +417,28 @@ func TestLowercaseTraceparentFromANonGoProducerIsPickedUp(t *testing.T) {
 	}
 
 	dispatched := w.waitMsgs(bus.StreamDispatch, 1)[0]
-	spans := w.waitSpans(consumerSpan, func(s tracetest.SpanStub) bool {
+	spans := w.waitSpans(isConsumerSpan, func(s tracetest.SpanStub) bool {
 		return s.SpanKind == trace.SpanKindProducer && strings.HasPrefix(s.Name, "hush.dispatch.")
 	})
 	tid, _ := trace.TraceIDFromHex(traceID)
-	consume := find(t, spans, tid, trace.SpanKindConsumer, "hush.intent process")
+	consume := findSpan(t, spans, tid, trace.SpanKindConsumer, "hush.intent process")
 	if consume.Parent.SpanID().String() != spanID || !consume.Parent.IsRemote() {
 		t.Errorf("CONSUMER span's parent %s, want the producer's span %s", consume.Parent.SpanID(), spanID)
 	}
 	if got := consume.Parent.TraceState().String(); got != "vendor=opaque" {
 		t.Errorf("tracestate %q was not carried", got)
 	}
-	gotTID, _ := traceparent(t, dispatched.Headers().Get("traceparent"))
+	gotTID, _ := parseTraceparent(t, dispatched.Headers().Get("traceparent"))
 	if gotTID != tid {
 		t.Errorf("dispatch traceparent trace %s, want the producer's %s", gotTID, traceID)
 	}
-	noPersonalData(t, spans, email)
+	noPersonalDataInSpans(t, spans, telEmail)
 }
 
-func testRedis(t *testing.T) *redis.Client {
+func telRedis(t *testing.T) *redis.Client {
 	t.Helper()
 	r := testenv.StartRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Client.Options().Addr})
 	t.Cleanup(func() { rdb.Close() })
 	return rdb
-}
-
-func testenvEnsure(t *testing.T, w *world) {
-	t.Helper()
-	testenv.EnsureStreams(t, w.js, w.subjects)
 }

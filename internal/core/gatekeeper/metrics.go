@@ -1,9 +1,10 @@
-package telemetry
+package gatekeeper
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -13,7 +14,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/hush-oss/hush/internal/core/gatekeeper"
 	"github.com/hush-oss/hush/internal/core/policy"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
@@ -36,8 +36,10 @@ const (
 	MetricDeferredBacklog     = "hush_deferred_backlog"
 )
 
-// Metrics records what the gatekeeper does. It implements
-// gatekeeper.Observer; pass it in gatekeeper.Options.
+// Metrics records what the gatekeeper does. It implements Observer; pass
+// it in Options. It lives beside the gatekeeper because every instrument
+// speaks the gatekeeper's language (outcomes, reason codes, ErrPublish);
+// the telemetry package only provides the exporters it records into.
 type Metrics struct {
 	meter       metric.Meter
 	decisions   metric.Int64Counter
@@ -50,10 +52,12 @@ type Metrics struct {
 	inFlight    metric.Int64UpDownCounter
 }
 
-var _ gatekeeper.Observer = (*Metrics)(nil)
+var _ Observer = (*Metrics)(nil)
 
 // NewMetrics creates the instruments on mp.
 func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
+	// The instrumentation scope keeps the name it had before the metrics
+	// moved here: Prometheus shows it as otel_scope_name on every series.
 	m := &Metrics{meter: mp.Meter("github.com/hush-oss/hush/internal/platform/telemetry")}
 	var err error
 	counter := func(name, unit, desc string) metric.Int64Counter {
@@ -93,14 +97,14 @@ func (m *Metrics) Decided(d *hushv1.Decision, replayed bool, took time.Duration)
 	if len(d.GetReasons()) > 0 {
 		reason = policy.ShortCode(d.GetReasons()[0].GetCode())
 	}
-	channel, category := label(d.GetChannel()), label(d.GetCategory())
+	channel, category := metricLabel(d.GetChannel()), metricLabel(d.GetCategory())
 	m.decisions.Add(ctx, 1, metric.WithAttributes(
 		attribute.String("outcome", outcome), attribute.String("reason", reason),
 		attribute.String("channel", channel), attribute.String("category", category),
 		attribute.Bool("replayed", replayed)))
 	for _, r := range d.GetShadowReasons() {
 		m.shadow.Add(ctx, 1, metric.WithAttributes(
-			attribute.String("reason", policy.ShortCode(r.GetCode())), attribute.String("rule", label(r.GetRule())),
+			attribute.String("reason", policy.ShortCode(r.GetCode())), attribute.String("rule", metricLabel(r.GetRule())),
 			attribute.String("channel", channel), attribute.String("category", category)))
 	}
 	m.duration.Record(ctx, took.Seconds(), metric.WithAttributes(attribute.String("outcome", outcome)))
@@ -108,7 +112,7 @@ func (m *Metrics) Decided(d *hushv1.Decision, replayed bool, took time.Duration)
 
 // DeadLettered counts a dead letter by the stage that produced it.
 func (m *Metrics) DeadLettered(stage string) {
-	m.deadLetters.Add(context.Background(), 1, metric.WithAttributes(attribute.String("stage", label(stage))))
+	m.deadLetters.Add(context.Background(), 1, metric.WithAttributes(attribute.String("stage", metricLabel(stage))))
 }
 
 // Retried counts an intent handed back. A failed outcome publish is also a
@@ -123,10 +127,10 @@ func (m *Metrics) Retried(err error) {
 }
 
 // isPublishFailure tells a failed outcome publish: one JetStream did not
-// acknowledge (gatekeeper.ErrPublish), or one the client refused to send.
+// acknowledge (ErrPublish), or one the client refused to send.
 func isPublishFailure(err error) bool {
 	var api *jetstream.APIError
-	return errors.Is(err, gatekeeper.ErrPublish) || errors.As(err, &api) ||
+	return errors.Is(err, ErrPublish) || errors.As(err, &api) ||
 		errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionDraining) ||
 		errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
 		errors.Is(err, jetstream.ErrTooManyStalledMsgs) || errors.Is(err, jetstream.ErrAsyncPublishTimeout)
@@ -141,6 +145,21 @@ func (m *Metrics) InFlight(delta int) {
 // "disconnect").
 func (m *Metrics) NATSError(kind string) {
 	m.natsErrors.Add(context.Background(), 1, metric.WithAttributes(attribute.String("kind", kind)))
+}
+
+// WatchNATS logs and counts a connection's asynchronous errors (permission
+// violations, slow consumers) and its disconnects.
+func (m *Metrics) WatchNATS(nc *nats.Conn, log *slog.Logger) {
+	nc.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		m.NATSError("async")
+		log.Warn("nats", "err", err)
+	})
+	nc.SetDisconnectErrHandler(func(_ *nats.Conn, err error) {
+		if err != nil {
+			m.NATSError("disconnect")
+			log.Warn("nats disconnected", "err", err)
+		}
+	})
 }
 
 // ObservePublishPending reports the outcome publishes awaiting their
@@ -236,7 +255,7 @@ func DeferredBacklog(js jetstream.JetStream, stream, filter string) func(context
 }
 
 // RedisHook counts failed Redis commands by name; add it to the client
-// with AddHook. A missing key (redis.Nil) and the NOSCRIPT reply that makes
+// with AddHook (telemetry.InstrumentRedis takes it). A missing key (redis.Nil) and the NOSCRIPT reply that makes
 // go-redis load a script are answers, not failures.
 func (m *Metrics) RedisHook() redis.Hook { return redisHook{m} }
 
@@ -274,8 +293,8 @@ func (h redisHook) count(cmd redis.Cmder, err error) {
 	h.m.redisErrors.Add(context.Background(), 1, metric.WithAttributes(attribute.String("command", strings.ToLower(cmd.Name()))))
 }
 
-// label keeps empty values visible in queries.
-func label(s string) string {
+// metricLabel keeps empty values visible in queries.
+func metricLabel(s string) string {
 	if s == "" {
 		return "unknown"
 	}
