@@ -191,7 +191,7 @@ var classWords = map[policy.Class]string{
 }
 
 var modeLabels = map[hushv1.Mode]string{
-	hushv1.Mode_MODE_NORMAL:         "Everything I have not switched off below",
+	hushv1.Mode_MODE_NORMAL:         "As I choose below",
 	hushv1.Mode_MODE_ESSENTIAL_ONLY: "Essential only",
 	hushv1.Mode_MODE_DO_NOTHING:     "Leave me alone",
 }
@@ -276,7 +276,7 @@ func (s *Server) prefsPageData(p *hushv1.Preferences) prefsPageData {
 		d.Categories = append(d.Categories, choice{c, label(c), !slices.Contains(p.GetOptedOutCategories(), c)})
 	}
 	for _, t := range s.topics(p.GetOptedOutTopics()) {
-		d.Topics = append(d.Topics, choice{t, label(t), !slices.Contains(p.GetOptedOutTopics(), t)})
+		d.Topics = append(d.Topics, choice{t, t, !slices.Contains(p.GetOptedOutTopics(), t)}) // by name: it is what customers type
 	}
 	d.Zones = zoneGroups(d.TimeZone)
 	return d

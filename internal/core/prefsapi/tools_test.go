@@ -11,13 +11,19 @@ import (
 // run; `make test-deps` installs them there with npm ci.
 func npmDir(t *testing.T) string {
 	t.Helper()
+	return filepath.Join(repoRoot(t), "tools", "npm")
+}
+
+// repoRoot is the folder of go.mod.
+func repoRoot(t *testing.T) string {
+	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "tools", "npm")
+			return dir
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
