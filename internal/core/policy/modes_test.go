@@ -3,6 +3,7 @@ package policy_test
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/hush-oss/hush/internal/core/policy"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
@@ -77,5 +78,60 @@ categories:
 	}
 	if s := pol.ModeLets(hushv1.Mode(42)); !s.All {
 		t.Errorf("an unknown mode: %+v; want treated as normal", s)
+	}
+}
+
+// knownModeGaps are the cases where Evaluate does not yet do what Modes
+// says (rule 6 of the design). The test fails when one is closed, so that
+// the entry is deleted and the gap cannot reopen.
+var knownModeGaps = map[string]bool{
+	"MODE_DO_NOTHING/transactional/not a reply": true, // evaluate.go lets transactional through every mode
+}
+
+// TestEvaluateFollowsModes holds the rules to Modes, the statement the
+// preference page words its promises from: each mode lets through exactly
+// the classes it names, and replies to the customer's own contact.
+func TestEvaluateFollowsModes(t *testing.T) {
+	pol, err := policy.Parse("modes.yaml", []byte(`
+version: v1
+categories:
+  critical:      { class: critical }
+  transactional: { class: transactional }
+  service:       { class: service }
+  marketing:     { class: marketing }
+rules:
+  quiet_hours: { mode: shadow }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	for _, m := range pol.Modes() {
+		for _, cat := range pol.CategoryNames() {
+			class, _ := pol.ClassOf(cat)
+			for _, reply := range []bool{false, true} {
+				in := policy.Input{
+					Intent: &hushv1.ContactIntent{Id: "i-1", CustomerId: "c-1", Channel: "email", Category: cat,
+						Sender: &hushv1.Sender{Service: "svc"}},
+					Prefs: &hushv1.Preferences{CustomerId: "c-1", Mode: m.Mode},
+					Now:   now,
+				}
+				name := m.Mode.String() + "/" + cat + "/not a reply"
+				if reply {
+					in.Intent.InReplyTo, in.ReplyUntil = "thread-1", now.Add(time.Hour)
+					name = m.Mode.String() + "/" + cat + "/a reply"
+				}
+				v := pol.Evaluate(in)
+				want := m.Lets(class, reply)
+				switch {
+				case knownModeGaps[name] && v.Approved() != want:
+					t.Logf("%s: known gap, approved %v, Modes says %v", name, v.Approved(), want)
+				case knownModeGaps[name]:
+					t.Errorf("%s: Evaluate now follows Modes; delete the entry from knownModeGaps", name)
+				case v.Approved() != want:
+					t.Errorf("%s: approved %v (%s), Modes says %v", name, v.Approved(), v.Reason.Message, want)
+				}
+			}
+		}
 	}
 }
