@@ -46,7 +46,7 @@ func TestDocumentedCommandsRun(t *testing.T) {
 		least int
 		shows []string
 	}{
-		"../README.md": {1, []string{`{"stream":"HUSH_INTENTS","seq":1}`}},
+		"../README.md": {2, []string{`{"stream":"HUSH_INTENTS","seq":1}`, "ready"}},
 		"api.md":       {2, []string{"ready", `"mode":"MODE_DO_NOTHING"`, `"consentRevoked":true`}},
 		"producers.md": {2, []string{`{"stream":"HUSH_INTENTS","seq":1}`, `{"stream":"HUSH_INBOUND","seq":1}`}},
 	}
