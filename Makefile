@@ -25,7 +25,7 @@ deps: ## install redis-server when missing (apt-get, as root)
 	    exit 1; \
 	  fi; }
 
-test-deps: deps ## also install chromium, for the preference-page test (apt-get, as root)
+test-deps: deps ## also install chromium and the Node test tools (apt-get as root, then npm ci in tools/npm)
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "make: chromium not found; installing Debian's chromium (the preference page is tested in it)"; \
@@ -35,6 +35,18 @@ test-deps: deps ## also install chromium, for the preference-page test (apt-get,
 	    echo "make: chromium not found; the preference-page test is skipped (fails under CI=true)."; \
 	    echo "      Install it: sudo apt-get install chromium"; \
 	  fi; }
+	@command -v npm >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: npm not found; installing Debian's nodejs and npm (the API and page tests run Node tools)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null \
+	      || { echo "make: apt-get install nodejs npm failed"; exit 1; }; \
+	  else \
+	    echo "make: npm not found; the OpenAPI and accessibility tests are skipped (they fail under CI=true)."; \
+	    echo "      Install it: sudo apt-get install nodejs npm"; \
+	  fi; }
+# The OpenAPI linter, the client generator and axe-core, at the versions
+# tools/npm/package-lock.json pins.
+	@if command -v npm >/dev/null 2>&1; then cd tools/npm && npm ci --no-audit --no-fund --loglevel=error; fi
 
 run: deps ## start NATS (in-process), Redis, the gatekeeper and a demo workload
 	@$(GO) build -o bin/hushdev ./services/hushdev

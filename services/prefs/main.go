@@ -39,6 +39,7 @@ type settings struct {
 	TokensFile           string `conf:"tokens-file" help:"bearer tokens, one per line: <subject> <token> <scope>... (scopes: admin, staff, customer:<id>)"`
 	Tokens               string `conf:"tokens" secret:"true" help:"bearer tokens in the tokens-file format, entries separated by ';' (added to --tokens-file)"`
 	LinkKeys             string `conf:"link-keys" secret:"true" help:"comma-separated keys (32+ bytes each) signing unsubscribe and preference links; the first signs, all verify; empty disables /u/ and /p/"`
+	Brand                string `conf:"brand" help:"whose preferences these are, as customers know the business (\"Acme Bank\"); the preference and unsubscribe pages name it"`
 	PublicURL            string `conf:"public-url" default:"http://localhost:8080" help:"the address customers reach this service at; the base of the links it makes (https in production)"`
 	connect.NATSSettings `default.nats-inbox-prefix:"_HUSH_INBOX.prefs" help.nats-inbox-prefix:"subject prefix of replies; the consent history it reads arrives there, and deploy/nats lets only prefs read it"`
 	connect.RedisSettings
@@ -120,7 +121,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api := prefsapi.New(prefsapi.Options{Consent: svc, JS: js, Subjects: subjects, Policy: pol, Tokens: tokens,
-		Links: signer, PublicURL: s.PublicURL, MaxBody: s.MaxBody, Registry: reg, Logger: log,
+		Links: signer, Brand: s.Brand, PublicURL: s.PublicURL, MaxBody: s.MaxBody, Registry: reg, Logger: log,
 		Ready: func(ctx context.Context) error {
 			if !nc.IsConnected() {
 				return errors.New("nats not connected")

@@ -177,7 +177,10 @@ func TestEvaluate(t *testing.T) {
 		// modes
 		{name: "do nothing stops marketing", prefs: &hushv1.Preferences{Mode: hushv1.Mode_MODE_DO_NOTHING}, outcome: suppressed,
 			code: hushv1.ReasonCode_REASON_CODE_DO_NOTHING, rule: "mode.do_nothing"},
-		{name: "do nothing lets transactional through", intent: category("transactional"), prefs: &hushv1.Preferences{Mode: hushv1.Mode_MODE_DO_NOTHING}, outcome: approved},
+		// Design rule 6: do_nothing lets only critical contacts and replies through.
+		{name: "do nothing stops transactional", intent: category("transactional"), prefs: &hushv1.Preferences{Mode: hushv1.Mode_MODE_DO_NOTHING},
+			outcome: suppressed, code: hushv1.ReasonCode_REASON_CODE_DO_NOTHING, rule: "mode.do_nothing"},
+		{name: "essential only lets transactional through", intent: category("transactional"), prefs: &hushv1.Preferences{Mode: hushv1.Mode_MODE_ESSENTIAL_ONLY}, outcome: approved},
 		{name: "do nothing lets a reply inside its window through", intent: set(category("service"), replyTo("t-9")), reply: noon.Add(time.Millisecond),
 			prefs: &hushv1.Preferences{Mode: hushv1.Mode_MODE_DO_NOTHING}, outcome: approved, caps: []string{"cap.daily"}},
 		{name: "do nothing stops a reply whose window closed exactly now", intent: set(category("service"), replyTo("t-9")), reply: noon,

@@ -34,7 +34,8 @@ type rawPolicy struct {
 }
 
 type rawCategory struct {
-	Class string `yaml:"class"`
+	Class  string   `yaml:"class"`
+	Topics []string `yaml:"topics"`
 }
 
 type rawRule struct {
@@ -241,6 +242,7 @@ func (c *compiler) categories(p *Policy, cats map[string]rawCategory) {
 			c.fail(fmt.Sprintf("unknown class %q (want one of %s)", cat.Class, strings.Join(classNames, ", ")), "categories", name, "class")
 		}
 		p.categories[name] = class
+		c.topics(p, name, cat.Topics)
 	}
 }
 

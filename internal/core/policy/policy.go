@@ -156,6 +156,7 @@ type Policy struct {
 	ReplyWindow time.Duration
 
 	categories    map[string]Class
+	topics        []Topic // sorted by name
 	rules         map[string]Mode
 	caps          []Cap
 	custFreq      classSet

@@ -224,10 +224,18 @@ func careHold(_ *Policy, s subject) (objection, bool) {
 }
 
 // modeApplies reports whether the customer's mode at the intent's time is
-// m and applies to it: transactional contacts and replies inside a reply
-// window pass every mode.
+// m and blocks the intent: what each mode lets through is modeClasses, the
+// table the preference page words its promises from.
 func modeApplies(s subject, m hushv1.Mode) bool {
-	return s.class != ClassTransactional && !s.reply() && effectiveMode(s.prefs, s.now) == m
+	if effectiveMode(s.prefs, s.now) != m {
+		return false
+	}
+	for _, mc := range modeClasses {
+		if mc.mode == m {
+			return !mc.all && !(mc.replies && s.reply()) && !slices.Contains(mc.classes, s.class)
+		}
+	}
+	return false
 }
 
 func doNothing(_ *Policy, s subject) (objection, bool) {

@@ -41,6 +41,9 @@ var linkKey = bytes.Repeat([]byte("k"), 32)
 // publicURL is where customers would reach the test server.
 const publicURL = "https://prefs.example.test"
 
+// brand is whose preferences the test server's pages say these are.
+const brand = "Acme Bank"
+
 // env is a preferences server on real NATS and Redis.
 type env struct {
 	t        *testing.T
@@ -74,7 +77,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	api := prefsapi.New(prefsapi.Options{Consent: e.consent, JS: e.js, Subjects: e.subjects, Policy: e.pol,
-		Tokens: tokens, Links: e.signer, MaxBody: 4 << 10, PublicURL: publicURL})
+		Tokens: tokens, Links: e.signer, MaxBody: 4 << 10, PublicURL: publicURL, Brand: brand})
 	e.srv = httptest.NewServer(api.Handler())
 	t.Cleanup(e.srv.Close)
 	return e

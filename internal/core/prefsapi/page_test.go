@@ -49,7 +49,10 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("hide-scrollbars", true), // screenshots as wide as the screen
 		chromedp.UserDataDir(t.TempDir()),
+		// The browser's own time zone, which the page offers as the default.
+		chromedp.Env("TZ=Europe/Paris"),
 		chromedp.WindowSize(375, 812), // a phone
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)

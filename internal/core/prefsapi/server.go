@@ -49,6 +49,9 @@ type Options struct {
 	// Links signs and checks unsubscribe and preference-centre links;
 	// nil disables /u/, /p/ and POST /links.
 	Links *links.Signer
+	// Brand is whose preferences these are, as customers know the business
+	// ("Acme Bank"); the pages name it. Empty: the pages name no one.
+	Brand string
 	// PublicURL is the service's address as customers reach it
 	// ("https://prefs.example.com"), the base of the links it makes.
 	PublicURL string
