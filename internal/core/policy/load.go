@@ -23,6 +23,8 @@ const MaxCustomerWindow = 31 * 24 * time.Hour
 type rawPolicy struct {
 	Version           string                 `yaml:"version"`
 	FallbackTimeZone  string                 `yaml:"fallback_time_zone"`
+	FallbackRegion    string                 `yaml:"fallback_region"`
+	UnknownZone       string                 `yaml:"unknown_zone"`
 	DecisionRetention string                 `yaml:"decision_retention"`
 	ReplyWindow       string                 `yaml:"reply_window"`
 	Categories        map[string]rawCategory `yaml:"categories"`
@@ -46,6 +48,7 @@ type rawQuietHours struct {
 	Action        string               `yaml:"action"`
 	Quiet         []string             `yaml:"quiet"`
 	CustomerHours *bool                `yaml:"customer_hours"`
+	StrictZones   bool                 `yaml:"strict_zones"`
 	Regions       map[string]rawRegion `yaml:"regions"`
 }
 
@@ -214,6 +217,17 @@ func (c *compiler) basics(p *Policy, r *rawPolicy) {
 		loc = time.UTC
 	}
 	p.FallbackZone = loc
+	p.unknownZone = c.action(r.UnknownZone, Defer, "unknown_zone")
+	if fr := r.FallbackRegion; fr != "" {
+		switch {
+		case !regionCode.MatchString(fr):
+			c.fail("want an ISO 3166 code like US or US-FL", "fallback_region")
+		case len(RegionZones(fr)) == 0:
+			c.fail(fmt.Sprintf("no time zones are known for %q", fr), "fallback_region")
+		default:
+			p.fallbackRegion = fr
+		}
+	}
 
 	p.DecisionRetention = 72 * time.Hour
 	if r.DecisionRetention != "" {
@@ -375,11 +389,13 @@ func (c *compiler) quietHours(p *Policy, r *rawQuietHours) {
 	if r.CustomerHours != nil {
 		q.customer = *r.CustomerHours
 	}
+	q.strict = r.StrictZones
 	if len(r.Regions) > 0 {
-		q.regions = make(map[string]quietRule, len(r.Regions))
+		q.regions = make(map[string]*quietRule, len(r.Regions))
 	}
 	for code, reg := range r.Regions {
-		q.regions[code] = c.region(code, reg, q.rule.action)
+		rule := c.region(code, reg, q.rule.action)
+		q.regions[code] = &rule
 	}
 	p.quiet = q
 }
