@@ -16,7 +16,10 @@ import (
 )
 
 // MaxCustomerWindow bounds the window of a customer's own maximum frequency,
-// so that the contact ledger's retention is known from the policy alone.
+// so that the contact ledger's retention is known from the policy alone:
+// the ledger always keeps at least this much (LedgerRetention), and the
+// preferences API and hushctl refuse longer windows rather than honour
+// them as this one.
 const MaxCustomerWindow = 31 * 24 * time.Hour
 
 // rawPolicy mirrors the file; see docs/policy.md for every field.
