@@ -325,3 +325,22 @@ func BenchmarkEvaluateZones(b *testing.B) {
 		})
 	}
 }
+
+// TestWorkedExamplesOfZones keeps the rows of docs/policy.md's "Quiet hours
+// in three places" about unknown zones true of the default policy.
+func TestWorkedExamplesOfZones(t *testing.T) {
+	pol, err := policy.Parse(policyfiles.DefaultName, policyfiles.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 24, 1, 30, 0, 0, time.UTC)
+	v := pol.Evaluate(policy.Input{Intent: baseIntent(), Prefs: &hushv1.Preferences{Region: "US-FL"}, Now: now})
+	if want := time.Date(2026, 11, 24, 14, 0, 0, 0, time.UTC); v.Outcome != deferred || !v.ReleaseAt.Equal(want) {
+		t.Errorf("US-FL without a zone: %v to %v, want deferred to %v", v.Outcome, v.ReleaseAt, want)
+	}
+	it := baseIntent()
+	sms("+14155550100")(it)
+	if v := pol.Evaluate(policy.Input{Intent: it, Now: now}); v.Outcome != approved {
+		t.Errorf("a +1 415 number at 17:30 in San Francisco: %v (%s), want approved", v.Outcome, v.Reason.Message)
+	}
+}
