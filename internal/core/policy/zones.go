@@ -17,13 +17,15 @@ import (
 // subdivisionZones lists the IANA zones used in the subdivisions (ISO
 // 3166-2) whose zones are a strict subset of their country's: a customer
 // there is checked against these only. Sources: the comments of tzdata's
-// zone1970.tab (which name states and provinces) and the US Department of
-// Transportation's time-zone boundaries (49 CFR part 71) for the states
-// split between zones, including unofficial local practice (Phenix City AL
-// on Eastern time, the Navajo Nation in AZ on Mountain daylight time, West
-// Wendover NV and Kenton OK on Mountain time), since a customer there keeps
-// the clock of their town. A subdivision not listed here takes every zone
-// of its country: stricter, never looser.
+// zone1970.tab, which name the states, provinces and federal subjects each
+// zone covers, and for the US states split between zones the US Department
+// of Transportation's time-zone boundaries (49 CFR part 71), including
+// unofficial local practice (Phenix City AL on Eastern time, the Navajo
+// Nation in AZ on Mountain daylight time, West Wendover NV and Kenton OK on
+// Mountain time), since a customer there keeps the clock of their town. A
+// subdivision not listed here takes every zone of its country: stricter,
+// never looser. For Russia only the subjects whose zone is not in doubt
+// are listed.
 var subdivisionZones = map[string]string{
 	"US-AL": "America/Chicago America/New_York",
 	"US-AK": "America/Anchorage America/Juneau America/Sitka America/Metlakatla America/Yakutat America/Nome America/Adak",
@@ -100,6 +102,114 @@ var subdivisionZones = map[string]string{
 	"AU-TAS": "Australia/Hobart Antarctica/Macquarie",
 	"AU-VIC": "Australia/Melbourne",
 	"AU-WA":  "Australia/Perth Australia/Eucla",
+
+	"BR-AC": "America/Rio_Branco",
+	"BR-AL": "America/Maceio",
+	"BR-AM": "America/Manaus America/Eirunepe",
+	"BR-AP": "America/Belem",
+	"BR-BA": "America/Bahia",
+	"BR-CE": "America/Fortaleza",
+	"BR-DF": "America/Sao_Paulo",
+	"BR-ES": "America/Sao_Paulo",
+	"BR-GO": "America/Sao_Paulo",
+	"BR-MA": "America/Fortaleza",
+	"BR-MG": "America/Sao_Paulo",
+	"BR-MS": "America/Campo_Grande",
+	"BR-MT": "America/Cuiaba",
+	"BR-PA": "America/Belem America/Santarem",
+	"BR-PB": "America/Fortaleza",
+	"BR-PE": "America/Recife America/Noronha",
+	"BR-PI": "America/Fortaleza",
+	"BR-PR": "America/Sao_Paulo",
+	"BR-RJ": "America/Sao_Paulo",
+	"BR-RN": "America/Fortaleza",
+	"BR-RO": "America/Porto_Velho",
+	"BR-RR": "America/Boa_Vista",
+	"BR-RS": "America/Sao_Paulo",
+	"BR-SC": "America/Sao_Paulo",
+	"BR-SE": "America/Maceio",
+	"BR-SP": "America/Sao_Paulo",
+	"BR-TO": "America/Araguaina",
+
+	"MX-AGU": "America/Mexico_City",
+	"MX-BCN": "America/Tijuana",
+	"MX-BCS": "America/Mazatlan",
+	"MX-CAM": "America/Merida",
+	"MX-CHH": "America/Chihuahua America/Ciudad_Juarez America/Ojinaga",
+	"MX-CHP": "America/Mexico_City",
+	"MX-CMX": "America/Mexico_City",
+	"MX-COA": "America/Monterrey America/Matamoros",
+	"MX-COL": "America/Mexico_City",
+	"MX-DUR": "America/Monterrey",
+	"MX-GRO": "America/Mexico_City",
+	"MX-GUA": "America/Mexico_City",
+	"MX-HID": "America/Mexico_City",
+	"MX-JAL": "America/Mexico_City",
+	"MX-MEX": "America/Mexico_City",
+	"MX-MIC": "America/Mexico_City",
+	"MX-MOR": "America/Mexico_City",
+	"MX-NAY": "America/Mazatlan America/Bahia_Banderas",
+	"MX-NLE": "America/Monterrey America/Matamoros",
+	"MX-OAX": "America/Mexico_City",
+	"MX-PUE": "America/Mexico_City",
+	"MX-QUE": "America/Mexico_City",
+	"MX-ROO": "America/Cancun",
+	"MX-SIN": "America/Mazatlan",
+	"MX-SLP": "America/Mexico_City",
+	"MX-SON": "America/Hermosillo",
+	"MX-TAB": "America/Mexico_City",
+	"MX-TAM": "America/Monterrey America/Matamoros",
+	"MX-TLA": "America/Mexico_City",
+	"MX-VER": "America/Mexico_City",
+	"MX-YUC": "America/Merida",
+	"MX-ZAC": "America/Mexico_City",
+
+	"RU-AL":  "Asia/Barnaul",
+	"RU-ALT": "Asia/Barnaul",
+	"RU-AMU": "Asia/Yakutsk",
+	"RU-AST": "Europe/Astrakhan",
+	"RU-BA":  "Asia/Yekaterinburg",
+	"RU-BU":  "Asia/Irkutsk",
+	"RU-CHE": "Asia/Yekaterinburg",
+	"RU-CHU": "Asia/Anadyr",
+	"RU-IRK": "Asia/Irkutsk",
+	"RU-KAM": "Asia/Kamchatka",
+	"RU-KDA": "Europe/Moscow",
+	"RU-KEM": "Asia/Novokuznetsk",
+	"RU-KGD": "Europe/Kaliningrad",
+	"RU-KGN": "Asia/Yekaterinburg",
+	"RU-KHA": "Asia/Vladivostok",
+	"RU-KHM": "Asia/Yekaterinburg",
+	"RU-KIR": "Europe/Kirov",
+	"RU-KK":  "Asia/Krasnoyarsk",
+	"RU-KYA": "Asia/Krasnoyarsk",
+	"RU-LEN": "Europe/Moscow",
+	"RU-MAG": "Asia/Magadan",
+	"RU-MOS": "Europe/Moscow",
+	"RU-MOW": "Europe/Moscow",
+	"RU-NIZ": "Europe/Moscow",
+	"RU-NVS": "Asia/Novosibirsk",
+	"RU-OMS": "Asia/Omsk",
+	"RU-ORE": "Asia/Yekaterinburg",
+	"RU-PER": "Asia/Yekaterinburg",
+	"RU-PRI": "Asia/Vladivostok",
+	"RU-ROS": "Europe/Moscow",
+	"RU-SA":  "Asia/Yakutsk Asia/Khandyga Asia/Ust-Nera Asia/Srednekolymsk",
+	"RU-SAK": "Asia/Sakhalin Asia/Srednekolymsk",
+	"RU-SAM": "Europe/Samara",
+	"RU-SAR": "Europe/Saratov",
+	"RU-SPE": "Europe/Moscow",
+	"RU-SVE": "Asia/Yekaterinburg",
+	"RU-TA":  "Europe/Moscow",
+	"RU-TOM": "Asia/Tomsk",
+	"RU-TY":  "Asia/Krasnoyarsk",
+	"RU-TYU": "Asia/Yekaterinburg",
+	"RU-UD":  "Europe/Samara",
+	"RU-ULY": "Europe/Ulyanovsk",
+	"RU-VGG": "Europe/Volgograd",
+	"RU-YAN": "Asia/Yekaterinburg",
+	"RU-YEV": "Asia/Vladivostok",
+	"RU-ZAB": "Asia/Chita",
 }
 
 // RegionZones returns the IANA time zones of a region ("US-FL", "FR"): a

@@ -251,6 +251,9 @@ func TestRegionZoneTable(t *testing.T) {
 		"US":     {"America/New_York", "Pacific/Honolulu", "America/Adak"},
 		"FR":     {"Europe/Paris"},
 		"RU":     {"Europe/Kaliningrad", "Asia/Kamchatka"},
+		"RU-MOW": {"Europe/Moscow"},
+		"BR-PE":  {"America/Recife", "America/Noronha"},
+		"MX-CHH": {"America/Chihuahua", "America/Ciudad_Juarez", "America/Ojinaga"},
 	} {
 		for _, z := range want {
 			if !contains(policy.RegionZones(r), z) {
