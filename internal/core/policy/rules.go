@@ -272,6 +272,8 @@ func quietHoursRule(p *Policy, s subject) (objection, bool) {
 	late := s.it.GetNotAfter() != nil && !until.Before(s.it.GetNotAfter().AsTime())
 	switch {
 	case why != "":
+		// a suppression with no end to give (an unknown zone, or zones
+		// that share no allowed time): the message says why
 	case action == Defer && !late:
 		o.message = "quiet hours in the customer's time zone; deferred to " + Stamp(until)
 		o.until = until
