@@ -139,6 +139,7 @@ func TestPrefsCommands(t *testing.T) {
 		{"mode", "c-1", "sleepy"},
 		{"care-hold", "set", "c-1"},
 		{"prefs", "set", "c-1", "--quiet-hours", "25:00-07:00"},
+		{"prefs", "set", "c-1", "--max-frequency", "1/90d"}, // longer than the contact ledger keeps
 		{"prefs", "get"},
 		{"prefs", "get", "c-1", "--colour", "blue"},
 		{"nonsense"},

@@ -188,6 +188,10 @@ func (f *setFlags) apply(p *hushv1.Preferences, now time.Time) error {
 		if !ok || err != nil || derr != nil {
 			return fmt.Errorf("--max-frequency: want COUNT/WINDOW like 3/7d, got %q", f.MaxFrequency)
 		}
+		if d > policy.MaxCustomerWindow {
+			return fmt.Errorf("--max-frequency: the window is at most %s (the contact ledger keeps no more), got %q",
+				policy.FormatWindow(policy.MaxCustomerWindow), window)
+		}
 		p.MaxFrequency = &hushv1.MaxFrequency{Count: uint32(n), Window: durationpb.New(d)}
 	}
 	switch f.Region {

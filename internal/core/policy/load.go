@@ -16,13 +16,18 @@ import (
 )
 
 // MaxCustomerWindow bounds the window of a customer's own maximum frequency,
-// so that the contact ledger's retention is known from the policy alone.
+// so that the contact ledger's retention is known from the policy alone:
+// the ledger always keeps at least this much (LedgerRetention), and the
+// preferences API and hushctl refuse longer windows rather than honour
+// them as this one.
 const MaxCustomerWindow = 31 * 24 * time.Hour
 
 // rawPolicy mirrors the file; see docs/policy.md for every field.
 type rawPolicy struct {
 	Version           string                 `yaml:"version"`
 	FallbackTimeZone  string                 `yaml:"fallback_time_zone"`
+	FallbackRegion    string                 `yaml:"fallback_region"`
+	UnknownZone       string                 `yaml:"unknown_zone"`
 	DecisionRetention string                 `yaml:"decision_retention"`
 	ReplyWindow       string                 `yaml:"reply_window"`
 	Categories        map[string]rawCategory `yaml:"categories"`
@@ -47,6 +52,7 @@ type rawQuietHours struct {
 	Action        string               `yaml:"action"`
 	Quiet         []string             `yaml:"quiet"`
 	CustomerHours *bool                `yaml:"customer_hours"`
+	StrictZones   bool                 `yaml:"strict_zones"`
 	Regions       map[string]rawRegion `yaml:"regions"`
 }
 
@@ -215,6 +221,17 @@ func (c *compiler) basics(p *Policy, r *rawPolicy) {
 		loc = time.UTC
 	}
 	p.FallbackZone = loc
+	p.unknownZone = c.action(r.UnknownZone, Defer, "unknown_zone")
+	if fr := r.FallbackRegion; fr != "" {
+		switch {
+		case !regionCode.MatchString(fr):
+			c.fail("want an ISO 3166 code like US or US-FL", "fallback_region")
+		case len(RegionZones(fr)) == 0:
+			c.fail(fmt.Sprintf("no time zones are known for %q", fr), "fallback_region")
+		default:
+			p.fallbackRegion = fr
+		}
+	}
 
 	p.DecisionRetention = 72 * time.Hour
 	if r.DecisionRetention != "" {
@@ -377,11 +394,13 @@ func (c *compiler) quietHours(p *Policy, r *rawQuietHours) {
 	if r.CustomerHours != nil {
 		q.customer = *r.CustomerHours
 	}
+	q.strict = r.StrictZones
 	if len(r.Regions) > 0 {
-		q.regions = make(map[string]quietRule, len(r.Regions))
+		q.regions = make(map[string]*quietRule, len(r.Regions))
 	}
 	for code, reg := range r.Regions {
-		q.regions[code] = c.region(code, reg, q.rule.action)
+		rule := c.region(code, reg, q.rule.action)
+		q.regions[code] = &rule
 	}
 	p.quiet = q
 }

@@ -84,8 +84,7 @@ categories:
 // knownModeGaps are the cases where Evaluate does not yet do what Modes
 // says (rule 6 of the design). The test fails when one is closed, so that
 // the entry is deleted and the gap cannot reopen.
-var knownModeGaps = map[string]bool{
-}
+var knownModeGaps = map[string]bool{}
 
 // TestEvaluateFollowsModes holds the rules to Modes, the statement the
 // preference page words its promises from: each mode lets through exactly

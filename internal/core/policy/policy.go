@@ -9,8 +9,6 @@
 package policy
 
 import (
-	"sync"
-	"sync/atomic"
 	"time"
 
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
@@ -144,7 +142,8 @@ func (s Scope) String() string {
 type Policy struct {
 	// Version names the policy on every decision it makes.
 	Version string
-	// FallbackZone is used when a customer's time zone is unknown or invalid.
+	// FallbackZone is the zone of a customer of whom no time zone, region
+	// or phone number is known (unless the policy names a fallback region).
 	FallbackZone *time.Location
 	// DecisionRetention is how long decisions are kept by intent id.
 	DecisionRetention time.Duration
@@ -164,6 +163,13 @@ type Policy struct {
 	quiet         quietHours
 	unsolicited   unsolicitedGuard
 	zones         *zoneCache
+	// unknownZone is what quiet hours do for a customer of whom no zone,
+	// region or phone number is known: defer (check the fallback zones)
+	// or suppress.
+	unknownZone Action
+	// fallbackRegion, when set, gives those customers every zone of a
+	// region instead of FallbackZone.
+	fallbackRegion string
 }
 
 // Cap is a rolling-window cap: at most Max contacts of its classes in any
@@ -292,39 +298,3 @@ type Verdict struct {
 
 // Approved reports whether the rules let the intent through so far.
 func (v *Verdict) Approved() bool { return v.Outcome == hushv1.Outcome_OUTCOME_APPROVED }
-
-// zoneCache remembers loaded time zones (and names that are not zones), so
-// that an evaluation never reads the zone database.
-type zoneCache struct {
-	m sync.Map // name -> *time.Location (nil: unknown)
-	n atomic.Int32
-}
-
-// maxCachedZones bounds the cache against garbage zone names; IANA has
-// about 600.
-const maxCachedZones = 2048
-
-// zone returns the location for name, or the fallback when it is empty or
-// unknown: never "send anyway".
-func (p *Policy) zone(name string) *time.Location {
-	if name == "" {
-		return p.FallbackZone
-	}
-	if v, ok := p.zones.m.Load(name); ok {
-		if loc := v.(*time.Location); loc != nil {
-			return loc
-		}
-		return p.FallbackZone
-	}
-	loc, err := time.LoadLocation(name)
-	if err != nil || name == "Local" {
-		loc = nil
-	}
-	if p.zones.n.Add(1) <= maxCachedZones {
-		p.zones.m.Store(name, loc)
-	}
-	if loc == nil {
-		return p.FallbackZone
-	}
-	return loc
-}

@@ -43,13 +43,16 @@ type quietRule struct {
 type quietHours struct {
 	classes  classSet
 	rule     quietRule
-	regions  map[string]quietRule
+	regions  map[string]*quietRule
 	customer bool
+	// strict checks a zone the customer set together with every zone of
+	// their phone number, instead of letting it decide alone.
+	strict bool
 }
 
 // ruleFor returns the rule of a region ("US-FL"), falling back to its
 // country ("US"), then to the default.
-func (q *quietHours) ruleFor(region string) quietRule {
+func (q *quietHours) ruleFor(region string) *quietRule {
 	if region != "" && len(q.regions) > 0 {
 		if r, ok := q.regions[region]; ok {
 			return r
@@ -60,7 +63,7 @@ func (q *quietHours) ruleFor(region string) quietRule {
 			}
 		}
 	}
-	return q.rule
+	return &q.rule
 }
 
 // parseClock reads "HH:MM" as minutes of the day.
@@ -108,6 +111,61 @@ func customerWindow(q *hushv1.QuietHours) (window, bool) {
 		return window{}, false
 	}
 	return window{s, e}, true
+}
+
+// Why quiet hours suppress when no deferral can be given.
+const (
+	whyUnknownZone  = "the customer's time zone is unknown (no valid time zone, region or phone number) and the policy suppresses such contacts"
+	whyNoCommonTime = "no time in the next 7 days is outside quiet hours in every time zone the customer may be in"
+)
+
+// quietIn reports whether quiet hours hold at now in any zone the customer
+// may be in, until when, and the action. A zone the customer set decides
+// alone (with the zones of their phone number too under strict_zones);
+// without one, the candidates are the zones of their region and of their
+// phone number; with none of those, the policy's unknown_zone action
+// applies. A contact is allowed only when every candidate zone allows it,
+// and deferred to the earliest instant they all allow. why is set when
+// quiet hours suppress with no end to give: the zone is unknown and the
+// policy suppresses, or the candidate zones share no allowed time.
+func (p *Policy) quietIn(it *hushv1.ContactIntent, prefs *hushv1.Preferences, now time.Time) (until time.Time, action Action, why string, quiet bool) {
+	own, hasOwn := customerWindow(prefs.GetQuietHours())
+	hasOwn = hasOwn && p.quiet.customer
+	region := prefs.GetRegion()
+	rule := p.quiet.ruleFor(region)
+	loc := p.location(prefs.GetTimeZone())
+	if loc != nil && !p.quiet.strict {
+		// The common case, kept free of allocations.
+		until, quiet = quietUntil(now, loc, rule, own, hasOwn)
+		return until, rule.action, "", quiet
+	}
+
+	var buf [maxStackCandidates]candidate
+	cs := buf[:0]
+	if loc != nil {
+		cs = append(cs, candidate{loc, rule})
+	} else {
+		cs = p.addRegion(cs, region, rule)
+	}
+	cs = p.addNumber(cs, it, region, rule)
+	if len(cs) == 0 {
+		if p.unknownZone == Suppress {
+			return time.Time{}, Suppress, whyUnknownZone, true
+		}
+		if region == "" {
+			rule = p.quiet.ruleFor(p.fallbackRegion)
+		}
+		if p.fallbackRegion != "" {
+			cs = p.addRegion(cs, p.fallbackRegion, rule)
+		} else {
+			cs = append(cs, candidate{p.FallbackZone, rule})
+		}
+	}
+	until, action, quiet, ok := allowedInAll(now, cs, own, hasOwn)
+	if !ok {
+		return time.Time{}, Suppress, whyNoCommonTime, true
+	}
+	return until, action, "", quiet
 }
 
 // quietUntil returns when the quiet hours that hold now end, in loc; ok is

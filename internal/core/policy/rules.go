@@ -263,27 +263,29 @@ func topicOptOut(_ *Policy, s subject) (objection, bool) {
 		message: "customer unsubscribed from the topic " + t}, true
 }
 
-// quietHoursRule holds an intent in quiet hours in the customer's zone
-// until they end, or drops it (also when the intent's deadline comes first:
-// a deferral past it would only expire). A reply inside a reply window is
-// an answer the customer is waiting for, not an interruption.
+// quietHoursRule holds an intent in quiet hours in any zone the customer
+// may be in (see quietIn) until they end everywhere, or drops it (also when
+// the intent's deadline comes first: a deferral past it would only expire).
+// A reply inside a reply window is an answer the customer is waiting for,
+// not an interruption.
 func quietHoursRule(p *Policy, s subject) (objection, bool) {
 	if !p.quiet.classes.has(s.class) || s.reply() {
 		return objection{}, false
 	}
-	qr := p.quiet.ruleFor(s.prefs.GetRegion())
-	own, hasOwn := customerWindow(s.prefs.GetQuietHours())
-	until, quiet := quietUntil(s.now, p.zone(s.prefs.GetTimeZone()), &qr, own, hasOwn && p.quiet.customer)
+	until, action, why, quiet := p.quietIn(s.it, s.prefs, s.now)
 	if !quiet {
 		return objection{}, false
 	}
-	o := objection{code: hushv1.ReasonCode_REASON_CODE_QUIET_HOURS}
+	o := objection{code: hushv1.ReasonCode_REASON_CODE_QUIET_HOURS, message: why}
 	late := s.it.GetNotAfter() != nil && !until.Before(s.it.GetNotAfter().AsTime())
 	switch {
-	case qr.action == Defer && !late:
+	case why != "":
+		// a suppression with no end to give (an unknown zone, or zones
+		// that share no allowed time): the message says why
+	case action == Defer && !late:
 		o.message = "quiet hours in the customer's time zone; deferred to " + Stamp(until)
 		o.until = until
-	case qr.action == Defer:
+	case action == Defer:
 		o.message = "quiet hours in the customer's time zone until " + Stamp(until) + ", after the intent's deadline"
 	default:
 		o.message = "quiet hours in the customer's time zone until " + Stamp(until)

@@ -77,8 +77,11 @@ func ValidatePreferences(p *hushv1.Preferences, pol *policy.Policy) error {
 		if f.GetCount() == 0 {
 			return badField("max_frequency.count", "must be at least 1")
 		}
-		if err := f.GetWindow().CheckValid(); err != nil || f.GetWindow().AsDuration() < time.Minute || f.GetWindow().AsDuration() > 366*24*time.Hour {
-			return badField("max_frequency.window", "want between 1m and 366d")
+		// The contact ledger keeps MaxCustomerWindow of contacts: a longer
+		// window could not be honoured, so it is refused, not shortened.
+		if err := f.GetWindow().CheckValid(); err != nil || f.GetWindow().AsDuration() < time.Minute || f.GetWindow().AsDuration() > policy.MaxCustomerWindow {
+			return badField("max_frequency.window", "want between 1m and %s (the contact ledger keeps %s)",
+				policy.FormatWindow(policy.MaxCustomerWindow), policy.HumanWindow(policy.MaxCustomerWindow))
 		}
 	}
 	for i, h := range p.GetSuppressedDestinations() {

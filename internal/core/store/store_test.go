@@ -386,3 +386,61 @@ func TestShadowCapRecordsItsReasonAndCountsButNeverSuppresses(t *testing.T) {
 		t.Errorf("ledger holds %d, want all 3 approvals counted", len(ledger))
 	}
 }
+
+// TestLongestWindowsAreHonouredExactly: the ledger keeps what the longest
+// window the API and the policy accept needs. A customer's "1 per 31 days"
+// (the API's limit) and a policy cap of 1 per 90 days each hold to the
+// millisecond at their far end.
+func TestLongestWindowsAreHonouredExactly(t *testing.T) {
+	r := testenv.StartRedis(t)
+	st := store.New(r.Client, r.Prefix)
+	ctx := context.Background()
+	cases := []struct {
+		name, policy, customer string
+		prefs                  *hushv1.Preferences
+		window                 time.Duration
+		rule                   string
+	}{
+		{name: "customer frequency at the API's limit", policy: "version: v\n" + categories, customer: "c-freq",
+			prefs:  &hushv1.Preferences{MaxFrequency: &hushv1.MaxFrequency{Count: 1, Window: durationpb.New(policy.MaxCustomerWindow)}},
+			window: policy.MaxCustomerWindow, rule: policy.RuleCustomerFrequency},
+		{name: "a 90-day policy cap", policy: "version: v\n" + categories + "caps:\n  - { id: quarterly, scope: customer, window: 90d, max: 1, classes: [marketing] }\n",
+			customer: "c-cap", window: 90 * 24 * time.Hour, rule: "cap.quarterly"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pol := parse(t, c.policy)
+			var version uint64
+			if c.prefs != nil {
+				c.prefs.CustomerId = c.customer
+				v, _, err := st.SetPreferences(ctx, c.customer, c.prefs, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				version = v
+			}
+			at := func(id string, now time.Time) *hushv1.Decision {
+				t.Helper()
+				d, _, err := tryDecide(st, pol, intent(id, c.customer), now, c.prefs, version)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return d
+			}
+			if d := at("first", t0); d.GetOutcome() != hushv1.Outcome_OUTCOME_APPROVED {
+				t.Fatalf("first contact: %v", d)
+			}
+			if c.window > 31*24*time.Hour {
+				if d := at("day-32", t0.Add(31*24*time.Hour+time.Millisecond)); d.GetOutcome() != hushv1.Outcome_OUTCOME_SUPPRESSED {
+					t.Errorf("day 32 of %s: %v, want suppressed", policy.HumanWindow(c.window), d)
+				}
+			}
+			if d := at("last-ms", t0.Add(c.window-time.Millisecond)); d.GetOutcome() != hushv1.Outcome_OUTCOME_SUPPRESSED || d.GetReasons()[0].GetRule() != c.rule {
+				t.Errorf("1 ms before the window ends: %v, want suppressed by %s", d, c.rule)
+			}
+			if d := at("window-end", t0.Add(c.window)); d.GetOutcome() != hushv1.Outcome_OUTCOME_APPROVED {
+				t.Errorf("when the window ends: %v, want approved", d)
+			}
+		})
+	}
+}

@@ -60,4 +60,22 @@ var Mutants = []Mutation{
 		Replace:   `"hush.intent.>", "hush.inbound.>", "hush.dispatch.>",`,
 		Packages:  []string{"./deploy"},
 	},
+	{
+		Name:      "one-candidate-zone",
+		Invariant: "unknown zones fail closed: a contact is allowed only when every candidate zone allows it",
+		File:      "internal/core/policy/quiet.go",
+		Find:      "allowedInAll(now, cs, own, hasOwn)",
+		Replace:   "allowedInAll(now, cs[:1], own, hasOwn)",
+		Packages:  []string{"./internal/core/policy", "./internal/core/gatekeeper"},
+		Run:       "UnknownZone|DST",
+	},
+	{
+		Name:      "frequency-window-past-the-ledger",
+		Invariant: "no window the ledger cannot keep is accepted: a customer's frequency window is at most the ledger's span",
+		File:      "internal/core/prefsapi/validate.go",
+		Find:      "f.GetWindow().AsDuration() > policy.MaxCustomerWindow",
+		Replace:   "f.GetWindow().AsDuration() > 366*24*time.Hour",
+		Packages:  []string{"./internal/core/prefsapi"},
+		Run:       "FrequencyWindow",
+	},
 }
