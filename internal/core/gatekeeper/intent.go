@@ -31,6 +31,9 @@ func (g *Gatekeeper) handle(ctx context.Context, m *delivery) result {
 	if err := pol.Validate(it, g.o.Subjects.Channel(m.subject)); err != nil {
 		return deadLetterAs("validate", err)
 	}
+	if err := g.errTooLarge(ctx, m, it, pol); err != nil {
+		return deadLetterAs("too_large", err)
+	}
 	if g.o.Subjects.IsReleased(m.subject) {
 		// A deferral's release time has come: forget the deferral so that
 		// the intent is decided again, with today's preferences and clock.
