@@ -159,7 +159,10 @@ func (g *Gatekeeper) errTooLarge(ctx context.Context, m *delivery, it *hushv1.Co
 	if h := m.headers.Get(deferral.HeaderIntentSubject); h != "" {
 		subject = h
 	}
-	schedule := deferral.ScheduleMsg(g.o.Subjects, it, subject, m.data, m.headers, g.o.Now())
+	// A release time with nine fractional digits: the longest the
+	// schedule's time headers can be.
+	at := g.o.Now().Truncate(time.Second).Add(time.Second - time.Nanosecond)
+	schedule := deferral.ScheduleMsg(g.o.Subjects, it, subject, m.data, m.headers, at)
 	size = max(size, payloadSize(schedule))
 	if size <= limit {
 		return nil
