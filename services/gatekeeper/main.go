@@ -43,6 +43,7 @@ type settings struct {
 	MaxAckPending int           `conf:"max-ack-pending" default:"4096" help:"intents in flight across all replicas"`
 	MaxDeliver    int           `conf:"max-deliver" default:"10" help:"attempts before an intent is dead-lettered with its last error"`
 	AckWait       time.Duration `conf:"ack-wait" default:"30s" help:"redelivery delay for an intent not acknowledged"`
+	DupWindow     time.Duration `conf:"duplicate-window" default:"10m" help:"JetStream duplicate window of the streams; must exceed max-deliver × max(ack-wait, 30s), the span of one intent's redeliveries"`
 	Grace         time.Duration `conf:"shutdown-grace" default:"25s" help:"time to finish in-flight intents after SIGTERM"`
 	LogLevel      string        `conf:"log-level" default:"info" help:"debug, info, warn or error"`
 	HTTPAddr      string        `conf:"http-addr" default:":8080" help:"address of /metrics, /healthz and /readyz; empty: none"`
@@ -65,6 +66,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(s.LogLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
+	}
+	// One intent's redeliveries, each after AckWait or a retry delay of at
+	// most 30s, must all fall inside the duplicate window: a redelivery
+	// republishes the recorded outcome, and only the window drops it if
+	// the first publish landed.
+	if span := time.Duration(s.MaxDeliver) * max(s.AckWait, 30*time.Second); s.DupWindow <= span {
+		return fmt.Errorf("--duplicate-window %s: must exceed --max-deliver × max(--ack-wait, 30s) = %s", s.DupWindow, span)
 	}
 	log := slog.New(telemetry.LogHandler(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}))).With("service", "gatekeeper")
 	log.Info("starting", "version", version, "config", config.String("HUSH", &s))
@@ -131,6 +139,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	subjects := bus.NewSubjects(s.Prefix)
 	so := bus.DefaultStreamOptions()
 	so.Replicas = s.Replicas
+	so.DuplicateWindow = s.DupWindow
 	if err := subjects.EnsureStreams(ctx, js, so); err != nil {
 		return err
 	}

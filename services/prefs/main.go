@@ -113,6 +113,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	subjects := bus.NewSubjects(s.Prefix)
 	so := bus.DefaultStreamOptions()
 	so.Replicas = s.Replicas
+	so.DuplicateWindow = 0 // the gatekeeper's setting (--duplicate-window); keep it
 	if err := subjects.EnsureStreams(ctx, js, so); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -38,7 +39,12 @@ type StreamOptions struct {
 	Replicas int
 	// DuplicateWindow is how long JetStream remembers Nats-Msg-Id values on
 	// intents and dispatch: a republished intent or a retried dispatch
-	// inside it is dropped. Redeliveries must happen well inside it.
+	// inside it is dropped. Redeliveries of one intent (AckWait×MaxDeliver
+	// at most) must happen inside it; a producer's republish after it is
+	// still dispatched once (the gatekeeper recognises it by its decision
+	// record). Zero keeps each existing stream's window, and creates new
+	// streams with DefaultDuplicateWindow, so that a service that does not
+	// own the setting never resets what the operator chose.
 	DuplicateWindow time.Duration
 	// Retention is how long intents and dispatches are kept.
 	Retention time.Duration
@@ -46,11 +52,15 @@ type StreamOptions struct {
 	LogRetention time.Duration
 }
 
+// DefaultDuplicateWindow is the duplicate window of a stream created
+// without one.
+const DefaultDuplicateWindow = 10 * time.Minute
+
 // DefaultStreamOptions are sensible for a single server.
 func DefaultStreamOptions() StreamOptions {
 	return StreamOptions{
 		Replicas:        1,
-		DuplicateWindow: 10 * time.Minute,
+		DuplicateWindow: DefaultDuplicateWindow,
 		Retention:       72 * time.Hour,
 		LogRetention:    30 * 24 * time.Hour,
 	}
@@ -96,9 +106,20 @@ func (s Subjects) deferredConfig(base func(kind, desc string, subjects []string,
 }
 
 // EnsureStreams creates every Hush stream, or updates it to the current
-// configuration; it is safe to call from every replica at start-up.
+// configuration; it is safe to call from every replica at start-up. With
+// a zero o.DuplicateWindow an existing stream keeps its window.
 func (s Subjects) EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
 	for _, cfg := range s.StreamConfigs(o) {
+		if o.DuplicateWindow <= 0 {
+			cfg.Duplicates = DefaultDuplicateWindow
+			st, err := js.Stream(ctx, cfg.Name)
+			switch {
+			case err == nil:
+				cfg.Duplicates = st.CachedInfo().Config.Duplicates
+			case !errors.Is(err, jetstream.ErrStreamNotFound):
+				return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
+			}
+		}
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
 		}

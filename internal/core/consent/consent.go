@@ -155,16 +155,19 @@ func (s *Service) Apply(ctx context.Context, c Change) (Result, error) {
 		now := s.o.Now()
 		next.UpdatedAt = timestamppb.New(now)
 		var old *hushv1.Preferences
+		nextVersion := v + 1
 		if v > 0 {
 			old = cur
+		} else if nextVersion, err = s.firstVersion(ctx); err != nil {
+			return Result{}, err
 		}
 		change := &hushv1.PreferenceChange{CustomerId: c.Customer, Actor: c.Actor, Via: c.Via,
-			ChangedAt: timestamppb.New(now), Old: old, New: next, Version: v + 1}
+			ChangedAt: timestamppb.New(now), Old: old, New: next, Version: nextVersion}
 		blob, err := proto.Marshal(change)
 		if err != nil {
 			return Result{}, fmt.Errorf("encode change: %w", err)
 		}
-		nv, _, err := s.store.ChangePreferences(ctx, c.Customer, next, v, blob)
+		nv, _, err := s.store.ChangePreferences(ctx, c.Customer, next, v, nextVersion, blob)
 		if errors.Is(err, store.ErrConflict) {
 			if c.IfVersion != nil || try >= maxConflictTry {
 				return Result{}, err
@@ -182,6 +185,46 @@ func (s *Service) Apply(ctx context.Context, c Change) (Result, error) {
 		}
 		return res, nil
 	}
+}
+
+// firstVersion numbers the change of a customer Redis holds no preferences
+// for: a customer never seen, or one whose record Redis lost. In the second
+// case gatekeeper replicas may still cache the lost version with the lost
+// preferences, and decide.lua accepts a cached version equal to the current
+// one; so the new version must differ from every version the customer ever
+// had. The consent history provides that bound, and survives Redis: a
+// customer's versions count up by one from a first version that is at most
+// the history stream's last sequence plus one, and each version's entry is
+// published in version order, so every version already published is at most
+// the stream's last sequence (an induction on the entries). The first
+// version is therefore that sequence plus one: 1 for the first customer on
+// an empty history, a larger number later, and one stream-info request per
+// customer's first change, not per change.
+//
+// What this cannot see is a change Redis lost before its history entry left
+// the outbox: that change is lost from every durable record, and so is the
+// version. When the history cannot be read (NATS down), the first version is
+// the time in milliseconds instead, far above any count of changes; a
+// missing stream (deleted by an operator) means there is no history to
+// exceed.
+func (s *Service) firstVersion(ctx context.Context) (uint64, error) {
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := s.js.Stream(ictx, s.o.Subjects.Stream(bus.StreamPrefs))
+	var info *jetstream.StreamInfo
+	if err == nil {
+		info, err = st.Info(ictx)
+	}
+	switch {
+	case err == nil:
+		return info.State.LastSeq + 1, nil
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return 1, nil
+	case ctx.Err() != nil:
+		return 0, ctx.Err()
+	}
+	s.o.Logger.Warn("consent history not readable; first version taken from the clock", "err", err)
+	return uint64(max(s.o.Now().UnixMilli(), 1)), nil
 }
 
 // flush publishes a customer's pending history entries, oldest first, and

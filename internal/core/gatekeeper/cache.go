@@ -53,7 +53,11 @@ func (c *prefsCache) put(customer string, p *hushv1.Preferences, version uint64)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// The store's answer always wins, even a lower version: after a Redis
-	// restore the version may go back, and the store is the truth.
+	// restore the version may go back, and the store is the truth. That is
+	// safe because a version names one set of preferences for good: it is
+	// never reused for a customer, even after Redis loses the customer
+	// (consent.Service numbers the change after a loss past the consent
+	// history), and decide.lua refuses any version but the current one.
 	if _, ok := s.m[customer]; !ok && len(s.m) >= c.per {
 		for k := range s.m { // evict an arbitrary entry
 			delete(s.m, k)

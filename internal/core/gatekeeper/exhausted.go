@@ -94,6 +94,15 @@ func (g *Gatekeeper) finishExhausted(ctx context.Context, m *delivery) result {
 	case d.GetOutcome() == hushv1.Outcome_OUTCOME_INVALID:
 		return deadLetterAs("max_deliver", errors.New(exhaustedMessage(d)))
 	default:
+		// The advisory may name a producer's republish rather than the
+		// message that made the decision; that one publishes its outcome.
+		recorded, err := g.store.DecisionSource(ctx, it.GetCustomerId(), it.GetId())
+		if err != nil {
+			return result{err: err}
+		}
+		if republished(d, recorded, m.source()) {
+			return g.duplicate(d, now)
+		}
 		return g.publishOutcome(ctx, m, it, d, true, now)
 	}
 }

@@ -355,9 +355,15 @@ func mustMarshal(t *testing.T, m proto.Message) []byte {
 
 func TestRepublishedIntentIsDecidedOnceAndDispatchedOnce(t *testing.T) {
 	h := newHarness(t)
-	h.startGatekeeper(gatekeeper.Options{})
+	rec := &recorder{}
+	h.startGatekeeper(gatekeeper.Options{Observer: rec})
 	it := intent("dup-1", "c-1", "email", "marketing")
 	h.publish(it) // no Nats-Msg-Id: the intents stream keeps both copies
+	waitAcked(t, h, 1)
+	first, err := h.store.Decision(context.Background(), "c-1", "dup-1")
+	if err != nil || first == nil {
+		t.Fatalf("decision: %v, %v", first, err)
+	}
 	h.publish(it)
 
 	// Both copies are decided (wait for the second to be acked), yet one
@@ -368,6 +374,13 @@ func TestRepublishedIntentIsDecidedOnceAndDispatchedOnce(t *testing.T) {
 		t.Fatalf("dispatched %d, suppressed %d; want one dispatch", len(dispatched), len(suppressed))
 	}
 	assertLedger(t, h, "c-1", 1)
+	// The second copy replayed the recorded decision: it did not decide
+	// again (which, with the same ledger member, would count nothing
+	// either and be deduplicated, so only these two checks can tell).
+	if fresh, replayed := rec.decisions(); fresh != 1 || replayed != 1 {
+		t.Fatalf("%d fresh and %d replayed decisions; want one of each", fresh, replayed)
+	}
+	assertRecordedOnce(t, h, "c-1", "dup-1", first)
 }
 
 func TestRedeliveryAfterFailedPublishReplaysTheDecision(t *testing.T) {
@@ -378,16 +391,19 @@ func TestRedeliveryAfterFailedPublishReplaysTheDecision(t *testing.T) {
 	if err := h.js.DeleteStream(ctx, h.subjects.Stream(bus.StreamDispatch)); err != nil {
 		t.Fatal(err)
 	}
-	h.startGatekeeper(gatekeeper.Options{})
+	rec := &recorder{}
+	h.startGatekeeper(gatekeeper.Options{Observer: rec})
 	h.publish(intent("redo-1", "c-1", "email", "marketing"))
 
 	deadline := time.Now().Add(30 * time.Second)
+	var first *hushv1.Decision
 	for {
 		d, err := h.store.Decision(ctx, "c-1", "redo-1")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if d != nil {
+			first = d
 			break
 		}
 		if time.Now().After(deadline) {
@@ -409,6 +425,12 @@ func TestRedeliveryAfterFailedPublishReplaysTheDecision(t *testing.T) {
 	}
 	waitAcked(t, h, 1)
 	assertLedger(t, h, "c-1", 1)
+	// The dispatch is the recorded decision's, replayed: the redelivery
+	// did not decide again.
+	if fresh, replayed := rec.decisions(); fresh != 0 || replayed != 1 {
+		t.Fatalf("%d fresh and %d replayed decisions published; want the one recorded decision replayed", fresh, replayed)
+	}
+	assertRecordedOnce(t, h, "c-1", "redo-1", first)
 }
 
 func consumerInfo(t *testing.T, h *harness) *jetstream.ConsumerInfo {

@@ -3,6 +3,8 @@ package gatekeeper
 import (
 	"context"
 	"errors"
+	"strconv"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -29,6 +31,9 @@ func (g *Gatekeeper) handle(ctx context.Context, m *delivery) result {
 	if err := pol.Validate(it, g.o.Subjects.Channel(m.subject)); err != nil {
 		return deadLetterAs("validate", err)
 	}
+	if err := g.errTooLarge(ctx, m, it, pol); err != nil {
+		return deadLetterAs("too_large", err)
+	}
 	if g.o.Subjects.IsReleased(m.subject) {
 		// A deferral's release time has come: forget the deferral so that
 		// the intent is decided again, with today's preferences and clock.
@@ -36,11 +41,14 @@ func (g *Gatekeeper) handle(ctx context.Context, m *delivery) result {
 			return result{err: err}
 		}
 	}
-	d, replayed, err := g.decide(ctx, pol, it)
+	source := m.source()
+	d, replayed, recorded, err := g.decide(ctx, pol, it, source)
 	describeDecision(span, d, replayed, err)
 	switch {
 	case err != nil:
 		return result{err: err}
+	case replayed && republished(d, recorded, source):
+		return g.duplicate(d, start)
 	case d.GetOutcome() == hushv1.Outcome_OUTCOME_INVALID:
 		// Its deliveries ran out while this one was late: it is being
 		// dead-lettered (see handleAdvisory); say so once more.
@@ -50,11 +58,48 @@ func (g *Gatekeeper) handle(ctx context.Context, m *delivery) result {
 	}
 }
 
+// source names a delivery's message for the decision record: its stream and
+// stream sequence, the same on every redelivery of the message and distinct
+// for a producer's republish of the same intent; "" when unknown.
+func (m *delivery) source() string {
+	if m.stream == "" {
+		return ""
+	}
+	return m.stream + "/" + strconv.FormatUint(m.seq, 10)
+}
+
+// republished says whether a replayed decision was recorded for another
+// message than the one in hand: a producer republished the intent. That
+// message publishes (or published) the outcome itself, and keeps doing so
+// on its redeliveries, which happen within AckWait×MaxDeliver, inside the
+// duplicate window that drops a second publish. The republish must not
+// publish it again: after the duplicate window it would be a second
+// dispatch. A deferral is the exception: it is not terminal, and replaying
+// it (storing the same schedule again) is how a redelivered or early
+// release keeps the intent alive. A record with no source (written by a
+// cancellation, a claim, or before sources were recorded) replays as before.
+func republished(d *hushv1.Decision, recorded, source string) bool {
+	return recorded != "" && source != "" && recorded != source && d.GetOutcome() != hushv1.Outcome_OUTCOME_DEFERRED
+}
+
+// duplicate settles a producer's republish of an intent whose outcome
+// belongs to the message decided first: it is acked, nothing is published,
+// and the decision is reported as replayed.
+func (g *Gatekeeper) duplicate(d *hushv1.Decision, start time.Time) result {
+	return result{acked: func() {
+		g.o.Logger.Info("duplicate intent", "intent_id", d.GetIntentId(), "customer_id", d.GetCustomerId(),
+			"outcome", policy.ShortOutcome(d.GetOutcome()), "trace_id", d.GetTraceId())
+		g.o.Observer.Decided(d, true, g.o.Now().Sub(start))
+	}}
+}
+
 // decide evaluates the rules and records the decision. When the store says
 // the preferences (or the reply window the intent answers) changed, it
 // evaluates again with the fresh ones. An unsolicited agent contact also
-// reserves a unit of the agent's budget first (see agentBudget).
-func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.ContactIntent) (*hushv1.Decision, bool, error) {
+// reserves a unit of the agent's budget first (see agentBudget). It returns
+// the decision, whether it was replayed, and then the source of the message
+// that recorded it (see delivery.source).
+func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.ContactIntent, source string) (*hushv1.Decision, bool, string, error) {
 	ctx, span := g.tracer.Start(ctx, "hush.decide", trace.WithSpanKind(trace.SpanKindInternal))
 	defer span.End()
 	traceID := ""
@@ -74,12 +119,13 @@ func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.
 			g.cache.put(it.GetCustomerId(), cur.Prefs, cur.PrefsVersion)
 			g.replies.put(it.GetCustomerId(), it.GetInReplyTo(), cur.ReplyUntil)
 		},
+		Source: source,
 	}, it, seen)
 	if err != nil {
-		return nil, false, err
+		return nil, false, "", err
 	}
 	if err := budget.settle(ctx, res.Decision); err != nil {
-		return nil, false, err
+		return nil, false, "", err
 	}
-	return res.Decision, res.Replayed, nil
+	return res.Decision, res.Replayed, res.Source, nil
 }

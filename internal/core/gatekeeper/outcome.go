@@ -50,11 +50,7 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m *delivery, it *hushv1
 			return result{err: err}
 		}
 	case hushv1.Outcome_OUTCOME_APPROVED:
-		out = nats.NewMsg(g.o.Subjects.Dispatch(it.GetChannel()))
-		out.Data = m.data
-		if ct := bus.Header(m.headers, bus.HeaderContentType); ct != "" {
-			out.Header.Set(bus.HeaderContentType, ct)
-		}
+		out = g.dispatchMsg(m, it)
 	default:
 		rec := &hushv1.SuppressionRecord{Decision: d, Intent: redact(it), DestinationHash: policy.HashDestination(it.GetDestination())}
 		var err error
@@ -113,6 +109,65 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m *delivery, it *hushv1
 		g.logDecision(d, replayed)
 		g.o.Observer.Decided(d, replayed, g.o.Now().Sub(start))
 	}}
+}
+
+// dispatchMsg is the dispatch of an approved intent, before the headers
+// every outcome carries: the intent exactly as the producer sent it.
+func (g *Gatekeeper) dispatchMsg(m *delivery, it *hushv1.ContactIntent) *nats.Msg {
+	out := nats.NewMsg(g.o.Subjects.Dispatch(it.GetChannel()))
+	out.Data = m.data
+	if ct := bus.Header(m.headers, bus.HeaderContentType); ct != "" {
+		out.Header.Set(bus.HeaderContentType, ct)
+	}
+	return out
+}
+
+// maxPayload is the largest message the NATS server takes (headers and
+// data), or 0 when unknown.
+func (g *Gatekeeper) maxPayload() int {
+	if nc := g.js.Conn(); nc != nil {
+		return int(nc.MaxPayload())
+	}
+	return 0
+}
+
+// payloadSize is what the server counts against its max payload: the
+// encoded headers and the data.
+func payloadSize(m *nats.Msg) int {
+	return m.Size() - len(m.Subject) - len(m.Reply)
+}
+
+// errTooLarge says when an intent's outcome could not be published: it is
+// dead-lettered at once, before anything is decided or counted, rather
+// than approved and then retried until its deliveries run out.
+func (g *Gatekeeper) errTooLarge(ctx context.Context, m *delivery, it *hushv1.ContactIntent, pol *policy.Policy) error {
+	limit := g.maxPayload()
+	if limit <= 0 || len(m.data) < limit/2 {
+		return nil // far from the limit: the outcome's headers are small
+	}
+	// The largest message the intent's outcome can take: its dispatch, or
+	// the schedule of its deferral; both carry the intent's bytes. Their
+	// headers are those publishOutcome sets, with a trace context of the
+	// same size as the one it injects.
+	probe := g.dispatchMsg(m, it)
+	probe.Header.Set(bus.HeaderMsgID, it.GetId())
+	probe.Header.Set(bus.HeaderOutcome, policy.ShortOutcome(hushv1.Outcome_OUTCOME_APPROVED))
+	probe.Header.Set(bus.HeaderPolicyVersion, pol.Version)
+	g.o.Propagator.Inject(ctx, bus.HeaderCarrier(probe.Header))
+	size := payloadSize(probe)
+	subject := m.subject
+	if h := m.headers.Get(deferral.HeaderIntentSubject); h != "" {
+		subject = h
+	}
+	// A release time with nine fractional digits: the longest the
+	// schedule's time headers can be.
+	at := g.o.Now().Truncate(time.Second).Add(time.Second - time.Nanosecond)
+	schedule := deferral.ScheduleMsg(g.o.Subjects, it, subject, m.data, m.headers, at)
+	size = max(size, payloadSize(schedule))
+	if size <= limit {
+		return nil
+	}
+	return fmt.Errorf("its outcome would be %d bytes, over the server's max payload of %d", size, limit)
 }
 
 func (g *Gatekeeper) logDecision(d *hushv1.Decision, replayed bool) {

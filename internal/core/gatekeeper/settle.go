@@ -2,6 +2,7 @@ package gatekeeper
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -186,11 +187,18 @@ func (g *Gatekeeper) retry(ctx context.Context, c *consumer, d *delivery, cause 
 		g.exhaust(ctx, c, d, cause)
 		return
 	}
-	delay := g.o.RetryBase << min(delivered-1, 16)
-	delay = min(delay, g.o.RetryMax)
-	delay = delay/2 + rand.N(delay/2+1)
+	delay := g.backoff(delivered)
 	g.o.Logger.Warn("intent retried", "subject", d.subject, "deliveries", delivered, "delay", delay, "err", cause)
 	d.msg.NakWithDelay(delay)
+}
+
+// backoff is the delay before the next attempt of a message delivered
+// delivered times: RetryBase·2^(delivered-1), capped at RetryMax, then
+// jittered uniformly in [d/2, d] (docs/reliability.md).
+func (g *Gatekeeper) backoff(delivered uint64) time.Duration {
+	delay := g.o.RetryBase << min(max(delivered, 1)-1, 16)
+	delay = min(delay, g.o.RetryMax)
+	return delay/2 + rand.N(delay/2+1)
 }
 
 // exhaust settles a delivery whose last attempt failed: it is dead-lettered
@@ -219,38 +227,66 @@ func (g *Gatekeeper) exhaust(ctx context.Context, c *consumer, d *delivery, caus
 // terminates it. It waits for the publish: dead letters are rare, and the
 // input must not be terminated before its dead letter is stored.
 func (g *Gatekeeper) deadLetter(ctx context.Context, d *delivery, stage string, cause error) {
-	dl := &hushv1.DeadLetter{
-		Subject:        d.subject,
-		Data:           d.data,
-		Headers:        firstValues(d.headers),
-		Error:          cause.Error(),
-		Stage:          stage,
-		ReceivedAt:     timestamppb.New(g.o.Now()),
-		StreamSequence: d.seq,
-		DeliveryCount:  d.delivered,
-	}
 	msgID := ""
 	if d.stream != "" {
 		msgID = fmt.Sprintf("dl-%s-%d", d.stream, d.seq)
 	}
-	out, err := bus.NewMsg(g.o.Subjects.DeadLetter(), msgID, dl)
+	out, err := g.deadLetterMsg(d, stage, cause, msgID)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		_, err = g.js.PublishMsg(ctx, out)
 	}
 	if err != nil {
-		g.o.Logger.ErrorContext(ctx, "dead letter not published; intent handed back", "subject", d.subject, "stage", stage, "err", err)
-		d.msg.NakWithDelay(g.o.RetryMax)
+		delay := g.backoff(d.delivered)
+		g.o.Logger.ErrorContext(ctx, "dead letter not published; intent handed back", "subject", d.subject, "stage", stage, "delay", delay, "err", err)
+		d.msg.NakWithDelay(delay)
 		return
 	}
-	g.o.Logger.WarnContext(ctx, "intent dead-lettered", "subject", d.subject, "stage", stage, "err", logSafe(cause.Error()), "stream_seq", dl.StreamSequence)
+	g.o.Logger.WarnContext(ctx, "intent dead-lettered", "subject", d.subject, "stage", stage, "err", logSafe(cause.Error()), "stream_seq", d.seq)
 	if d.termAcks {
 		d.msg.Ack()
 	} else {
 		d.msg.TermWithReason(stage + ": " + truncate(logSafe(cause.Error()), 200))
 	}
 	g.o.Observer.DeadLettered(stage)
+}
+
+// deadLetterMsg builds the dead letter of a delivery, whatever its bytes and
+// size. Protobuf strings must be UTF-8, so the strings that quote the input
+// (subject, headers, error) are made valid; the data is carried as bytes,
+// with its size and SHA-256. When the dead letter would exceed the server's
+// max payload, it carries only the data's first bytes (data_truncated),
+// then, if still too large, no headers.
+func (g *Gatekeeper) deadLetterMsg(d *delivery, stage string, cause error, msgID string) (*nats.Msg, error) {
+	sum := sha256.Sum256(d.data)
+	dl := &hushv1.DeadLetter{
+		Subject:        strings.ToValidUTF8(d.subject, "\uFFFD"),
+		Data:           d.data,
+		Headers:        firstValues(d.headers),
+		Error:          strings.ToValidUTF8(cause.Error(), "\uFFFD"),
+		Stage:          stage,
+		ReceivedAt:     timestamppb.New(g.o.Now()),
+		StreamSequence: d.seq,
+		DeliveryCount:  d.delivered,
+		DataSize:       uint64(len(d.data)),
+		DataSha256:     sum[:],
+	}
+	out, err := bus.NewMsg(g.o.Subjects.DeadLetter(), msgID, dl)
+	limit := g.maxPayload()
+	if err != nil || limit <= 0 || payloadSize(out) <= limit {
+		return out, err
+	}
+	// What is over the limit comes off the data, and a little more: the
+	// data field's length prefix and the truncation flag.
+	over := payloadSize(out) - limit
+	dl.Data = d.data[:max(len(d.data)-over-16, 0)]
+	dl.DataTruncated = true
+	if out, err = bus.NewMsg(g.o.Subjects.DeadLetter(), msgID, dl); err != nil || payloadSize(out) <= limit {
+		return out, err
+	}
+	dl.Headers = nil
+	return bus.NewMsg(g.o.Subjects.DeadLetter(), msgID, dl)
 }
 
 func firstValues(h nats.Header) map[string]string {
@@ -260,7 +296,7 @@ func firstValues(h nats.Header) map[string]string {
 	out := make(map[string]string, len(h))
 	for k, v := range h {
 		if len(v) > 0 {
-			out[k] = v[0]
+			out[strings.ToValidUTF8(k, "\uFFFD")] = strings.ToValidUTF8(v[0], "\uFFFD")
 		}
 	}
 	return out

@@ -43,6 +43,8 @@ type Fresh struct {
 	// Stale runs with the current inputs when the store refused stale ones
 	// (to refresh a cache).
 	Stale func(Seen)
+	// Source names the message being decided (DecideRequest.Source).
+	Source string
 }
 
 // DecideFresh evaluates the rules for an intent and records the decision;
@@ -71,6 +73,7 @@ func (s *Store) DecideFresh(ctx context.Context, f Fresh, it *hushv1.ContactInte
 			DecisionRetention: pol.DecisionRetention,
 			LedgerRetention:   pol.LedgerRetention,
 			ReplyUntil:        seen.ReplyUntil,
+			Source:            f.Source,
 		})
 		if err != nil {
 			f.abandon(ctx)

@@ -37,17 +37,18 @@ var (
 func (s *Store) OutboxKey() string { return s.prefix + ":prefs:outbox" }
 
 // ChangePreferences replaces a customer's preferences if they are still at
-// version ifVersion (else ErrConflict), and keeps change, the encoded
-// consent-history entry of the new version ifVersion+1, next to them until
-// ChangePublished is called. Both are written in one atomic step. It returns
-// the new version and the previous preferences (nil when there were none).
-func (s *Store) ChangePreferences(ctx context.Context, customer string, p *hushv1.Preferences, ifVersion uint64, change []byte) (uint64, *hushv1.Preferences, error) {
+// version ifVersion (else ErrConflict), sets them at version next (above
+// ifVersion), and keeps change, the encoded consent-history entry of version
+// next, beside them until ChangePublished is called. All is written in one
+// atomic step. It returns the new version and the previous preferences (nil
+// when there were none).
+func (s *Store) ChangePreferences(ctx context.Context, customer string, p *hushv1.Preferences, ifVersion, next uint64, change []byte) (uint64, *hushv1.Preferences, error) {
 	blob, err := proto.Marshal(p)
 	if err != nil {
 		return 0, nil, fmt.Errorf("encode preferences: %w", err)
 	}
 	res, err := changePrefsScript.Run(ctx, s.rdb, []string{s.PrefsKey(customer)},
-		strconv.FormatUint(ifVersion, 10), blob, change).Slice()
+		strconv.FormatUint(ifVersion, 10), blob, change, strconv.FormatUint(next, 10)).Slice()
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "CONFLICT") {
 			return 0, nil, fmt.Errorf("%w: %s is at version %s", ErrConflict, customer, strings.TrimPrefix(err.Error(), "CONFLICT "))

@@ -124,6 +124,9 @@ type DecideRequest struct {
 	// ReplyUntil is the end of the reply window of the intent's
 	// in_reply_to thread the rules assumed; zero for none.
 	ReplyUntil time.Time
+	// Source names the message being decided, "<stream>/<sequence>"; it
+	// is recorded with the decision (see DecideResult.Source).
+	Source string
 }
 
 // DecideResult is the outcome of Decide.
@@ -133,6 +136,10 @@ type DecideResult struct {
 	// Replayed is true when the intent had been decided before: nothing
 	// was counted and the earlier decision is returned.
 	Replayed bool
+	// Source is, when Replayed, the source of the message that made the
+	// recorded decision ("" when unknown): the request's own for a
+	// redelivery of that message, another for a producer's republish.
+	Source string
 	// Stale is true when the preferences changed since PrefsVersion;
 	// nothing was recorded. Prefs and PrefsVersion hold the current ones:
 	// evaluate again with them.
@@ -182,7 +189,7 @@ func decideArgs(r DecideRequest) ([]any, error) {
 	if r.Verdict.Capped() {
 		capped = "1"
 	}
-	args := make([]any, 0, 11+8*len(caps))
+	args := make([]any, 0, 12+8*len(caps))
 	args = append(args,
 		strconv.FormatUint(r.PrefsVersion, 10),
 		r.Now.UnixMilli(),
@@ -203,6 +210,7 @@ func decideArgs(r DecideRequest) ([]any, error) {
 		}
 		args = append(args, c.Rule, int32(c.Code), int(c.Scope), c.Value, c.Window.Milliseconds(), c.Max, enforce, c.Classes)
 	}
+	args = append(args, r.Source)
 	return args, nil
 }
 
@@ -211,7 +219,7 @@ func decideReply(id string, res []string) (DecideResult, error) {
 	switch {
 	case len(res) == 2 && res[0] == "replay":
 		d, err := decodeRecord(res[1])
-		return DecideResult{Decision: d, Replayed: true}, err
+		return DecideResult{Decision: d, Replayed: true, Source: recordSource(res[1])}, err
 	case len(res) == 2 && res[0] == "done":
 		d, err := decodeRecord(res[1])
 		return DecideResult{Decision: d}, err
@@ -325,9 +333,39 @@ func decodePrefs(version, blob string) (*hushv1.Preferences, uint64, error) {
 	return p, v, nil
 }
 
+// DecisionSource returns the source recorded with an intent's decision
+// (see DecideRequest.Source); "" when there is no decision or no source.
+func (s *Store) DecisionSource(ctx context.Context, customer, intentID string) (string, error) {
+	rec, err := s.rdb.Get(ctx, s.DecisionKey(customer, intentID)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read decision %s: %w", intentID, err)
+	}
+	return recordSource(rec), nil
+}
+
+// recordSource returns the source a record names, "" when it names none.
+func recordSource(rec string) string {
+	src, _ := cutSource(rec)
+	return src
+}
+
+// cutSource splits a record into the source it names, if any, and the rest.
+func cutSource(rec string) (source, rest string) {
+	if body, ok := strings.CutPrefix(rec, "\x1c"); ok {
+		if src, after, ok := strings.Cut(body, "\x1c"); ok {
+			return src, after
+		}
+	}
+	return "", rec
+}
+
 // decodeRecord rebuilds a decision from its record: the rules' decision
 // with the caps that said no applied to it.
 func decodeRecord(rec string) (*hushv1.Decision, error) {
+	_, rec = cutSource(rec)
 	hits, blob, ok := strings.Cut(rec, "\x1e")
 	if !ok {
 		return nil, fmt.Errorf("decision record without separator")

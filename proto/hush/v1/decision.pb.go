@@ -459,19 +459,29 @@ type DeadLetter struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The subject the message arrived on.
 	Subject string `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
-	// The message as received, byte for byte.
+	// The message as received, byte for byte; only its first bytes when
+	// data_truncated is set.
 	Data []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
-	// The message's headers as received (first value of each).
+	// The message's headers as received (first value of each). Bytes that
+	// are not UTF-8 are replaced by U+FFFD.
 	Headers map[string]string `protobuf:"bytes,3,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	// What was wrong.
+	// What was wrong. Bytes of the input it quotes that are not UTF-8 are
+	// replaced by U+FFFD.
 	Error string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
-	// Where it failed: decode, validate, panic, max_deliver.
+	// Where it failed: decode, validate, too_large, panic, max_deliver.
 	Stage          string                 `protobuf:"bytes,5,opt,name=stage,proto3" json:"stage,omitempty"`
 	ReceivedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
 	StreamSequence uint64                 `protobuf:"varint,7,opt,name=stream_sequence,json=streamSequence,proto3" json:"stream_sequence,omitempty"`
 	DeliveryCount  uint64                 `protobuf:"varint,8,opt,name=delivery_count,json=deliveryCount,proto3" json:"delivery_count,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The size of the message's data as received, in bytes.
+	DataSize uint64 `protobuf:"varint,9,opt,name=data_size,json=dataSize,proto3" json:"data_size,omitempty"`
+	// The SHA-256 of the message's data as received.
+	DataSha256 []byte `protobuf:"bytes,10,opt,name=data_sha256,json=dataSha256,proto3" json:"data_sha256,omitempty"`
+	// Set when data holds only a prefix of the message's data: the whole
+	// message would not fit in a dead letter under the server's max payload.
+	DataTruncated bool `protobuf:"varint,11,opt,name=data_truncated,json=dataTruncated,proto3" json:"data_truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeadLetter) Reset() {
@@ -560,6 +570,27 @@ func (x *DeadLetter) GetDeliveryCount() uint64 {
 	return 0
 }
 
+func (x *DeadLetter) GetDataSize() uint64 {
+	if x != nil {
+		return x.DataSize
+	}
+	return 0
+}
+
+func (x *DeadLetter) GetDataSha256() []byte {
+	if x != nil {
+		return x.DataSha256
+	}
+	return nil
+}
+
+func (x *DeadLetter) GetDataTruncated() bool {
+	if x != nil {
+		return x.DataTruncated
+	}
+	return false
+}
+
 var File_hush_v1_decision_proto protoreflect.FileDescriptor
 
 const file_hush_v1_decision_proto_rawDesc = "" +
@@ -588,7 +619,7 @@ const file_hush_v1_decision_proto_rawDesc = "" +
 	"\x11SuppressionRecord\x12-\n" +
 	"\bdecision\x18\x01 \x01(\v2\x11.hush.v1.DecisionR\bdecision\x12.\n" +
 	"\x06intent\x18\x02 \x01(\v2\x16.hush.v1.ContactIntentR\x06intent\x12)\n" +
-	"\x10destination_hash\x18\x03 \x01(\tR\x0fdestinationHash\"\xeb\x02\n" +
+	"\x10destination_hash\x18\x03 \x01(\tR\x0fdestinationHash\"\xd0\x03\n" +
 	"\n" +
 	"DeadLetter\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x12\n" +
@@ -599,7 +630,12 @@ const file_hush_v1_decision_proto_rawDesc = "" +
 	"\vreceived_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"receivedAt\x12'\n" +
 	"\x0fstream_sequence\x18\a \x01(\x04R\x0estreamSequence\x12%\n" +
-	"\x0edelivery_count\x18\b \x01(\x04R\rdeliveryCount\x1a:\n" +
+	"\x0edelivery_count\x18\b \x01(\x04R\rdeliveryCount\x12\x1b\n" +
+	"\tdata_size\x18\t \x01(\x04R\bdataSize\x12\x1f\n" +
+	"\vdata_sha256\x18\n" +
+	" \x01(\fR\n" +
+	"dataSha256\x12%\n" +
+	"\x0edata_truncated\x18\v \x01(\bR\rdataTruncated\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*{\n" +

@@ -27,6 +27,10 @@
 --         rule id, reason code, ledger field (0 any, 1 channel, 2 category,
 --         3 topic, 4 sender, 5 kind), value, window ms, max, "1" enforce | "0" shadow,
 --         class codes counted ("" every class)
+-- ARGV[12 + 8 * number of caps], the last: the message being decided,
+--         "<stream>/<sequence>" ("" unknown), kept in the record so that a later
+--         delivery can tell a redelivery of this message (same source) from a
+--         producer's republish of the intent (another source)
 --
 -- Returns one of:
 --   {"replay", record}                 the intent was decided before; nothing changed
@@ -34,8 +38,10 @@
 --                                      what the rules saw; nothing changed, evaluate again
 --   {"done", record}                   recorded (and counted when approved)
 --
--- A record is "<hits>\30<decision>": hits are caps that said no, joined by \29,
--- each "rule\31code\31field\31value\31window\31max\31count\31next_ms\31enforce". The
+-- A record is "\28<source>\28<hits>\30<decision>", or "<hits>\30<decision>" when
+-- the source is unknown (and in records written before sources were kept):
+-- hits are caps that said no, joined by \29, each
+-- "rule\31code\31field\31value\31window\31max\31count\31next_ms\31enforce". The
 -- first enforcing hit turns an approval into a suppression.
 
 local record_key    = KEYS[1]
@@ -56,6 +62,7 @@ local assumed_reply = ARGV[9]
 local capped        = ARGV[10] == '1'
 local ncaps         = tonumber(ARGV[11])
 local caps_from     = 12 -- the first of the 8 ARGV of each cap
+local source        = ARGV[caps_from + ncaps * 8]
 
 -- cap returns the i-th cap (0-based) of the ARGV tail by name.
 local function cap(i)
@@ -152,5 +159,8 @@ if approved then
 end
 
 rec = table.concat(hits, '\29') .. '\30' .. decision
+if source ~= '' then
+  rec = '\28' .. source .. '\28' .. rec
+end
 redis.call('SET', record_key, rec, 'PX', retention_ms)
 return {'done', rec}
