@@ -8,7 +8,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/hush-oss/hush/internal/core/gatekeeper"
 	"github.com/hush-oss/hush/internal/core/policy"
@@ -45,8 +44,8 @@ func (h *harness) startInbound() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: h.redis.Client.Options().Addr})
-	gk := gatekeeper.New(js, store.New(rdb, h.redis.Prefix), h.pol, gatekeeper.Options{Subjects: h.subjects})
+	rdb := h.redisClient(10)
+	gk := gatekeeper.New(js, store.New(rdb, h.prefix), h.pol, gatekeeper.Options{Subjects: h.subjects})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- gk.RunInbound(ctx) }()
@@ -84,7 +83,10 @@ func reasonsByID(t *testing.T, msgs []jetstream.Msg) map[string]*hushv1.Decision
 }
 
 func TestInboundContactOpensAReplyWindow(t *testing.T) {
-	h := newHarness(t)
+	inboundContactOpensAReplyWindow(t, newHarness(t))
+}
+
+func inboundContactOpensAReplyWindow(t *testing.T, h *harness) {
 	h.usePolicy(agentPolicy)
 	h.setPrefs("quiet-c", &hushv1.Preferences{Mode: hushv1.Mode_MODE_DO_NOTHING})
 	h.startGatekeeper(gatekeeper.Options{})
@@ -158,7 +160,10 @@ func TestInboundContactOpensAReplyWindow(t *testing.T) {
 // suppresses reserve agent budget and must give it back; then the agent's
 // full budget, and no more, is usable.
 func TestAgentCapNeverLeaksBudgetNorExceedsIt(t *testing.T) {
-	h := newHarness(t)
+	agentCapNeverLeaksBudgetNorExceedsIt(t, newHarness(t))
+}
+
+func agentCapNeverLeaksBudgetNorExceedsIt(t *testing.T, h *harness) {
 	h.usePolicy(agentPolicy)
 	for range 4 {
 		h.startGatekeeper(gatekeeper.Options{Workers: 16})
@@ -218,7 +223,10 @@ func TestAgentCapNeverLeaksBudgetNorExceedsIt(t *testing.T) {
 }
 
 func TestQuietHoursDeferralGoesToTheSuppressionLogWithItsRelease(t *testing.T) {
-	h := newHarness(t)
+	quietHoursDeferralGoesToTheSuppressionLogWithItsRelease(t, newHarness(t))
+}
+
+func quietHoursDeferralGoesToTheSuppressionLogWithItsRelease(t *testing.T, h *harness) {
 	h.usePolicy(`
 version: quiet-1
 categories:

@@ -101,7 +101,10 @@ func (h *harness) released() []jetstream.Msg {
 }
 
 func TestDeferredIntentIsAckedAtOnceAndDecidedAgainAtItsReleaseTime(t *testing.T) {
-	h := newHarness(t)
+	deferredIntentIsAckedAtOnceAndDecidedAgainAtItsReleaseTime(t, newHarness(t))
+}
+
+func deferredIntentIsAckedAtOnceAndDecidedAgainAtItsReleaseTime(t *testing.T, h *harness) {
 	h.startGatekeeper(gatekeeper.Options{})
 	ctx := context.Background()
 
@@ -174,7 +177,10 @@ func TestDeferredIntentIsAckedAtOnceAndDecidedAgainAtItsReleaseTime(t *testing.T
 }
 
 func TestCancelledDeferralIsSuppressedAndNeverReleased(t *testing.T) {
-	h := newHarness(t)
+	cancelledDeferralIsSuppressedAndNeverReleased(t, newHarness(t))
+}
+
+func cancelledDeferralIsSuppressedAndNeverReleased(t *testing.T, h *harness) {
 	h.startGatekeeper(gatekeeper.Options{})
 	ctx := context.Background()
 	releaseAt := time.Now().Add(3 * time.Second)
@@ -222,7 +228,10 @@ func TestCancelledDeferralIsSuppressedAndNeverReleased(t *testing.T) {
 }
 
 func TestReleasesHappenOnceWhileReplicasComeAndGo(t *testing.T) {
-	h := newHarness(t)
+	releasesHappenOnceWhileReplicasComeAndGo(t, newHarness(t))
+}
+
+func releasesHappenOnceWhileReplicasComeAndGo(t *testing.T, h *harness) {
 	stop := h.startGatekeeper(gatekeeper.Options{Workers: 8})
 	h.startGatekeeper(gatekeeper.Options{Workers: 8})
 	const n = 60
