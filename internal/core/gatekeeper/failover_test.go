@@ -84,7 +84,7 @@ func TestRedisClusterFailover(t *testing.T) {
 		}
 	}
 	id := func(i int) string { return fmt.Sprintf("fo-%04d", i) }
-	loadBefore := loadAverage()
+	loadBefore, begun := loadAverage(), time.Now()
 	var pub sync.WaitGroup
 	for w := range 4 {
 		pub.Add(1)
@@ -106,6 +106,9 @@ func TestRedisClusterFailover(t *testing.T) {
 	}
 	waitFor(t, 2*time.Minute, "a third of the intents settled", func() bool { return settled() >= n/3 })
 	atKill := settled()
+	// Decisions a second before the kill: a third of them on the master
+	// killed, whose unreplicated writes are what a failover can lose.
+	rate := float64(atKill) / time.Since(begun).Seconds()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	f, err := rc.Proc.KillPrimary(ctx, 0, time.Minute)
@@ -248,10 +251,10 @@ func TestRedisClusterFailover(t *testing.T) {
 	if twice > lostRecords {
 		t.Errorf("%d intents with two outcomes but only %d decision records lost", twice, lostRecords)
 	}
-	t.Logf("failover figures: intents %d, gatekeepers %d, failover %s, retries %d, dead letters 0 wanted, "+
+	t.Logf("failover figures: intents %d, gatekeepers %d, %.0f decisions/s before the kill, failover %s, retries %d, dead letters 0 wanted, "+
 		"decision records lost %d, dispatched contacts missing from ledgers %d, caps exceeded by %d (unexplained %d), "+
 		"intents with two outcomes %d, dispatched twice %d, agent reservations left pending %d, load average %s -> %s",
-		n, gatekeepers, f.Took.Round(time.Millisecond), retries.n.Load(), lostRecords, lostLedger, exceeded, unexplained,
+		n, gatekeepers, rate, f.Took.Round(time.Millisecond), retries.n.Load(), lostRecords, lostLedger, exceeded, unexplained,
 		twice, dispatchedTwice, pendingLeft, loadBefore, loadAverage())
 }
 
