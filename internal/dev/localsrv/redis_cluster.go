@@ -44,9 +44,6 @@ type RedisCluster struct {
 	Addrs []string
 	// URL lists every node for internal/platform/connect: "redis+cluster://a,b,c".
 	URL string
-	// masterOf is, for each node created as a replica, the index of its
-	// master; -1 for the masters.
-	masterOf []int
 }
 
 // StartRedisCluster starts o.Masters×(1+o.Replicas) redis-server processes
@@ -124,15 +121,10 @@ func StartRedisCluster(ctx context.Context, o RedisClusterOptions) (*RedisCluste
 // replica has its master's data.
 func (c *RedisCluster) waitOK(ctx context.Context, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	ids := make([]string, len(c.Addrs))
-	masterIDs := make([]string, len(c.Addrs))
-	for i, addr := range c.Addrs {
+	for _, addr := range c.Addrs {
 		rdb := redis.NewClient(&redis.Options{Addr: addr})
 		for {
 			err := nodeReady(ctx, rdb, len(c.Addrs))
-			if err == nil {
-				ids[i], masterIDs[i], err = myself(ctx, rdb)
-			}
 			if err == nil {
 				break
 			}
@@ -147,16 +139,29 @@ func (c *RedisCluster) waitOK(ctx context.Context, timeout time.Duration) error 
 		}
 		rdb.Close()
 	}
-	c.masterOf = make([]int, len(c.Addrs))
-	for i := range c.masterOf {
-		c.masterOf[i] = -1
-		for m, id := range ids {
-			if masterIDs[i] == id {
-				c.masterOf[i] = m
-			}
+	return nil
+}
+
+// replicasOf returns the nodes that replicate node m now.
+func (c *RedisCluster) replicasOf(ctx context.Context, m int) (map[int]bool, error) {
+	ids := make([]string, len(c.Addrs))
+	masters := make([]string, len(c.Addrs))
+	for j := range c.Addrs {
+		rdb := c.Client(j)
+		var err error
+		ids[j], masters[j], err = myself(ctx, rdb)
+		rdb.Close()
+		if err != nil && j == m {
+			return nil, fmt.Errorf("redis cluster node %s: %w", c.Addrs[j], err)
 		}
 	}
-	return nil
+	out := map[int]bool{}
+	for j, master := range masters {
+		if j != m && master == ids[m] {
+			out[j] = true
+		}
+	}
+	return out, nil
 }
 
 // myself returns a node's cluster id and its master's id ("-" for a
@@ -226,11 +231,15 @@ func (c *RedisCluster) KillPrimary(ctx context.Context, i int, timeout time.Dura
 	if role, err := c.Role(ctx, i); err != nil || role != "master" {
 		return Failover{}, fmt.Errorf("kill primary: node %d is %q (%v), not a master", i, role, err)
 	}
+	replicas, err := c.replicasOf(ctx, i)
+	if err != nil || len(replicas) == 0 {
+		return Failover{}, fmt.Errorf("kill primary: node %d has no replica to promote (%v)", i, err)
+	}
 	start := time.Now()
 	c.Nodes[i].Kill()
 	deadline := start.Add(timeout)
 	for {
-		promoted, err := c.promotedFrom(ctx, i)
+		promoted, err := c.promotedFrom(ctx, i, replicas)
 		if err == nil {
 			return Failover{Killed: i, Promoted: promoted, Took: time.Since(start)}, nil
 		}
@@ -243,15 +252,15 @@ func (c *RedisCluster) KillPrimary(ctx context.Context, i int, timeout time.Dura
 	}
 }
 
-// promotedFrom finds the replica of dead node i that is now a master, and
-// checks that every other node says the cluster is ok.
-func (c *RedisCluster) promotedFrom(ctx context.Context, dead int) (int, error) {
+// promotedFrom finds which of the replicas of the dead node is now a
+// master, and checks that every other node says the cluster is ok.
+func (c *RedisCluster) promotedFrom(ctx context.Context, dead int, replicas map[int]bool) (int, error) {
 	promoted := -1
 	for j, addr := range c.Addrs {
 		if j == dead {
 			continue
 		}
-		rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+		rdb := c.Client(j)
 		info, err := rdb.ClusterInfo(ctx).Result()
 		var master string
 		if err == nil {
@@ -264,7 +273,7 @@ func (c *RedisCluster) promotedFrom(ctx context.Context, dead int) (int, error) 
 		if !strings.Contains(info, "cluster_state:ok") {
 			return -1, fmt.Errorf("%s: cluster not ok", addr)
 		}
-		if c.masterOf[j] == dead && master == "-" {
+		if replicas[j] && master == "-" {
 			promoted = j
 		}
 	}

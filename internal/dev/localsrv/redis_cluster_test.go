@@ -57,6 +57,10 @@ func TestRedisClusterPrimaryKilledReplicaTakesOver(t *testing.T) {
 	if role, err := c.Proc.Role(ctx, f.Promoted); err != nil || role != "master" {
 		t.Fatalf("promoted node %d is %q (%v)", f.Promoted, role, err)
 	}
+	// Its replica is dead: killing it would lose its slots, and is refused.
+	if _, err := c.Proc.KillPrimary(ctx, f.Promoted, time.Second); err == nil {
+		t.Fatalf("killing node %d, a master without a replica, was not refused", f.Promoted)
+	}
 	for i := range keys {
 		k := fmt.Sprintf("%s:{k%d}", c.Prefix, i)
 		got, err := c.Client.Get(ctx, k).Int()
