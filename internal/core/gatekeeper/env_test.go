@@ -34,6 +34,7 @@ type env struct {
 	harnesses atomic.Int64
 }
 
+// singleEnv is a NATS server and a redis-server of t's own.
 func singleEnv(t *testing.T) *env {
 	n, r := testenv.StartNATS(t), testenv.StartRedis(t)
 	return &env{nats: n, streams: bus.DefaultStreamOptions(), redisURL: r.URL, rdb: r.Client, prefix: r.Prefix}
