@@ -3,29 +3,31 @@ package gatekeeper_test
 import "testing"
 
 // clusterScenarios are end-to-end tests of the gatekeeper that also run on
-// the clusters users grow into; each runs unchanged on a single NATS server
-// and redis-server in its own Test function.
+// the clusters users grow into. Each is a Test function as it runs on a
+// single NATS server and redis-server; run as a subtest of
+// TestClusterEndToEnd, its newHarness gives it the clusters instead (so
+// none may call t.Parallel: they share the clusters one after the other).
 var clusterScenarios = []struct {
 	name string
-	run  func(*testing.T, *harness)
+	run  func(*testing.T)
 }{
 	// Decisions: reasons, replays, opt-outs, and the cap under 8 replicas.
-	{"decisions carry their reasons", suppressionsCarryTheirReason},
-	{"republished intent decided once", republishedIntentIsDecidedOnceAndDispatchedOnce},
-	{"opt-out honoured by the next decision", optOutIsHonouredByTheNextDecision},
-	{"cap holds with eight replicas", capHoldsWithEightReplicasRacingOnOneCustomer},
+	{"decisions carry their reasons", TestSuppressionsCarryTheirReason},
+	{"republished intent decided once", TestRepublishedIntentIsDecidedOnceAndDispatchedOnce},
+	{"opt-out honoured by the next decision", TestOptOutIsHonouredByTheNextDecision},
+	{"cap holds with eight replicas", TestCapHoldsWithEightReplicasRacingOnOneCustomer},
 	// Agent budgets: reserved in the agent's slot ({a:<agent>}), confirmed
 	// or released after the customer's decision in another slot.
-	{"agent budget neither leaks nor is exceeded", agentCapNeverLeaksBudgetNorExceedsIt},
+	{"agent budget neither leaks nor is exceeded", TestAgentCapNeverLeaksBudgetNorExceedsIt},
 	// Reply windows, opened through the inbound consumer.
-	{"inbound contact opens a reply window", inboundContactOpensAReplyWindow},
+	{"inbound contact opens a reply window", TestInboundContactOpensAReplyWindow},
 	// Deferrals: the quiet-hours rule defers; deferrals are released and
 	// dispatched (or suppressed, or cancelled) once, replicas coming and
 	// going.
-	{"quiet-hours deferral logged with its release", quietHoursDeferralGoesToTheSuppressionLogWithItsRelease},
-	{"deferral released and decided again", deferredIntentIsAckedAtOnceAndDecidedAgainAtItsReleaseTime},
-	{"cancelled deferral never released", cancelledDeferralIsSuppressedAndNeverReleased},
-	{"releases once while replicas come and go", releasesHappenOnceWhileReplicasComeAndGo},
+	{"quiet-hours deferral logged with its release", TestQuietHoursDeferralGoesToTheSuppressionLogWithItsRelease},
+	{"deferral released and decided again", TestDeferredIntentIsAckedAtOnceAndDecidedAgainAtItsReleaseTime},
+	{"cancelled deferral never released", TestCancelledDeferralIsSuppressedAndNeverReleased},
+	{"releases once while replicas come and go", TestReleasesHappenOnceWhileReplicasComeAndGo},
 }
 
 // TestClusterEndToEnd runs clusterScenarios on a 3-server NATS cluster with
@@ -33,8 +35,8 @@ var clusterScenarios = []struct {
 // clusters (starting them takes longer than most scenarios), one after the
 // other: each gets fresh streams and a Redis key prefix of its own.
 func TestClusterEndToEnd(t *testing.T) {
-	e := clusterEnv(t)
+	shareEnv(t, clusterEnv(t))
 	for _, sc := range clusterScenarios {
-		t.Run(sc.name, func(t *testing.T) { sc.run(t, newHarnessOn(t, e)) })
+		t.Run(sc.name, sc.run)
 	}
 }

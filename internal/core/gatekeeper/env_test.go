@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -48,6 +50,25 @@ func clusterEnv(t *testing.T) *env {
 	so := bus.DefaultStreamOptions()
 	so.Replicas = 3
 	return &env{nats: &testenv.NATS{URL: nc.URL}, streams: so, redisURL: rc.URL, rdb: rc.Client, prefix: rc.Prefix, shared: true}
+}
+
+// sharedEnvs are the envs of tests that run other tests as subtests on
+// servers they share, by the sharing test's name.
+var sharedEnvs sync.Map
+
+// shareEnv makes newHarness of t's subtests run on e until t ends.
+func shareEnv(t *testing.T, e *env) {
+	sharedEnvs.Store(t.Name(), e)
+	t.Cleanup(func() { sharedEnvs.Delete(t.Name()) })
+}
+
+// sharedEnv is the env t's top-level test shares, nil when it shares none.
+func sharedEnv(t *testing.T) *env {
+	top, _, _ := strings.Cut(t.Name(), "/")
+	if e, ok := sharedEnvs.Load(top); ok && top != t.Name() {
+		return e.(*env)
+	}
+	return nil
 }
 
 // nextPrefix is a Redis key prefix no other harness on the env uses.

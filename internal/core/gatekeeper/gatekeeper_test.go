@@ -56,8 +56,15 @@ type harness struct {
 	pol          *policy.Policy
 }
 
-// newHarness runs on a NATS server and a redis-server of the test's own.
-func newHarness(t *testing.T) *harness { return newHarnessOn(t, singleEnv(t)) }
+// newHarness runs on a NATS server and a redis-server of the test's own,
+// or, when the test runs as a subtest of one that shares an env
+// (TestClusterEndToEnd), on that env.
+func newHarness(t *testing.T) *harness {
+	if e := sharedEnv(t); e != nil {
+		return newHarnessOn(t, e)
+	}
+	return newHarnessOn(t, singleEnv(t))
+}
 
 func newHarnessOn(t *testing.T, e *env) *harness {
 	t.Helper()
@@ -280,9 +287,8 @@ func TestApprovedIntentIsDispatchedWithSameIDAndPayload(t *testing.T) {
 	}
 }
 
-func TestSuppressionsCarryTheirReason(t *testing.T) { suppressionsCarryTheirReason(t, newHarness(t)) }
-
-func suppressionsCarryTheirReason(t *testing.T, h *harness) {
+func TestSuppressionsCarryTheirReason(t *testing.T) {
+	h := newHarness(t)
 	h.setPrefs("opted-out", &hushv1.Preferences{OptedOutChannels: []string{"sms"}})
 	h.setPrefs("quiet", &hushv1.Preferences{Mode: hushv1.Mode_MODE_DO_NOTHING})
 	h.startGatekeeper(gatekeeper.Options{})
@@ -380,10 +386,7 @@ func mustMarshal(t *testing.T, m proto.Message) []byte {
 }
 
 func TestRepublishedIntentIsDecidedOnceAndDispatchedOnce(t *testing.T) {
-	republishedIntentIsDecidedOnceAndDispatchedOnce(t, newHarness(t))
-}
-
-func republishedIntentIsDecidedOnceAndDispatchedOnce(t *testing.T, h *harness) {
+	h := newHarness(t)
 	h.startGatekeeper(gatekeeper.Options{})
 	it := intent("dup-1", "c-1", "email", "marketing")
 	h.publish(it) // no Nats-Msg-Id: the intents stream keeps both copies
@@ -481,10 +484,7 @@ func assertLedger(t *testing.T, h *harness, customer string, want int) {
 }
 
 func TestCapHoldsWithEightReplicasRacingOnOneCustomer(t *testing.T) {
-	capHoldsWithEightReplicasRacingOnOneCustomer(t, newHarness(t))
-}
-
-func capHoldsWithEightReplicasRacingOnOneCustomer(t *testing.T, h *harness) {
+	h := newHarness(t)
 	const replicas, intents, limit = 8, 500, 5
 	for range replicas {
 		h.startGatekeeper(gatekeeper.Options{Workers: 16})
@@ -562,10 +562,7 @@ func TestJSONFromAPlainNATSClientIsDecidedLikeProtobuf(t *testing.T) {
 }
 
 func TestOptOutIsHonouredByTheNextDecision(t *testing.T) {
-	optOutIsHonouredByTheNextDecision(t, newHarness(t))
-}
-
-func optOutIsHonouredByTheNextDecision(t *testing.T, h *harness) {
+	h := newHarness(t)
 	h.startGatekeeper(gatekeeper.Options{})
 	h.publish(intent("before", "c-9", "email", "marketing"))
 	h.outcomes(1)

@@ -83,10 +83,7 @@ func reasonsByID(t *testing.T, msgs []jetstream.Msg) map[string]*hushv1.Decision
 }
 
 func TestInboundContactOpensAReplyWindow(t *testing.T) {
-	inboundContactOpensAReplyWindow(t, newHarness(t))
-}
-
-func inboundContactOpensAReplyWindow(t *testing.T, h *harness) {
+	h := newHarness(t)
 	h.usePolicy(agentPolicy)
 	h.setPrefs("quiet-c", &hushv1.Preferences{Mode: hushv1.Mode_MODE_DO_NOTHING})
 	h.startGatekeeper(gatekeeper.Options{})
@@ -160,10 +157,7 @@ func inboundContactOpensAReplyWindow(t *testing.T, h *harness) {
 // suppresses reserve agent budget and must give it back; then the agent's
 // full budget, and no more, is usable.
 func TestAgentCapNeverLeaksBudgetNorExceedsIt(t *testing.T) {
-	agentCapNeverLeaksBudgetNorExceedsIt(t, newHarness(t))
-}
-
-func agentCapNeverLeaksBudgetNorExceedsIt(t *testing.T, h *harness) {
+	h := newHarness(t)
 	h.usePolicy(agentPolicy)
 	for range 4 {
 		h.startGatekeeper(gatekeeper.Options{Workers: 16})
@@ -223,10 +217,7 @@ func agentCapNeverLeaksBudgetNorExceedsIt(t *testing.T, h *harness) {
 }
 
 func TestQuietHoursDeferralGoesToTheSuppressionLogWithItsRelease(t *testing.T) {
-	quietHoursDeferralGoesToTheSuppressionLogWithItsRelease(t, newHarness(t))
-}
-
-func quietHoursDeferralGoesToTheSuppressionLogWithItsRelease(t *testing.T, h *harness) {
+	h := newHarness(t)
 	h.usePolicy(`
 version: quiet-1
 categories:

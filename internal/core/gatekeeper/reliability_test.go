@@ -101,10 +101,7 @@ func (h *harness) released() []jetstream.Msg {
 }
 
 func TestDeferredIntentIsAckedAtOnceAndDecidedAgainAtItsReleaseTime(t *testing.T) {
-	deferredIntentIsAckedAtOnceAndDecidedAgainAtItsReleaseTime(t, newHarness(t))
-}
-
-func deferredIntentIsAckedAtOnceAndDecidedAgainAtItsReleaseTime(t *testing.T, h *harness) {
+	h := newHarness(t)
 	h.startGatekeeper(gatekeeper.Options{})
 	ctx := context.Background()
 
@@ -177,10 +174,7 @@ func deferredIntentIsAckedAtOnceAndDecidedAgainAtItsReleaseTime(t *testing.T, h 
 }
 
 func TestCancelledDeferralIsSuppressedAndNeverReleased(t *testing.T) {
-	cancelledDeferralIsSuppressedAndNeverReleased(t, newHarness(t))
-}
-
-func cancelledDeferralIsSuppressedAndNeverReleased(t *testing.T, h *harness) {
+	h := newHarness(t)
 	h.startGatekeeper(gatekeeper.Options{})
 	ctx := context.Background()
 	releaseAt := time.Now().Add(3 * time.Second)
@@ -228,10 +222,7 @@ func cancelledDeferralIsSuppressedAndNeverReleased(t *testing.T, h *harness) {
 }
 
 func TestReleasesHappenOnceWhileReplicasComeAndGo(t *testing.T) {
-	releasesHappenOnceWhileReplicasComeAndGo(t, newHarness(t))
-}
-
-func releasesHappenOnceWhileReplicasComeAndGo(t *testing.T, h *harness) {
+	h := newHarness(t)
 	stop := h.startGatekeeper(gatekeeper.Options{Workers: 8})
 	h.startGatekeeper(gatekeeper.Options{Workers: 8})
 	const n = 60
