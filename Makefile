@@ -6,7 +6,7 @@ GO        ?= go
 # Packages where concurrency lives run under the race detector.
 RACE_PKGS ?= ./internal/core/gatekeeper/... ./internal/core/store/... ./internal/core/bus/...
 
-.PHONY: all run test lint deps test-deps proto build help soak bench mutate
+.PHONY: all run test test-cluster lint deps test-deps proto build help soak bench mutate
 
 all: build
 
@@ -58,6 +58,14 @@ build: ## build every binary into bin/
 test: test-deps lint ## run every test (race detector on the concurrent packages)
 	$(GO) test -race -count=1 $(RACE_PKGS)
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /internal/core/gatekeeper -e /internal/core/store -e /internal/core/bus)
+
+# The cluster tests are part of `make test` (about a minute on 2 cores);
+# this runs only them: the gatekeeper's end-to-end scenarios on a NATS
+# cluster and a Redis Cluster together, the Redis Cluster failover, the NATS
+# server loss, and the store's checks on a Redis Cluster.
+test-cluster: deps ## only the cluster and failover tests (docs/performance.md, Scale-out)
+	$(GO) test -race -count=1 -run 'Cluster|Correctness' ./internal/core/gatekeeper/... ./internal/core/store/...
+	$(GO) test -count=1 -run 'RedisCluster' ./internal/dev/...
 
 # The fault-injection soak (docs/reliability.md): `make soak` runs 1M
 # intents; pass other settings with SOAK_ARGS="--intents 200000 ...".

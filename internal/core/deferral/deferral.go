@@ -123,6 +123,23 @@ func New(js jetstream.JetStream, st *store.Store, subjects bus.Subjects, retenti
 
 // List returns a customer's pending deferrals, soonest release first.
 func (d *Deferrals) List(ctx context.Context, customer string) ([]Deferred, error) {
+	// On a NATS cluster a pull sent right after its consumer is created
+	// can reach a server that does not know of the consumer yet (no
+	// responders): the listing starts over, with a new consumer.
+	for attempt := 1; ; attempt++ {
+		out, err := d.list(ctx, customer)
+		if err == nil || !errors.Is(err, nats.ErrNoResponders) || attempt == 5 {
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+		}
+	}
+}
+
+func (d *Deferrals) list(ctx context.Context, customer string) ([]Deferred, error) {
 	stream := d.subjects.Stream(bus.StreamDeferred)
 	c, err := d.js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{d.subjects.DeferredOf(customer)},

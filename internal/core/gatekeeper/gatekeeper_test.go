@@ -2,6 +2,7 @@ package gatekeeper_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -36,25 +36,42 @@ caps:
   - { id: customer-hourly, scope: customer, window: 1h, max: 5, classes: [marketing] }
 `
 
-// harness is one Hush on real servers: an in-process NATS server and a real
-// redis-server, with gatekeepers started on demand.
+// harness is one Hush on real servers (an env: an in-process NATS server
+// and a real redis-server, or the clusters of both), with gatekeepers
+// started on demand.
 type harness struct {
-	t        *testing.T
-	nats     *testenv.NATS
-	redis    *testenv.Redis
-	nc       *nats.Conn
-	js       jetstream.JetStream
-	subjects bus.Subjects
-	store    *store.Store
-	pol      *policy.Policy
+	t    *testing.T
+	nats *testenv.NATS
+	// redisURL is what each gatekeeper opens with connect.Redis; prefix
+	// is the harness's own key prefix.
+	redisURL string
+	prefix   string
+	// autoPipeline: gatekeepers decide through a go-redis AutoPipeliner,
+	// as the binary does by default.
+	autoPipeline bool
+	nc           *nats.Conn
+	js           jetstream.JetStream
+	subjects     bus.Subjects
+	store        *store.Store
+	pol          *policy.Policy
 }
 
+// newHarness runs on a NATS server and a redis-server of the test's own,
+// or, when the test runs as a subtest of one that shares an env
+// (TestClusterEndToEnd), on that env.
 func newHarness(t *testing.T) *harness {
+	if e := sharedEnv(t); e != nil {
+		return newHarnessOn(t, e)
+	}
+	return newHarnessOn(t, singleEnv(t))
+}
+
+func newHarnessOn(t *testing.T, e *env) *harness {
 	t.Helper()
-	h := &harness{t: t, nats: testenv.StartNATS(t), redis: testenv.StartRedis(t), subjects: bus.NewSubjects("")}
+	h := &harness{t: t, nats: e.nats, redisURL: e.redisURL, prefix: e.nextPrefix(), subjects: bus.NewSubjects("")}
 	h.nc, h.js = h.nats.Connect(t)
-	testenv.EnsureStreams(t, h.js, h.subjects)
-	h.store = store.New(h.redis.Client, h.redis.Prefix)
+	e.freshStreams(t, h.js, h.subjects)
+	h.store = store.New(e.rdb, h.prefix)
 	var err error
 	if h.pol, err = policy.Parse("test.yaml", []byte(testPolicy)); err != nil {
 		t.Fatal(err)
@@ -71,7 +88,7 @@ func (h *harness) startGatekeeper(o gatekeeper.Options) (stop func()) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: h.redis.Client.Options().Addr, PoolSize: 16})
+	rdb := h.redisClient(16)
 	o.Subjects = h.subjects
 	if o.RetryBase == 0 {
 		o.RetryBase, o.RetryMax = 20*time.Millisecond, 100*time.Millisecond
@@ -79,7 +96,7 @@ func (h *harness) startGatekeeper(o gatekeeper.Options) (stop func()) {
 	if os.Getenv("HUSH_TEST_LOG") != "" {
 		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	gk := gatekeeper.New(js, store.New(rdb, h.redis.Prefix), h.pol, o)
+	gk := gatekeeper.New(js, store.New(rdb, h.prefix), h.pol, o)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- gk.Run(ctx) }()
@@ -182,25 +199,40 @@ func (h *harness) read(kind string) []jetstream.Msg {
 	if n == 0 {
 		return nil
 	}
+	// On a NATS cluster the first pull can beat the news of its new
+	// consumer to the server it reaches (no responders): read again.
+	for attempt := 1; ; attempt++ {
+		out, err := h.readN(kind, n)
+		if err == nil {
+			return out
+		}
+		if !errors.Is(err, nats.ErrNoResponders) || attempt == 5 {
+			h.t.Fatalf("read %s: %v", kind, err)
+		}
+		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
+	}
+}
+
+func (h *harness) readN(kind string, n int) ([]jetstream.Msg, error) {
 	ctx := context.Background()
 	c, err := h.js.OrderedConsumer(ctx, h.subjects.Stream(kind), jetstream.OrderedConsumerConfig{})
 	if err != nil {
-		h.t.Fatal(err)
+		return nil, err
 	}
 	var out []jetstream.Msg
 	for len(out) < n {
 		batch, err := c.Fetch(n-len(out), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
-			h.t.Fatal(err)
+			return nil, err
 		}
 		for m := range batch.Messages() {
 			out = append(out, m)
 		}
 		if batch.Error() != nil {
-			h.t.Fatal(batch.Error())
+			return nil, batch.Error()
 		}
 	}
-	return out
+	return out, nil
 }
 
 func suppression(t *testing.T, m jetstream.Msg) *hushv1.SuppressionRecord {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/hush-oss/hush/internal/core/gatekeeper"
 	"github.com/hush-oss/hush/internal/core/policy"
@@ -45,8 +44,8 @@ func (h *harness) startInbound() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: h.redis.Client.Options().Addr})
-	gk := gatekeeper.New(js, store.New(rdb, h.redis.Prefix), h.pol, gatekeeper.Options{Subjects: h.subjects})
+	rdb := h.redisClient(10)
+	gk := gatekeeper.New(js, store.New(rdb, h.prefix), h.pol, gatekeeper.Options{Subjects: h.subjects})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- gk.RunInbound(ctx) }()

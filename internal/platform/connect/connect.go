@@ -91,7 +91,9 @@ func Redis(ctx context.Context, url string, poolSize int) (redis.UniversalClient
 			return nil, fmt.Errorf("redis cluster url %s: %w", config.MaskURL(url), err)
 		}
 		copts.PoolSize = poolSize
-		rdb = redis.NewClusterClient(copts)
+		cc := redis.NewClusterClient(copts)
+		cc.AddHook(followFailover{cc})
+		rdb = cc
 	} else {
 		opts, err := redis.ParseURL(url)
 		if err != nil {
