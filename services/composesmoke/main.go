@@ -560,22 +560,47 @@ func (sm *smoke) killReplica(ctx context.Context) error {
 	t0 := time.Now()
 	for i := range n {
 		want[i] = fmt.Sprintf("smoke-kill-%s-%04d", run, i)
-		if err := publishIntent(ctx, js, want[i], ""); err != nil {
-			return fmt.Errorf("publish %s: %w", want[i], err)
+	}
+	// A third as one burst, with the kill under way in the middle of it,
+	// so that the victim is likely to die with intents in hand; the rest
+	// one by one after the kill.
+	burst := n / 3
+	killed := make(chan error, 1)
+	for i, id := range want[:burst] {
+		if i == burst/4 {
+			go func() {
+				_, err := sm.docker(ctx, "kill", victim)
+				killedAt = time.Since(t0)
+				killed <- err
+			}()
 		}
-		if i == n/3 {
-			if _, err := sm.docker(ctx, "kill", victim); err != nil {
-				return err
-			}
-			killedAt = time.Since(t0)
-			sm.logf("docker kill %.12s after %d of %d intents", victim, i+1, n)
+		m := nats.NewMsg("hush.intent.email")
+		m.Data = intentJSON(id)
+		m.Header.Set("Content-Type", "application/json")
+		m.Header.Set(nats.MsgIdHdr, id)
+		if _, err := js.PublishMsgAsync(m); err != nil {
+			return fmt.Errorf("publish %s: %w", id, err)
 		}
-		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := <-killed; err != nil {
+		return err
+	}
+	sm.logf("docker kill %.12s during a burst of %d intents", victim, burst)
+	for _, id := range want[burst:] {
+		if err := publishIntent(ctx, js, id, ""); err != nil {
+			return fmt.Errorf("publish %s: %w", id, err)
+		}
 	}
 	sm.logf("published %d intents in %.1fs", n, time.Since(t0).Seconds())
 
 	var dispatched, suppressed map[string]int
 	var missing []string
+	firstPoll := -1
 	err = poll(ctx, 3*time.Minute, func() (bool, error) {
 		if dispatched, err = sm.streamIDs(ctx, "HUSH_DISPATCH"); err != nil {
 			return false, err
@@ -588,6 +613,9 @@ func (sm *smoke) killReplica(ctx context.Context) error {
 			if dispatched[id] == 0 && suppressed[id] == 0 {
 				missing = append(missing, id)
 			}
+		}
+		if firstPoll < 0 {
+			firstPoll = len(missing)
 		}
 		return len(missing) == 0, nil
 	}, "")
@@ -602,6 +630,7 @@ func (sm *smoke) killReplica(ctx context.Context) error {
 		nd += dispatched[id]
 		ns += suppressed[id]
 	}
+	sm.logf("undecided when publishing ended: %d (the killed replica's in hand, redelivered after the ack wait)", firstPoll)
 	sm.logf("all %d decided %.1fs after the kill: %d dispatched, %d suppressed, none twice", n, (time.Since(t0) - killedAt).Seconds(), nd, ns)
 
 	// The killed replica comes back when started again.
