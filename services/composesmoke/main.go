@@ -16,8 +16,9 @@
 //  6. Prometheus (the monitoring profile) scrapes both gatekeeper replicas
 //     and the preferences service, evaluates every rule of
 //     deploy/prometheus/hush.rules.yml, and hush:decisions:rate5m has data.
-//  7. `docker kill` of one gatekeeper replica while intents flow loses
-//     nothing: every intent is dispatched or suppressed, none twice; the
+//  7. `docker kill` of one gatekeeper replica holding intents loses
+//     nothing: every intent is dispatched or suppressed, none twice (its
+//     intents are redelivered to the other after the ack wait); the
 //     replica is healthy again once started.
 //  8. `docker compose down -v` leaves no container, volume or network.
 //
@@ -561,19 +562,14 @@ func (sm *smoke) killReplica(ctx context.Context) error {
 	for i := range n {
 		want[i] = fmt.Sprintf("smoke-kill-%s-%04d", run, i)
 	}
-	// A third as one burst, with the kill under way in the middle of it,
-	// so that the victim is likely to die with intents in hand; the rest
-	// one by one after the kill.
+	// The victim is paused first, so that its share of a burst of a third
+	// of the intents reaches it (its pull requests are open) and is still
+	// in hand when it is killed; the rest are published one by one after.
 	burst := n / 3
-	killed := make(chan error, 1)
-	for i, id := range want[:burst] {
-		if i == burst/4 {
-			go func() {
-				_, err := sm.docker(ctx, "kill", victim)
-				killedAt = time.Since(t0)
-				killed <- err
-			}()
-		}
+	if _, err := sm.docker(ctx, "pause", victim); err != nil {
+		return err
+	}
+	for _, id := range want[:burst] {
 		m := nats.NewMsg("hush.intent.email")
 		m.Data = intentJSON(id)
 		m.Header.Set("Content-Type", "application/json")
@@ -587,10 +583,12 @@ func (sm *smoke) killReplica(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if err := <-killed; err != nil {
+	// docker kill of a paused container kills it (SIGKILL, then thaw).
+	if _, err := sm.docker(ctx, "kill", victim); err != nil {
 		return err
 	}
-	sm.logf("docker kill %.12s during a burst of %d intents", victim, burst)
+	killedAt = time.Since(t0)
+	sm.logf("docker pause, a burst of %d intents, docker kill %.12s", burst, victim)
 	for _, id := range want[burst:] {
 		if err := publishIntent(ctx, js, id, ""); err != nil {
 			return fmt.Errorf("publish %s: %w", id, err)
