@@ -1,12 +1,13 @@
 # Hush: `make run` starts the whole system on this machine, `make test` runs
 # every test. Both install redis-server with apt-get when it is missing and
-# you are root.
+# you are root. `make compose-smoke` starts the docker compose stack and
+# checks it (docs/operations.md); it is not part of `make test`.
 
 GO        ?= go
 # Packages where concurrency lives run under the race detector.
 RACE_PKGS ?= ./internal/core/gatekeeper/... ./internal/core/store/... ./internal/core/bus/...
 
-.PHONY: all run test test-cluster lint deps test-deps proto build help soak bench mutate
+.PHONY: all run test test-cluster lint deps test-deps proto build help soak bench mutate compose-deps compose-images compose-smoke check-rules
 
 all: build
 
@@ -98,3 +99,40 @@ proto: ## regenerate Go code from proto/ with the tools pinned in go.mod
 MUTATE_ARGS ?=
 mutate: deps ## break each invariant on purpose, one mutant at a time; every one must be caught
 	$(GO) run ./services/mutate $(MUTATE_ARGS)
+
+# The docker compose stack, started and checked on this machine
+# (docs/operations.md, "Check the stack: make compose-smoke"). Compose v2,
+# Jaeger, Prometheus and promtool are built from their Go modules once (minutes each on
+# two cores) and cached in HUSH_TOOLS_DIR, outside the work tree, so that a
+# fresh clone reuses them. SMOKE_ARGS: e.g. "--keep" leaves the stack up,
+# "--official" uses the official images (a host that reaches the registries).
+HUSH_TOOLS_DIR ?= $(HOME)/.cache/hush/tools
+export HUSH_TOOLS_DIR
+SMOKE_ARGS ?=
+
+# apt_install PACKAGE: installs a Debian package (as root) or says how.
+apt_install = if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "make: installing Debian's $(1)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null \
+	    || { echo "make: apt-get install $(1) failed"; exit 1; }; \
+	else echo "make: $(1) is missing; install it (sudo apt-get install $(1))"; exit 1; fi
+
+compose-deps: deps ## Docker engine, busybox-static and Compose v2 (apt-get and a cached Go build, as root); starts dockerd
+	@docker info >/dev/null 2>&1 || command -v dockerd >/dev/null 2>&1 || { $(call apt_install,docker.io); }
+	@{ command -v busybox >/dev/null 2>&1 && ! ldd "$$(command -v busybox)" >/dev/null 2>&1; } || { $(call apt_install,busybox-static); }
+	@docker info >/dev/null 2>&1 || { \
+	  [ "$$(id -u)" = 0 ] || { echo "make: no Docker engine answers; start dockerd (as root)"; exit 1; }; \
+	  echo "make: starting dockerd (log: /var/log/dockerd.log)"; \
+	  nohup dockerd >/var/log/dockerd.log 2>&1 & \
+	  for i in $$(seq 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done; \
+	  docker info >/dev/null 2>&1 || { echo "make: dockerd did not start; see /var/log/dockerd.log"; exit 1; }; }
+	@docker compose version --short 2>/dev/null | grep -q '^v\?2\.' || deploy/docker/local/build.sh compose-plugin
+
+compose-images: compose-deps ## stand-ins for the official images, for a host without a registry (deploy/docker/local)
+	deploy/docker/local/build.sh images
+
+compose-smoke: compose-images check-rules ## start the compose stack, check it from outside, take it down (5-10 min)
+	$(GO) run ./services/composesmoke $(SMOKE_ARGS)
+
+check-rules: ## check deploy/prometheus's rules and their unit tests with promtool (built once)
+	HUSH_PROMTOOL=$$(deploy/docker/local/build.sh promtool) $(GO) test -count=1 -tags promtool -run 'Prometheus' ./deploy/

@@ -312,3 +312,45 @@ func sorted(s []string) []string {
 	slices.Sort(s)
 	return s
 }
+
+// TestComposeHostPortsAreVariables: a host where 4222 or 6379 is taken
+// runs the stack with other host ports; the containers keep theirs.
+func TestComposeHostPortsAreVariables(t *testing.T) {
+	vars := composeEnv(t)
+	moved := map[string]struct {
+		variable, port string
+		target         uint32
+	}{
+		"nats":       {"HUSH_NATS_PORT", "14222", 4222},
+		"redis":      {"HUSH_REDIS_PORT", "16379", 6379},
+		"jaeger":     {"HUSH_JAEGER_UI_PORT", "26686", 16686},
+		"prefs":      {"HUSH_PREFS_PORT", "18081", 8081},
+		"nats-mon":   {"HUSH_NATS_MONITOR_PORT", "18222", 8222},
+		"jaeger-otl": {"HUSH_OTLP_PORT", "14317", 4317},
+	}
+	for _, m := range moved {
+		vars[m.variable] = m.port
+	}
+	p, err := loadCompose(t, vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	published := map[uint32]string{}
+	for _, s := range p.Services {
+		for _, pc := range s.Ports {
+			published[pc.Target] = pc.Published
+		}
+	}
+	for _, m := range moved {
+		if published[m.target] != m.port {
+			t.Errorf("%s=%s: container port %d published on %q", m.variable, m.port, m.target, published[m.target])
+		}
+	}
+	prefs, err := p.GetService("prefs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := env(prefs, "HUSH_PUBLIC_URL"); got != "http://127.0.0.1:18081" {
+		t.Errorf("prefs public URL %q: its links must use the published port", got)
+	}
+}

@@ -6,4 +6,4 @@ set -eu
 mkdir -p /run/hush
 sh /etc/hush/redis/render-acl.sh /etc/hush/redis/users.acl.template /run/hush/users.acl
 chown -R redis:redis /run/hush 2>/dev/null || true
-exec docker-entrypoint.sh redis-server /etc/hush/redis/redis.conf --aclfile /run/hush/users.acl
+exec docker-entrypoint.sh redis-server /etc/hush/redis/redis.conf --dir /data --aclfile /run/hush/users.acl
