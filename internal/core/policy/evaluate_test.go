@@ -36,6 +36,8 @@ caps:
   - { id: daily,      scope: customer, window: 24h, max: 5, classes: [service, marketing] }
   - { id: mkt-weekly, scope: category, window: 7d,  max: 3, classes: [marketing] }
   - { id: cooldown,   scope: topic,    window: 48h, max: 1, classes: [marketing] }
+producers:
+  campaigns: { categories: [critical, transactional] }
 `
 
 func mustParse(t testing.TB, doc string) *policy.Policy {

@@ -84,7 +84,7 @@ func TestOptOutAfterRedisLostTheCustomerIsHonouredByEveryReplica(t *testing.T) {
 		id := "i-" + time.Now().Format("150405.000000") + "-" + string(rune('a'+n%26))
 		it := &hushv1.ContactIntent{Id: id, CustomerId: "alice", Channel: "email", Category: "transactional", Topic: "receipts",
 			Sender: &hushv1.Sender{Service: "campaigns"}, CreatedAt: timestamppb.Now()}
-		msg, err := bus.NewMsg(e.subjects.Intent("email"), id, it)
+		msg, err := bus.NewMsg(e.subjects.Intent("campaigns", "email"), id, it)
 		if err != nil {
 			t.Fatal(err)
 		}
