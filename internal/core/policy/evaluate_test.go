@@ -59,6 +59,10 @@ func baseIntent() *hushv1.ContactIntent {
 	}
 }
 
+func sentBy(producer string) func(*hushv1.ContactIntent) {
+	return func(it *hushv1.ContactIntent) { it.Sender.Service = producer }
+}
+
 func ts(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
 
 type evalCase struct {
@@ -132,6 +136,12 @@ func TestEvaluate(t *testing.T) {
 		{name: "service is subject to the caps of its class only", intent: category("service"), outcome: approved, caps: []string{"cap.daily"}},
 		{name: "a cooldown needs a topic", intent: func(it *hushv1.ContactIntent) { it.Topic = "" }, outcome: approved, caps: []string{"cap.daily", "cap.mkt-weekly"}},
 		{name: "transactional ignores caps", intent: category("transactional"), outcome: approved},
+
+		// producer.category (producers_test.go has the rest)
+		{name: "critical from a producer the policy does not grant it", intent: set(category("critical"), sentBy("newsletters")), outcome: suppressed,
+			code: hushv1.ReasonCode_REASON_CODE_PRODUCER_NOT_ALLOWED, rule: "producer.category", msg: `producer "newsletters" may not send critical contacts`},
+		{name: "a refused category decides before an expired deadline", intent: set(category("transactional"), sentBy("newsletters"), notAfter(noon)), outcome: suppressed,
+			code: hushv1.ReasonCode_REASON_CODE_PRODUCER_NOT_ALLOWED, rule: "producer.category"},
 
 		// expired
 		{name: "expired exactly at the deadline", intent: notAfter(noon), outcome: suppressed,
