@@ -26,6 +26,14 @@ import (
 var natsPasswords = map[string]string{
 	"gatekeeper": "gk-test-8c1d", "producer": "prod-test-3e7a", "prefs": "prefs-test-52b0",
 	"sink": "sink-test-9a44", "admin": "admin-test-0f6e",
+	"inbound-email": "in-email-test-11c2", "inbound-sms": "in-sms-test-7d03", "inbound-push": "in-push-test-2b95",
+	"inbound-voice": "in-voice-test-c4e8", "inbound-whatsapp": "in-wa-test-58f1", "inbound-in_app": "in-app-test-0a7b",
+}
+
+// passwordVar is the environment variable deploy/nats/accounts.conf reads
+// a user's password from: inbound-in_app's is HUSH_NATS_INBOUND_IN_APP_PASSWORD.
+func passwordVar(user string) string {
+	return "HUSH_NATS_" + strings.ToUpper(strings.ReplaceAll(user, "-", "_")) + "_PASSWORD"
 }
 
 // inboxes are the private reply prefixes deploy/nats/accounts.conf grants.
@@ -37,7 +45,7 @@ var inboxes = map[string]string{"gatekeeper": "_HUSH_INBOX.gatekeeper", "sink": 
 func startNATS(t *testing.T) string {
 	t.Helper()
 	for user, pw := range natsPasswords {
-		t.Setenv("HUSH_NATS_"+strings.ToUpper(user)+"_PASSWORD", pw)
+		t.Setenv(passwordVar(user), pw)
 	}
 	ns, err := localsrv.StartNATS(localsrv.NATSOptions{StoreDir: t.TempDir(), ConfigFile: "nats/nats.conf"})
 	if err != nil {
@@ -160,8 +168,8 @@ func TestNATSPermissionsKeepProducersBehindTheGate(t *testing.T) {
 	// A producer publishes an intent (JetStream ack on _INBOX), and the
 	// gatekeeper dispatches it.
 	producer := connectAs(t, url, "producer")
-	data, _ := proto.Marshal(&hushv1.ContactIntent{Id: "p-1", CustomerId: "c-1", Channel: "email", Category: "marketing", Sender: &hushv1.Sender{Service: "campaigns"}})
-	if _, err := producer.js.Publish(ctx, subjects.Intent("email"), data); err != nil {
+	data, _ := proto.Marshal(&hushv1.ContactIntent{Id: "p-1", CustomerId: "c-1", Channel: "email", Category: "marketing", Sender: &hushv1.Sender{Service: "demo"}})
+	if _, err := producer.js.Publish(ctx, subjects.Intent("demo", "email"), data); err != nil {
 		t.Fatalf("producer publishes an intent: %v", err)
 	}
 	if _, err := producer.js.Stream(ctx, subjects.Stream(bus.StreamIntents)); err != nil {
@@ -245,9 +253,9 @@ func TestNATSPermissionsKeepProducersBehindTheGate(t *testing.T) {
 		t.Fatalf("sink fetched %d dispatches: %v", n, batch.Error())
 	}
 	sink.nc.Publish(subjects.Dispatch("email"), data)
-	sink.nc.Publish(subjects.Intent("email"), data)
+	sink.nc.Publish(subjects.Intent("demo", "email"), data)
 	sink.nc.Flush()
-	if !sink.violated(`"hush.dispatch.email"`) || !sink.violated(`"hush.intent.email"`) {
+	if !sink.violated(`"hush.dispatch.email"`) || !sink.violated(`"hush.intent.demo.email"`) {
 		t.Errorf("sink published outside its permissions: %v", sink.violations)
 	}
 
@@ -288,7 +296,7 @@ func TestNATSPermissionsKeepProducersBehindTheGate(t *testing.T) {
 
 func TestNATSConfigRefusesToStartWithoutPasswords(t *testing.T) {
 	for user, pw := range natsPasswords {
-		t.Setenv("HUSH_NATS_"+strings.ToUpper(user)+"_PASSWORD", pw)
+		t.Setenv(passwordVar(user), pw)
 	}
 	t.Setenv("HUSH_NATS_PRODUCER_PASSWORD", "")
 	// An empty variable still resolves; unset it entirely.

@@ -26,7 +26,7 @@ import (
 // so the file must not name one too.
 func TestNATSConfigRunsWithoutDocker(t *testing.T) {
 	for user, pw := range natsPasswords {
-		t.Setenv("HUSH_NATS_"+strings.ToUpper(user)+"_PASSWORD", pw)
+		t.Setenv(passwordVar(user), pw)
 	}
 	store := t.TempDir()
 	fs := flag.NewFlagSet("nats-server", flag.ContinueOnError)

@@ -1,13 +1,16 @@
 // Package client is the producer SDK: services that want to contact a
-// customer publish a ContactIntent with Publish and let Hush decide; services
-// that hear from a customer record it with Inbound.
+// customer publish a ContactIntent with Publish and let Hush decide; a
+// channel's inbound service, which hears from a customer, records it with
+// Inbound.
 //
 // Publish validates an intent before it leaves the process (the same rules
 // the gatekeeper applies, so a bad intent fails at its source, not in the
 // dead-letter stream), fills in a missing id and creation time, injects the
 // caller's W3C trace context into the message headers and publishes
-// asynchronously; Flush waits until JetStream has stored everything
-// published so far.
+// asynchronously on hush.intent.<producer>.<channel>; Flush waits until
+// JetStream has stored everything published so far. The producer is the
+// sender: NATS lets a producer's credential publish under its own name only,
+// and Hush takes the sender from the subject.
 //
 //	c, err := client.New(nc, client.Options{Service: "campaigns"})
 //	...
@@ -71,7 +74,11 @@ type Options struct {
 	// (DefaultCategories, those of the default policy). List those of the
 	// policy your Hush runs; the gatekeeper checks them again.
 	Categories []string
-	// Service is put in sender.service when an intent leaves it empty.
+	// Service is the producer's name: intents are published under it
+	// (hush.intent.<service>.<channel>), which the producer's NATS
+	// credential must allow, and put in sender.service when an intent
+	// leaves it empty; an intent naming another sender is refused. Empty:
+	// each intent is published under its own sender.service.
 	Service string
 	// JSON publishes protojson instead of binary protobuf (easier to read
 	// with `nats sub`; a little larger).
@@ -146,9 +153,9 @@ func randomID() string {
 }
 
 // Publish validates an intent and publishes it asynchronously on
-// hush.intent.<channel>, with Nats-Msg-Id = its id. It fills in the id
-// (when empty), created_at and sender.service (Options.Service) on it, and
-// returns the id. An ErrInvalid error means nothing was sent. Errors of the
+// hush.intent.<producer>.<channel>, with Nats-Msg-Id = its id. It fills in
+// the id (when empty), created_at and sender.service (Options.Service) on
+// it, and returns the id. An ErrInvalid error means nothing was sent. Errors of the
 // asynchronous part are reported by Flush.
 func (c *Client) Publish(ctx context.Context, it *hushv1.ContactIntent) (string, error) {
 	c.mu.Lock()
@@ -172,10 +179,17 @@ func (c *Client) Publish(ctx context.Context, it *hushv1.ContactIntent) (string,
 	if err := validate(it, c.o.Categories); err != nil {
 		return it.GetId(), err
 	}
+	producer := it.GetSender().GetService()
+	switch {
+	case c.o.Service != "" && producer != c.o.Service:
+		return it.GetId(), fmt.Errorf("%w: sender.service: %q is not this producer, %q: Hush takes the sender from the credential", ErrInvalid, producer, c.o.Service)
+	case bus.Token(producer) != producer:
+		return it.GetId(), fmt.Errorf("%w: sender.service: %q is not a subject token (letters, digits, '-' and '_')", ErrInvalid, producer)
+	}
 	if na := it.GetNotAfter(); na != nil && !na.AsTime().After(c.o.Now()) {
 		return it.GetId(), fmt.Errorf("%w: not_after: already past", ErrInvalid)
 	}
-	subject := c.o.Subjects.Intent(it.GetChannel())
+	subject := c.o.Subjects.Intent(producer, it.GetChannel())
 	msg, err := c.message(subject, it.GetId(), it)
 	if err != nil {
 		return it.GetId(), err
@@ -274,8 +288,10 @@ func (c *Client) Close(ctx context.Context) error {
 }
 
 // Inbound records that a customer reached out (a reply window opens for the
-// thread): it publishes ic on hush.inbound.<channel> and waits until
-// JetStream stored it. received_at defaults to now.
+// thread, for replies on the channel's family): it publishes ic on
+// hush.inbound.<channel> and waits until JetStream stored it. received_at
+// defaults to now. Only the channel's inbound service may: its NATS
+// credential, not a producer's, allows that subject.
 func (c *Client) Inbound(ctx context.Context, ic *hushv1.InboundContact) error {
 	if err := checkInbound(ic); err != nil {
 		return err

@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,7 +36,7 @@ func TestPublishFillsIDsAndDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, _ := js.Stream(context.Background(), "HUSH_INTENTS")
-	raw, err := st.GetLastMsgForSubject(context.Background(), "hush.intent.push")
+	raw, err := st.GetLastMsgForSubject(context.Background(), "hush.intent.billing.push")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,5 +134,41 @@ func TestManyAsyncPublishesAreAllStored(t *testing.T) {
 	info, _ := st.Info(context.Background())
 	if info.State.Msgs != total {
 		t.Fatalf("stream holds %d, want %d", info.State.Msgs, total)
+	}
+}
+
+// TestTheProducerIsTheSender: an intent is published under the producer's
+// name, which its credential must allow; one naming another sender never
+// leaves the process.
+func TestTheProducerIsTheSender(t *testing.T) {
+	n := testenv.StartNATS(t)
+	nc, js := n.Connect(t)
+	testenv.EnsureStreams(t, js, bus.NewSubjects(""))
+	c, err := client.New(nc, client.Options{Service: "campaigns"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := &hushv1.ContactIntent{CustomerId: "c-1", Channel: "email", Category: "marketing", Sender: &hushv1.Sender{Service: "alerts"}}
+	if _, err := c.Publish(context.Background(), forged); !errors.Is(err, client.ErrInvalid) || !strings.Contains(err.Error(), "sender.service") {
+		t.Errorf("publish as another producer: %v, want ErrInvalid naming sender.service", err)
+	}
+	anon, err := client.New(nc, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	odd := &hushv1.ContactIntent{CustomerId: "c-1", Channel: "email", Category: "marketing", Sender: &hushv1.Sender{Service: "billing.eu"}}
+	if _, err := anon.Publish(context.Background(), odd); !errors.Is(err, client.ErrInvalid) {
+		t.Errorf("a sender that is no subject token: %v, want ErrInvalid", err)
+	}
+	ok := &hushv1.ContactIntent{CustomerId: "c-1", Channel: "email", Category: "marketing", Sender: &hushv1.Sender{Service: "billing"}}
+	if _, err := anon.Publish(context.Background(), ok); err != nil {
+		t.Fatal(err)
+	}
+	if err := anon.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := js.Stream(context.Background(), "HUSH_INTENTS")
+	if _, err := st.GetLastMsgForSubject(context.Background(), "hush.intent.billing.email"); err != nil {
+		t.Errorf("without Options.Service an intent goes out under its own sender: %v", err)
 	}
 }

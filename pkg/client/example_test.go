@@ -92,7 +92,7 @@ func Example() {
 	// Output:
 	// published welcome-c-42 <nil>
 	// true invalid intent: channel: unknown channel "fax" (want one of email, sms, push, voice, whatsapp, in_app)
-	// stored hush.intent.email welcome-c-42
+	// stored hush.intent.campaigns.email welcome-c-42
 }
 
 // The caller's trace context travels in the message headers (W3C
@@ -126,13 +126,15 @@ func ExampleClient_Publish_traceContext() {
 	}
 	stored(nc, "HUSH_INTENTS", "traceparent", "Content-Type")
 	// Output:
-	// stored hush.intent.sms reply-1
+	// stored hush.intent.support-desk.sms reply-1
 	//   traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
 	//   Content-Type: application/protobuf
 }
 
-// A service that hears from a customer records it, which opens a reply
-// window for the thread.
+// A channel's inbound service, which hears from a customer, records it with
+// its own NATS credential (producers' credentials cannot): a reply window
+// opens for the thread, for replies on the channel's family (here the
+// phone: sms, voice, whatsapp).
 func ExampleClient_Inbound() {
 	nc, done := hush()
 	defer done()

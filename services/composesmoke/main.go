@@ -8,7 +8,7 @@
 //     healthy (nats, redis, jaeger, both gatekeepers, prefs).
 //  2. An intent published with the producer's credential reaches the demo
 //     sink (its "would send" log line names the intent).
-//  3. The producer's credential is refused on hush.dispatch.>, and the
+//  3. The producer (user "producer", publishing as "demo")'s credential is refused on hush.dispatch.>, and the
 //     forged dispatch is in no stream.
 //  4. The preferences API answers with a token and refuses without one.
 //  5. Jaeger's HTTP API holds the trace of the intent of step 2 (the
@@ -349,13 +349,13 @@ func (e *natsErrors) find(sub string) string {
 func intentJSON(id string) []byte {
 	b, _ := json.Marshal(map[string]any{
 		"id": id, "customerId": "cust-" + id, "channel": "email", "category": "transactional",
-		"destination": id + "@example.com", "sender": map[string]string{"service": "compose-smoke"},
+		"destination": id + "@example.com", "sender": map[string]string{"service": "demo"},
 	})
 	return b
 }
 
 func publishIntent(ctx context.Context, js jetstream.JetStream, id, traceID string) error {
-	m := nats.NewMsg("hush.intent.email")
+	m := nats.NewMsg("hush.intent.demo.email")
 	m.Data = intentJSON(id)
 	m.Header.Set("Content-Type", "application/json")
 	m.Header.Set(nats.MsgIdHdr, id)
@@ -570,7 +570,7 @@ func (sm *smoke) killReplica(ctx context.Context) error {
 		return err
 	}
 	for _, id := range want[:burst] {
-		m := nats.NewMsg("hush.intent.email")
+		m := nats.NewMsg("hush.intent.demo.email")
 		m.Data = intentJSON(id)
 		m.Header.Set("Content-Type", "application/json")
 		m.Header.Set(nats.MsgIdHdr, id)

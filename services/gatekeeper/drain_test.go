@@ -41,9 +41,9 @@ func TestSIGTERMMidLoadDrainsExitsZeroAndLosesNothing(t *testing.T) {
 	var futs []jetstream.PubAckFuture
 	for i := range n {
 		it := &hushv1.ContactIntent{Id: fmt.Sprintf("t-%04d", i), CustomerId: fmt.Sprintf("c-%02d", i%40), Channel: "email",
-			Category: []string{"marketing", "transactional", "critical"}[i%3], Sender: &hushv1.Sender{Service: "s"}, CreatedAt: timestamppb.Now()}
+			Category: []string{"marketing", "transactional", "critical"}[i%3], Sender: &hushv1.Sender{Service: "demo"}, CreatedAt: timestamppb.Now()}
 		data, _ := proto.Marshal(it)
-		f, err := js.PublishAsync(subjects.Intent("email"), data, jetstream.WithMsgID(it.GetId()))
+		f, err := js.PublishAsync(subjects.Intent("demo", "email"), data, jetstream.WithMsgID(it.GetId()))
 		if err != nil {
 			t.Fatal(err)
 		}

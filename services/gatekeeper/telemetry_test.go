@@ -38,7 +38,8 @@ const (
 // NATS accounts and permissions, Redis ACL users.
 func deployedServers(t *testing.T) (natsURL, redisAddr string) {
 	t.Helper()
-	for _, u := range []string{"GATEKEEPER", "PRODUCER", "PREFS", "SINK", "ADMIN"} {
+	for _, u := range []string{"GATEKEEPER", "PRODUCER", "PREFS", "SINK", "ADMIN",
+		"INBOUND_EMAIL", "INBOUND_SMS", "INBOUND_PUSH", "INBOUND_VOICE", "INBOUND_WHATSAPP", "INBOUND_IN_APP"} {
 		t.Setenv("HUSH_NATS_"+u+"_PASSWORD", strings.ToLower(u)+"-pw")
 	}
 	t.Setenv("HUSH_NATS_GATEKEEPER_PASSWORD", natsPassword)
@@ -127,7 +128,8 @@ func TestGatekeeperBinaryTracesMetricsAndLogsWithoutPersonalData(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Producers, with the producer credential.
+	// The demo producer, with its credential: it publishes under its own
+	// name (hush.intent.demo.<channel>) only.
 	nc, err := nats.Connect(natsURL, nats.UserInfo("producer", "producer-pw"))
 	if err != nil {
 		t.Fatal(err)
@@ -147,17 +149,17 @@ func TestGatekeeperBinaryTracesMetricsAndLogsWithoutPersonalData(t *testing.T) {
 	}
 	intent := func(id, customer, channel, dest string) []byte {
 		b, _ := proto.Marshal(&hushv1.ContactIntent{Id: id, CustomerId: customer, Channel: channel, Category: "marketing",
-			Topic: "news", Destination: dest, Sender: &hushv1.Sender{Service: "campaigns"}, CreatedAt: timestamppb.Now()})
+			Topic: "news", Destination: dest, Sender: &hushv1.Sender{Service: "demo"}, CreatedAt: timestamppb.Now()})
 		return b
 	}
-	publish("hush.intent.email", intent("e-1", "c-email", "email", email), nil)
-	publish("hush.intent.sms", intent("s-1", "c-sms", "sms", phone), nil)
+	publish("hush.intent.demo.email", intent("e-1", "c-email", "email", email), nil)
+	publish("hush.intent.demo.sms", intent("s-1", "c-sms", "sms", phone), nil)
 	// Bad input that holds the destinations too: a JSON typo and a value of
 	// the wrong type, both dead-lettered with their errors logged.
 	json := nats.Header{"Content-Type": {"application/json"}}
-	publish("hush.intent.email", []byte(`{"id":"bad-1","customerId":"c-x","channel":"email","destination":"`+email+`",}`), json)
-	publish("hush.intent.sms", []byte(`{"id":"bad-2","customerId":"c-x","channel":"sms","destination":`+strings.TrimPrefix(phone, "+")+`}`), json)
-	publish("hush.intent.sms", []byte(`{"id":"bad-3","customerId":"c-x","channel":"sms","category":"`+phone+`","sender":{"service":"s"}}`), json)
+	publish("hush.intent.demo.email", []byte(`{"id":"bad-1","customerId":"c-x","channel":"email","destination":"`+email+`",}`), json)
+	publish("hush.intent.demo.sms", []byte(`{"id":"bad-2","customerId":"c-x","channel":"sms","destination":`+strings.TrimPrefix(phone, "+")+`}`), json)
+	publish("hush.intent.demo.sms", []byte(`{"id":"bad-3","customerId":"c-x","channel":"sms","category":"`+phone+`","sender":{"service":"s"}}`), json)
 
 	var text string
 	deadline = time.Now().Add(30 * time.Second)

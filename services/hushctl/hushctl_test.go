@@ -222,7 +222,7 @@ func (c *cli) decisions() {
 	for _, s := range script {
 		it := &hushv1.ContactIntent{Id: s.id, CustomerId: s.customer, Channel: s.channel, Category: s.category, Topic: s.topic,
 			Sender: &hushv1.Sender{Service: "campaigns"}, CreatedAt: timestamppb.New(c.clock())}
-		msg, err := bus.NewMsg(c.subjects().Intent(s.channel), s.id, it)
+		msg, err := bus.NewMsg(c.subjects().Intent("campaigns", s.channel), s.id, it)
 		if err != nil {
 			c.t.Fatal(err)
 		}
@@ -335,7 +335,7 @@ func TestDeferredListAndCancel(t *testing.T) {
 			t.Fatal(err)
 		}
 		release := time.Date(2099, 1, 1, 8, i, 0, 0, time.UTC)
-		msg := deferral.ScheduleMsg(c.subjects(), it, c.subjects().Intent("sms"), data, nats.Header{}, release)
+		msg := deferral.ScheduleMsg(c.subjects(), it, c.subjects().Intent("campaigns", "sms"), data, nats.Header{}, release)
 		if _, err := c.js.PublishMsg(ctx, msg); err != nil {
 			t.Fatal(err)
 		}

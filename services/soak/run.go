@@ -35,6 +35,12 @@ categories:
   service:       { class: service }
   marketing:     { class: marketing }
   survey:        { class: marketing }
+producers:
+  # The workload's producers send every category.
+  campaigns: { categories: [critical, transactional] }
+  billing:   { categories: [critical, transactional] }
+  support:   { categories: [critical, transactional] }
+  security:  { categories: [critical, transactional] }
 rules:
   opt_out.channel: { mode: enforce }
   mode.do_nothing: { mode: enforce }

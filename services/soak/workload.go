@@ -185,7 +185,7 @@ func (p *producer) run(ctx context.Context) error {
 				if err != nil {
 					return err
 				}
-				m := nats.NewMsg(r.subjects.Intent(pl.it.GetChannel()))
+				m := nats.NewMsg(r.subjects.Intent(pl.it.GetSender().GetService(), pl.it.GetChannel()))
 				m.Data = data
 				m.Header.Set(bus.HeaderMsgID, pl.it.GetId())
 				msgs = append(msgs, m)

@@ -19,7 +19,8 @@ import (
 func TestSubjects(t *testing.T) {
 	s := bus.NewSubjects("")
 	tests := []struct{ got, want string }{
-		{s.Intent("email"), "hush.intent.email"},
+		{s.Intent("campaigns", "email"), "hush.intent.campaigns.email"},
+		{s.Intent("a.b>", "email"), "hush.intent.a%2Eb%3E.email"},
 		{s.Dispatch("sms"), "hush.dispatch.sms"},
 		{s.Suppressed("push"), "hush.suppressed.push"},
 		{s.Inbound("voice"), "hush.inbound.voice"},
@@ -135,6 +136,27 @@ func TestEnsureStreamsIsIdempotent(t *testing.T) {
 			if !strings.HasPrefix(subj, "hush.") && !strings.HasPrefix(subj, "$JS.EVENT.ADVISORY.") {
 				t.Errorf("%s captures %q, outside Hush's subjects", cfg.Name, subj)
 			}
+		}
+	}
+}
+
+func TestIntentSource(t *testing.T) {
+	s := bus.NewSubjects("")
+	for _, c := range []struct {
+		subject, producer, channel string
+		ok                         bool
+	}{
+		{"hush.intent.campaigns.email", "campaigns", "email", true},
+		{"hush.intent.email", "", "email", true},
+		{"hush.intent.a.b.email", "", "", false},
+		{"hush.intent.", "", "", false},
+		{"hush.intent.campaigns.", "", "", false},
+		{"hush.released.email", "", "", false},
+		{"other.intent.campaigns.email", "", "", false},
+	} {
+		p, ch, ok := s.IntentSource(c.subject)
+		if p != c.producer || ch != c.channel || ok != c.ok {
+			t.Errorf("%s: %q %q %v, want %q %q %v", c.subject, p, ch, ok, c.producer, c.channel, c.ok)
 		}
 	}
 }

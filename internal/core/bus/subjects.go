@@ -22,10 +22,36 @@ func NewSubjects(prefix string) Subjects {
 	return Subjects{Prefix: prefix}
 }
 
-// Intent is where producers publish intents for a channel.
-func (s Subjects) Intent(channel string) string { return s.Prefix + ".intent." + channel }
+// Intent is where a producer publishes its intents for a channel:
+// "hush.intent.<producer>.<channel>". The producer token is the sender's
+// identity: NATS lets each producer's credential publish only under its own
+// name (deploy/nats/accounts.conf), and the gatekeeper takes the sender from
+// the subject, not from the body.
+func (s Subjects) Intent(producer, channel string) string {
+	return s.Prefix + ".intent." + Token(producer) + "." + channel
+}
 
-// Inbound is where a customer's own contacts are published.
+// IntentSource splits an intent subject into the producer that published it
+// and the channel. A subject with no producer token ("hush.intent.email")
+// gives producer "" and its channel; a subject that is no intent subject
+// gives ok false.
+func (s Subjects) IntentSource(subject string) (producer, channel string, ok bool) {
+	rest, ok := strings.CutPrefix(subject, s.Prefix+".intent.")
+	if !ok || rest == "" {
+		return "", "", false
+	}
+	producer, channel, found := strings.Cut(rest, ".")
+	switch {
+	case !found:
+		return "", producer, true
+	case producer == "" || channel == "" || strings.Contains(channel, "."):
+		return "", "", false
+	}
+	return producer, channel, true
+}
+
+// Inbound is where a customer's own contacts on a channel are published, by
+// that channel's inbound service only.
 func (s Subjects) Inbound(channel string) string { return s.Prefix + ".inbound." + channel }
 
 // Dispatch is where approved intents go for a channel's senders.

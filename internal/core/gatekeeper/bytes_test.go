@@ -31,7 +31,7 @@ func TestBytesThatAreNotUTF8AreDeadLetteredAsBytes(t *testing.T) {
 	h := newHarness(t)
 	h.startGatekeeper(gatekeeper.Options{})
 	data := []byte{0xff}
-	h.publishRaw(h.subjects.Intent("email"), data, nats.Header{"Content-Type": {"application/json"}})
+	h.publishRaw(h.subjects.Intent("campaigns", "email"), data, nats.Header{"Content-Type": {"application/json"}})
 
 	dead := h.deadLetters(1)
 	if len(dead) != 1 {
@@ -52,7 +52,7 @@ func TestGarbageAtTheMaxPayloadIsDeadLetteredWithPrefixSizeAndHash(t *testing.T)
 	h := newHarness(t)
 	h.startGatekeeper(gatekeeper.Options{})
 	data := bytes.Repeat([]byte{0xff, 0xfe, 0x00, '{'}, int(h.nc.MaxPayload()-64)/4)
-	h.publishRaw(h.subjects.Intent("email"), data, nil)
+	h.publishRaw(h.subjects.Intent("campaigns", "email"), data, nil)
 
 	dead := h.deadLetters(1)
 	if len(dead) != 1 {
@@ -82,7 +82,7 @@ func TestIntentTooLargeToDispatchIsDeadLetteredWithThatReason(t *testing.T) {
 	if len(data) > int(h.nc.MaxPayload()) || len(data) < int(h.nc.MaxPayload())-32 {
 		t.Fatalf("intent of %d bytes; want just under %d", len(data), h.nc.MaxPayload())
 	}
-	h.publishRaw(h.subjects.Intent("email"), data, nil)
+	h.publishRaw(h.subjects.Intent("campaigns", "email"), data, nil)
 	h.publish(intent("small-1", "c-1", "email", "marketing"))
 
 	dead := h.deadLetters(1)

@@ -36,6 +36,8 @@ categories:
   marketing:     { class: marketing }
 caps:
   - { id: customer-hourly, scope: customer, window: 1h, max: 3, classes: [marketing] }
+producers:
+  svc: { categories: [transactional] }
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +115,7 @@ caps:
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := nats.NewMsg(subjects.Intent("email"))
+		m := nats.NewMsg(subjects.Intent("svc", "email"))
 		m.Data = data
 		m.Header.Set(bus.HeaderMsgID, it.Id)
 		for {

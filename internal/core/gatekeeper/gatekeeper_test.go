@@ -34,6 +34,8 @@ categories:
   marketing:     { class: marketing }
 caps:
   - { id: customer-hourly, scope: customer, window: 1h, max: 5, classes: [marketing] }
+producers:
+  campaigns: { categories: [critical, transactional] }
 `
 
 // harness is one Hush on real servers (an env: an in-process NATS server
@@ -142,7 +144,7 @@ func (h *harness) publish(it *hushv1.ContactIntent) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.publishRaw(h.subjects.Intent(it.GetChannel()), data, nil)
+	h.publishRaw(h.subjects.Intent(it.GetSender().GetService(), it.GetChannel()), data, nil)
 }
 
 func (h *harness) publishRaw(subject string, data []byte, hdr nats.Header) {
@@ -549,7 +551,7 @@ func TestJSONFromAPlainNATSClientIsDecidedLikeProtobuf(t *testing.T) {
 	}
 	defer nc.Close()
 	send := func(body string, hdrName string) {
-		m := nats.NewMsg("hush.intent.email")
+		m := nats.NewMsg("hush.intent.py-campaigns.email")
 		m.Data = []byte(body)
 		m.Header[hdrName] = []string{"application/json"}
 		if err := nc.PublishMsg(m); err != nil {

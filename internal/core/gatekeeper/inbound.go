@@ -50,11 +50,11 @@ func (g *Gatekeeper) handleInbound(ctx context.Context, m *delivery) result {
 	}
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	ends, err := g.store.OpenReplyWindow(sctx, in.GetCustomerId(), in.GetThreadId(), until, now)
+	ends, err := g.store.OpenReplyWindow(sctx, in.GetCustomerId(), in.GetChannel(), in.GetThreadId(), until, now)
 	if err != nil {
 		return result{err: err}
 	}
-	g.replies.put(in.GetCustomerId(), in.GetThreadId(), ends)
+	g.replies.put(in.GetCustomerId(), policy.ReplyThread(in.GetChannel(), in.GetThreadId()), ends)
 	return result{acked: func() {
 		g.o.Logger.Debug("reply window opened", "customer_id", in.GetCustomerId(), "channel", in.GetChannel(),
 			"thread_id", in.GetThreadId(), "until", until.UTC())

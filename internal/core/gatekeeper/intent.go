@@ -28,7 +28,8 @@ func (g *Gatekeeper) handle(ctx context.Context, m *delivery) result {
 		return deadLetterAs("decode", err)
 	}
 	pol := g.policy.Load()
-	if err := pol.Validate(it, g.o.Subjects.Channel(m.subject)); err != nil {
+	channel, pub := g.publisher(m)
+	if err := pol.Validate(it, channel); err != nil {
 		return deadLetterAs("validate", err)
 	}
 	if err := g.errTooLarge(ctx, m, it, pol); err != nil {
@@ -42,7 +43,7 @@ func (g *Gatekeeper) handle(ctx context.Context, m *delivery) result {
 		}
 	}
 	source := m.source()
-	d, replayed, recorded, err := g.decide(ctx, pol, it, source)
+	d, replayed, recorded, err := g.decide(ctx, pol, it, source, pub)
 	describeDecision(span, d, replayed, err)
 	switch {
 	case err != nil:
@@ -98,8 +99,9 @@ func (g *Gatekeeper) duplicate(d *hushv1.Decision, start time.Time) result {
 // evaluates again with the fresh ones. An unsolicited agent contact also
 // reserves a unit of the agent's budget first (see agentBudget). It returns
 // the decision, whether it was replayed, and then the source of the message
-// that recorded it (see delivery.source).
-func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.ContactIntent, source string) (*hushv1.Decision, bool, string, error) {
+// that recorded it (see delivery.source). pub is who published the intent
+// (see publisher).
+func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.ContactIntent, source string, pub *policy.Publisher) (*hushv1.Decision, bool, string, error) {
 	ctx, span := g.tracer.Start(ctx, "hush.decide", trace.WithSpanKind(trace.SpanKindInternal))
 	defer span.End()
 	traceID := ""
@@ -107,17 +109,19 @@ func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.
 		traceID = sc.TraceID().String()
 	}
 	prefs, version := g.cache.get(it.GetCustomerId())
-	seen := store.Seen{Prefs: prefs, PrefsVersion: version, ReplyUntil: g.replies.get(it.GetCustomerId(), it.GetInReplyTo())}
+	thread := policy.ReplyThread(it.GetChannel(), it.GetInReplyTo())
+	seen := store.Seen{Prefs: prefs, PrefsVersion: version, ReplyUntil: g.replies.get(it.GetCustomerId(), thread)}
 	budget := agentBudget{g: g, intent: it.GetId()}
 	res, err := g.store.DecideFresh(ctx, store.Fresh{
-		Policy:  pol,
-		Now:     g.o.Now,
-		TraceID: traceID,
-		Before:  budget.reserve,
-		Abandon: budget.release,
+		Policy:    pol,
+		Publisher: pub,
+		Now:       g.o.Now,
+		TraceID:   traceID,
+		Before:    budget.reserve,
+		Abandon:   budget.release,
 		Stale: func(cur store.Seen) {
 			g.cache.put(it.GetCustomerId(), cur.Prefs, cur.PrefsVersion)
-			g.replies.put(it.GetCustomerId(), it.GetInReplyTo(), cur.ReplyUntil)
+			g.replies.put(it.GetCustomerId(), thread, cur.ReplyUntil)
 		},
 		Source: source,
 	}, it, seen)

@@ -58,7 +58,7 @@ func TestDecisionsAreCountedInPrometheusFormat(t *testing.T) {
 		telIntent("m-1", "c-in", "email", "marketing", telEmail),
 		telIntent("m-2", "c-out", "sms", "marketing", telPhone),
 	} {
-		m := nats.NewMsg(w.subjects.Intent(it.GetChannel()))
+		m := nats.NewMsg(w.subjects.Intent(it.GetSender().GetService(), it.GetChannel()))
 		m.Data, _ = proto.Marshal(it)
 		if _, err := w.js.PublishMsg(context.Background(), m); err != nil {
 			t.Fatal(err)

@@ -82,7 +82,7 @@ func TestOneDispatchAfterTheDuplicateWindow(t *testing.T) {
 	it := intent("late-1", "c-1", "email", "marketing")
 	publishWithID := func() *jetstream.PubAck {
 		t.Helper()
-		m := nats.NewMsg(h.subjects.Intent("email"))
+		m := nats.NewMsg(h.subjects.Intent("campaigns", "email"))
 		m.Data = mustMarshal(t, it)
 		m.Header.Set(nats.MsgIdHdr, it.GetId())
 		ack, err := h.js.PublishMsg(ctx, m)

@@ -40,7 +40,7 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m *delivery, it *hushv1
 		}
 		at := d.GetReleaseAt().AsTime()
 		subject := m.subject
-		if h := m.headers.Get(deferral.HeaderIntentSubject); h != "" {
+		if h := m.headers.Get(deferral.HeaderIntentSubject); h != "" && g.o.Subjects.IsReleased(subject) {
 			subject = h // deferred again after a release
 		}
 		schedule = deferral.ScheduleMsg(g.o.Subjects, it, subject, m.data, m.headers, at)

@@ -25,6 +25,8 @@ categories:
 unsolicited:
   customer: { window: 14d, max: 1 }
   agent:    { window: 24h, max: 20 }
+producers:
+  campaigns: { categories: [critical] }
 `
 
 func (h *harness) usePolicy(doc string) {
@@ -99,7 +101,7 @@ func TestInboundContactOpensAReplyWindow(t *testing.T) {
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		until, err := h.store.ReplyWindow(context.Background(), "quiet-c", "case-42")
+		until, err := h.store.ReplyWindow(context.Background(), "quiet-c", "email", "case-42")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -227,6 +229,8 @@ quiet_hours:
   classes: [marketing]
   action: defer
   quiet: []
+producers:
+  campaigns: { categories: [critical] }
 `)
 	// The customer's own quiet hours hold now, whatever the time of day.
 	now := time.Now().UTC()

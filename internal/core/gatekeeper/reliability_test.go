@@ -371,6 +371,8 @@ quiet_hours:
   classes: [marketing]
   action: defer
   quiet: ["%s-%s"]
+producers:
+  campaigns: { categories: [critical] }
 `, start.Format("15:04"), end.Format("15:04"))
 	pol, err := policy.Parse("quiet.yaml", []byte(doc))
 	if err != nil {

@@ -34,6 +34,8 @@ version: trace-test-7
 categories:
   transactional: { class: transactional }
   marketing:     { class: marketing }
+producers:
+  py-billing: { categories: [transactional] }
 `
 
 // Destinations that must never appear in a span attribute.
@@ -273,7 +275,7 @@ func TestOneTraceFromProducerThroughDecisionToDispatch(t *testing.T) {
 	// intent's headers, exactly as the client SDK does.
 	producer := w.tel.TracerProvider.Tracer("producer-under-test")
 	ctx, pspan := producer.Start(context.Background(), "hush.intent.email publish", trace.WithSpanKind(trace.SpanKindProducer))
-	m := nats.NewMsg(w.subjects.Intent("email"))
+	m := nats.NewMsg(w.subjects.Intent("campaigns", "email"))
 	m.Data, _ = proto.Marshal(telIntent("trace-1", "c-trace", "email", "marketing", telEmail))
 	w.tel.Propagator.Inject(ctx, bus.HeaderCarrier(m.Header))
 	if _, err := w.js.PublishMsg(ctx, m); err != nil {
@@ -334,7 +336,7 @@ func TestOneTraceFromProducerThroughDecisionToDispatch(t *testing.T) {
 	}{
 		{consume, "messaging.system", "nats"},
 		{consume, "messaging.operation.type", "process"},
-		{consume, "messaging.destination.name", "hush.intent.email"},
+		{consume, "messaging.destination.name", "hush.intent.campaigns.email"},
 		{dispatch, "messaging.system", "nats"},
 		{dispatch, "messaging.operation.type", "send"},
 		{dispatch, "messaging.destination.name", "hush.dispatch.email"},
@@ -365,7 +367,7 @@ func TestSuppressionSpansCarryReasonCodesAndNoPhoneNumber(t *testing.T) {
 	if _, _, err := w.store.SetPreferences(context.Background(), "c-sms", &hushv1.Preferences{CustomerId: "c-sms", OptedOutChannels: []string{"sms"}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	m := nats.NewMsg(w.subjects.Intent("sms"))
+	m := nats.NewMsg(w.subjects.Intent("campaigns", "sms"))
 	m.Data, _ = proto.Marshal(telIntent("sms-1", "c-sms", "sms", "marketing", telPhone))
 	if _, err := w.js.PublishMsg(context.Background(), m); err != nil {
 		t.Fatal(err)
@@ -404,7 +406,7 @@ func TestLowercaseTraceparentFromANonGoProducerIsPickedUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	m := nats.NewMsg("hush.intent.email")
+	m := nats.NewMsg("hush.intent.py-billing.email")
 	m.Data = []byte(`{"id":"py-1","customerId":"c-py","channel":"email","category":"transactional","destination":"` + telEmail + `","sender":{"service":"py-billing"}}`)
 	m.Header["content-type"] = []string{"application/json"}
 	m.Header["traceparent"] = []string{"00-" + traceID + "-" + spanID + "-01"}

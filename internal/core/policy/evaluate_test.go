@@ -36,6 +36,8 @@ caps:
   - { id: daily,      scope: customer, window: 24h, max: 5, classes: [service, marketing] }
   - { id: mkt-weekly, scope: category, window: 7d,  max: 3, classes: [marketing] }
   - { id: cooldown,   scope: topic,    window: 48h, max: 1, classes: [marketing] }
+producers:
+  campaigns: { categories: [critical, transactional] }
 `
 
 func mustParse(t testing.TB, doc string) *policy.Policy {
@@ -55,6 +57,10 @@ func baseIntent() *hushv1.ContactIntent {
 		Id: "i-1", CustomerId: "c-1", Channel: "email", Category: "marketing", Topic: "winter-sale",
 		Sender: &hushv1.Sender{Service: "campaigns"},
 	}
+}
+
+func sentBy(producer string) func(*hushv1.ContactIntent) {
+	return func(it *hushv1.ContactIntent) { it.Sender.Service = producer }
 }
 
 func ts(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
@@ -130,6 +136,12 @@ func TestEvaluate(t *testing.T) {
 		{name: "service is subject to the caps of its class only", intent: category("service"), outcome: approved, caps: []string{"cap.daily"}},
 		{name: "a cooldown needs a topic", intent: func(it *hushv1.ContactIntent) { it.Topic = "" }, outcome: approved, caps: []string{"cap.daily", "cap.mkt-weekly"}},
 		{name: "transactional ignores caps", intent: category("transactional"), outcome: approved},
+
+		// producer.category (producers_test.go has the rest)
+		{name: "critical from a producer the policy does not grant it", intent: set(category("critical"), sentBy("newsletters")), outcome: suppressed,
+			code: hushv1.ReasonCode_REASON_CODE_PRODUCER_NOT_ALLOWED, rule: "producer.category", msg: `producer "newsletters" may not send critical contacts`},
+		{name: "a refused category decides before an expired deadline", intent: set(category("transactional"), sentBy("newsletters"), notAfter(noon)), outcome: suppressed,
+			code: hushv1.ReasonCode_REASON_CODE_PRODUCER_NOT_ALLOWED, rule: "producer.category"},
 
 		// expired
 		{name: "expired exactly at the deadline", intent: notAfter(noon), outcome: suppressed,

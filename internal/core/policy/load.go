@@ -36,11 +36,15 @@ type rawPolicy struct {
 	CustomerFrequency *rawCustomerFrequency  `yaml:"customer_frequency"`
 	Unsolicited       *rawUnsolicited        `yaml:"unsolicited"`
 	Caps              []rawCap               `yaml:"caps"`
+	Producers         map[string]rawProducer `yaml:"producers"`
 }
 
 type rawCategory struct {
 	Class  string   `yaml:"class"`
 	Topics []string `yaml:"topics"`
+	// Restricted limits the category to the producers that list it
+	// (always so for critical and transactional categories).
+	Restricted *bool `yaml:"restricted"`
 }
 
 type rawRule struct {
@@ -198,6 +202,7 @@ func (c *compiler) compile(r *rawPolicy) *Policy {
 	}
 	c.basics(p, r)
 	c.categories(p, r.Categories)
+	c.producers(p, r.Categories, r.Producers)
 	c.ruleModes(p, r.Rules)
 	c.quietHours(p, r.QuietHours)
 	c.counted(p, r)

@@ -99,6 +99,8 @@ categories:
   marketing:     { class: marketing }
 rules:
   quiet_hours: { mode: shadow }
+producers:
+  svc: { categories: [critical, transactional] }
 `))
 	if err != nil {
 		t.Fatal(err)

@@ -170,6 +170,8 @@ type Policy struct {
 	// fallbackRegion, when set, gives those customers every zone of a
 	// region instead of FallbackZone.
 	fallbackRegion string
+	// producers is the producers section: who may use which category.
+	producers producerGrants
 }
 
 // Cap is a rolling-window cap: at most Max contacts of its classes in any
@@ -230,6 +232,22 @@ type Input struct {
 	// in_reply_to names closes; zero when there is none. The store verifies
 	// it in the same step that records the decision.
 	ReplyUntil time.Time
+	// Publisher is who published the intent, as the bus proves it; nil
+	// when the caller vouches for the intent's sender.service itself (a
+	// simulation over recorded intents, a capacity estimate).
+	Publisher *Publisher
+}
+
+// Publisher is the producer whose credential published an intent. NATS lets
+// each producer's credential publish only on hush.intent.<its name>.>, so
+// the producer token of the subject is the sender's identity; the
+// sender.service the intent carries must agree with it.
+type Publisher struct {
+	// Subject is the subject the intent was published on.
+	Subject string
+	// Producer is the subject's producer token; "" when the subject names
+	// no producer.
+	Producer string
 }
 
 // Reason is one rule's verdict, ready to go on a Decision.

@@ -44,13 +44,15 @@ type rule struct {
 	reserve func(p *Policy, s subject) AgentCheck
 }
 
-// rules is every rule in the order of the design: expired, critical bypass,
+// rules is every rule in the order of the design: the producer's right to
+// the category (after its identity, see authenticate), expired, critical bypass,
 // hard opt-outs, care hold and the customer's mode, topic preferences,
 // quiet hours, the over-servicing guard's purpose, then the counted rules
 // (the customer's own frequency, the policy's caps, the unsolicited caps).
 // Rule ids, the rules table of docs/policy.md and the table tests follow
 // this list; a new rule is one entry here.
 var rules = [...]rule{
+	{id: RuleProducerCategory, critical: true, object: producerCategory},
 	{id: RuleExpired, critical: true, object: expired},
 	{id: RuleConsentRevoked, prefs: true, object: consentRevoked},
 	{id: RuleOptOut, prefs: true, object: channelOptOut},
@@ -117,9 +119,10 @@ type objection struct {
 	until   time.Time
 }
 
-// Evaluate applies the rules of the rule list in order. The first enforcing
-// rule that objects decides; shadow rules only add to Verdict.Shadow.
-// Counted rules become checks for the store.
+// Evaluate authenticates the intent's sender, then applies the rules of the
+// rule list in order. The first enforcing rule that objects decides; shadow
+// rules only add to Verdict.Shadow. Counted rules become checks for the
+// store.
 func (p *Policy) Evaluate(in Input) Verdict {
 	it := in.Intent
 	s := subject{it: it, prefs: in.Prefs, now: in.Now, class: p.categories[it.GetCategory()]}
@@ -130,6 +133,9 @@ func (p *Policy) Evaluate(in Input) Verdict {
 		s.is |= isAgent
 	}
 	v := Verdict{Outcome: hushv1.Outcome_OUTCOME_APPROVED, Class: s.class}
+	if p.authenticate(&v, in) {
+		return v
+	}
 	var caps []CapCheck
 	critical, noPrefs := s.class == ClassCritical, s.prefs == nil
 	for i := range rules {

@@ -25,6 +25,8 @@ quiet_hours:
   regions:
     US:    { allowed: "08:00-21:00" }
     US-FL: { allowed: "08:00-20:00" }
+producers:
+  campaigns: { categories: [transactional] }
 `
 
 func zoned(extra string) string { return zonePolicy + extra }

@@ -207,7 +207,7 @@ func (e *env) decide(id, customer, channel, category string) *hushv1.Decision {
 	e.t.Helper()
 	it := &hushv1.ContactIntent{Id: id, CustomerId: customer, Channel: channel, Category: category, Topic: "news",
 		Sender: &hushv1.Sender{Service: "campaigns"}, CreatedAt: timestamppb.Now()}
-	msg, err := bus.NewMsg(e.subjects.Intent(channel), id, it)
+	msg, err := bus.NewMsg(e.subjects.Intent("campaigns", channel), id, it)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -82,9 +82,10 @@ func TestOptOutAfterRedisLostTheCustomerIsHonouredByEveryReplica(t *testing.T) {
 		t.Helper()
 		n++
 		id := "i-" + time.Now().Format("150405.000000") + "-" + string(rune('a'+n%26))
+		// demo: a producer the default policy lets send transactional contacts
 		it := &hushv1.ContactIntent{Id: id, CustomerId: "alice", Channel: "email", Category: "transactional", Topic: "receipts",
-			Sender: &hushv1.Sender{Service: "campaigns"}, CreatedAt: timestamppb.Now()}
-		msg, err := bus.NewMsg(e.subjects.Intent("email"), id, it)
+			Sender: &hushv1.Sender{Service: "demo"}, CreatedAt: timestamppb.Now()}
+		msg, err := bus.NewMsg(e.subjects.Intent("demo", "email"), id, it)
 		if err != nil {
 			t.Fatal(err)
 		}

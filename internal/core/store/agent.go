@@ -122,22 +122,24 @@ func (s *Store) AgentLedger(ctx context.Context, agent string, since time.Time) 
 	return counted, int(n), nil
 }
 
-// OpenReplyWindow records that a customer reached out on a thread: until
-// the given end, intents replying to it (in_reply_to) are not unsolicited.
+// OpenReplyWindow records that a customer reached out on a thread, on a
+// channel: until the given end, intents replying to it (in_reply_to) on a
+// channel of the same family (policy.ChannelFamily) are not unsolicited.
 // A later end already recorded for the thread is kept. It returns the
 // window's end.
-func (s *Store) OpenReplyWindow(ctx context.Context, customer, thread string, until, now time.Time) (time.Time, error) {
-	ms, err := openReplyScript.Run(ctx, s.rdb, []string{s.RepliesKey(customer)}, thread, until.UnixMilli(), now.UnixMilli()).Int64()
+func (s *Store) OpenReplyWindow(ctx context.Context, customer, channel, thread string, until, now time.Time) (time.Time, error) {
+	ms, err := openReplyScript.Run(ctx, s.rdb, []string{s.RepliesKey(customer)}, policy.ReplyThread(channel, thread), until.UnixMilli(), now.UnixMilli()).Int64()
 	if err != nil {
 		return time.Time{}, fmt.Errorf("open reply window of %s: %w", customer, err)
 	}
 	return time.UnixMilli(ms), nil
 }
 
-// ReplyWindow returns the end of a thread's reply window; zero when none
-// was opened (or it was forgotten after closing).
-func (s *Store) ReplyWindow(ctx context.Context, customer, thread string) (time.Time, error) {
-	ms, err := s.rdb.HGet(ctx, s.RepliesKey(customer), thread).Int64()
+// ReplyWindow returns the end of the reply window a reply on channel to a
+// thread finds; zero when none was opened in the channel's family (or it
+// was forgotten after closing).
+func (s *Store) ReplyWindow(ctx context.Context, customer, channel, thread string) (time.Time, error) {
+	ms, err := s.rdb.HGet(ctx, s.RepliesKey(customer), policy.ReplyThread(channel, thread)).Int64()
 	if errors.Is(err, redis.Nil) {
 		return time.Time{}, nil
 	}

@@ -29,6 +29,9 @@ type Seen struct {
 // Fresh is how DecideFresh decides one intent. Only Policy is required.
 type Fresh struct {
 	Policy *policy.Policy
+	// Publisher is who published the intent, as the bus proves it (see
+	// policy.Input); nil when the caller vouches for its sender.
+	Publisher *policy.Publisher
 	// Now is the clock read for each attempt (time.Now when nil).
 	Now func() time.Time
 	// TraceID goes on the decision.
@@ -58,7 +61,7 @@ func (s *Store) DecideFresh(ctx context.Context, f Fresh, it *hushv1.ContactInte
 		if f.Now != nil {
 			now = f.Now()
 		}
-		v := pol.Evaluate(policy.Input{Intent: it, Prefs: seen.Prefs, Now: now, ReplyUntil: seen.ReplyUntil})
+		v := pol.Evaluate(policy.Input{Intent: it, Prefs: seen.Prefs, Now: now, ReplyUntil: seen.ReplyUntil, Publisher: f.Publisher})
 		if f.Before != nil {
 			if err := f.Before(ctx, &v, now); err != nil {
 				return DecideResult{}, err

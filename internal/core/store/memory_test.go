@@ -80,13 +80,14 @@ func measureMemory(t *testing.T, args []string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.OpenReplyWindow(ctx, customer, "thread-"+customer, start.Add(days*24*time.Hour+7*24*time.Hour), start); err != nil {
+		if _, err := st.OpenReplyWindow(ctx, customer, "email", "thread-"+customer, start.Add(days*24*time.Hour+7*24*time.Hour), start); err != nil {
 			t.Fatal(err)
 		}
 		for d := range days {
 			for k := range perDay {
 				it := intent(fmt.Sprintf("%08x-0000-4000-8000-%012x", c, d*perDay+k), customer) // uuid-sized ids
 				it.Category = cats[(d+k)%len(cats)]
+				it.Sender.Service = "demo" // a producer the default policy lets send transactional contacts
 				it.Topic = "topic-" + strconv.Itoa(d%5)
 				now := start.Add(time.Duration(d)*24*time.Hour + time.Duration(k)*4*time.Hour)
 				if _, _, err := tryDecide(st, pol, it, now, prefs, version); err != nil {

@@ -181,8 +181,11 @@ func decideArgs(r DecideRequest) ([]any, error) {
 	if r.Verdict.Approved() {
 		approved, caps = "1", r.Verdict.Caps
 	}
+	// A reply finds the window its thread opened in its channel's family
+	// only: an SMS answers nothing by email.
+	thread := policy.ReplyThread(it.GetChannel(), it.GetInReplyTo())
 	assumed := ""
-	if it.GetInReplyTo() != "" && !r.ReplyUntil.IsZero() {
+	if thread != "" && !r.ReplyUntil.IsZero() {
 		assumed = strconv.FormatInt(r.ReplyUntil.UnixMilli(), 10)
 	}
 	capped := "0"
@@ -198,7 +201,7 @@ func decideArgs(r DecideRequest) ([]any, error) {
 		ledgerMember(it, r.Verdict.Unsolicited, r.Verdict.Class),
 		approved,
 		blob,
-		it.GetInReplyTo(),
+		thread,
 		assumed,
 		capped,
 		len(caps),

@@ -24,6 +24,8 @@ categories:
   transactional: { class: transactional }
   service:       { class: service }
   marketing:     { class: marketing }
+producers:
+  campaigns: { categories: [critical, transactional] }
 `
 
 func parse(t testing.TB, doc string) *policy.Policy {
@@ -163,7 +165,7 @@ func TestEachCapScopeHoldsUnderConcurrency(t *testing.T) {
 			c.outside(it)
 			if c.scope == "unsolicited" {
 				it.InReplyTo = "thread-1" // a reply is not unsolicited
-				if _, err := stores[0].OpenReplyWindow(context.Background(), customer, "thread-1", t0.Add(time.Hour), t0); err != nil {
+				if _, err := stores[0].OpenReplyWindow(context.Background(), customer, "email", "thread-1", t0.Add(time.Hour), t0); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -331,11 +333,11 @@ func TestReplyWindows(t *testing.T) {
 		t.Fatal(err)
 	}
 	until := t0.Add(7 * 24 * time.Hour)
-	if got, err := st.OpenReplyWindow(ctx, "c", "thread-1", until, t0); err != nil || !got.Equal(until) {
+	if got, err := st.OpenReplyWindow(ctx, "c", "email", "thread-1", until, t0); err != nil || !got.Equal(until) {
 		t.Fatalf("open: %v %v", got, err)
 	}
 	// An older inbound arriving late does not shorten the window.
-	if got, _ := st.OpenReplyWindow(ctx, "c", "thread-1", until.Add(-time.Hour), t0); !got.Equal(until) {
+	if got, _ := st.OpenReplyWindow(ctx, "c", "email", "thread-1", until.Add(-time.Hour), t0); !got.Equal(until) {
 		t.Errorf("window end %v, want %v kept", got, until)
 	}
 	reply := intent("re-1", "c")
@@ -350,10 +352,10 @@ func TestReplyWindows(t *testing.T) {
 		t.Errorf("a reply as the window closes: %v, want suppressed (do nothing)", d.GetOutcome())
 	}
 	// Closed windows are forgotten when another opens.
-	if _, err := st.OpenReplyWindow(ctx, "c", "thread-2", until.Add(14*24*time.Hour), until.Add(time.Hour)); err != nil {
+	if _, err := st.OpenReplyWindow(ctx, "c", "email", "thread-2", until.Add(14*24*time.Hour), until.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := st.ReplyWindow(ctx, "c", "thread-1"); !got.IsZero() {
+	if got, _ := st.ReplyWindow(ctx, "c", "email", "thread-1"); !got.IsZero() {
 		t.Errorf("closed window still kept: %v", got)
 	}
 }

@@ -21,6 +21,12 @@ import (
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 
+// Producer is the name the demo producer publishes under
+// (hush.intent.demo.<channel>): the shipped NATS config's producer user may
+// publish only that, and the default policy lets it send critical and
+// transactional contacts.
+const Producer = "demo"
+
 // Customers is how many demo customers intents are spread over.
 const Customers = 20
 
@@ -96,7 +102,7 @@ func (g *Generator) Next() *hushv1.ContactIntent {
 		Channel:     ch,
 		Category:    cat.name,
 		Topic:       cat.topics[g.rng.IntN(len(cat.topics))],
-		Sender:      &hushv1.Sender{Service: "demo-" + cat.name},
+		Sender:      &hushv1.Sender{Service: Producer},
 		CreatedAt:   timestamppb.Now(),
 		NotAfter:    timestamppb.New(time.Now().Add(24 * time.Hour)),
 		Destination: dest,
@@ -141,7 +147,7 @@ func Produce(ctx context.Context, js jetstream.JetStream, s bus.Subjects, g *Gen
 		if err != nil {
 			return err
 		}
-		return publish(s.Intent(it.GetChannel()), data, nil, it.GetId())
+		return publish(s.Intent(Producer, it.GetChannel()), data, nil, it.GetId())
 	}
 	for range o.Burst {
 		if err := one(); err != nil {
@@ -154,10 +160,10 @@ func Produce(ctx context.Context, js jetstream.JetStream, s bus.Subjects, g *Gen
 			data    string
 			hdr     nats.Header
 		}{
-			{s.Intent("email"), "\xff\x00 not protobuf", nil},
-			{s.Intent("email"), `{"id":"demo-bad-json","customerId":"cust-01","channel":"email","category":"lottery","sender":{"service":"demo"}}`,
+			{s.Intent(Producer, "email"), "\xff\x00 not protobuf", nil},
+			{s.Intent(Producer, "email"), `{"id":"demo-bad-json","customerId":"cust-01","channel":"email","category":"lottery","sender":{"service":"demo"}}`,
 				nats.Header{bus.HeaderContentType: {bus.ContentTypeJSON}}},
-			{s.Intent("fax"), `{"id":"demo-bad-channel","customerId":"cust-01","channel":"fax","category":"marketing","sender":{"service":"demo"}}`,
+			{s.Intent(Producer, "fax"), `{"id":"demo-bad-channel","customerId":"cust-01","channel":"fax","category":"marketing","sender":{"service":"demo"}}`,
 				nats.Header{bus.HeaderContentType: {bus.ContentTypeJSON}}},
 		}
 		for _, b := range bad {

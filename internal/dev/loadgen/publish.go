@@ -103,7 +103,7 @@ func (p *Publisher) publish(ctx context.Context, n int64) error {
 		if err != nil {
 			return fmt.Errorf("encode intent: %w", err)
 		}
-		m := nats.NewMsg(p.Subjects.Intent(it.GetChannel()))
+		m := nats.NewMsg(p.Subjects.Intent(it.GetSender().GetService(), it.GetChannel()))
 		m.Data = data
 		m.Header.Set(bus.HeaderMsgID, it.GetId())
 		if !p.Book.Sent(seq, now.UnixNano()) {

@@ -49,7 +49,8 @@ func (r *Relay) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			for m := range jobs {
-				out := nats.NewMsg(o.Subjects.Dispatch(o.Subjects.Channel(m.Subject())))
+				_, channel, _ := o.Subjects.IntentSource(m.Subject())
+				out := nats.NewMsg(o.Subjects.Dispatch(channel))
 				out.Data = m.Data()
 				out.Header.Set(bus.HeaderMsgID, m.Headers().Get(bus.HeaderMsgID))
 				out.Header.Set(bus.HeaderOutcome, "approved")

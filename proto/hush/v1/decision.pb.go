@@ -120,6 +120,13 @@ const (
 	ReasonCode_REASON_CODE_AGENT_CAP ReasonCode = 15
 	// The intent could not be decoded or failed validation.
 	ReasonCode_REASON_CODE_INVALID ReasonCode = 16
+	// The intent's sender is not the producer whose credential published it:
+	// its sender.service differs from the producer named by its subject
+	// (hush.intent.<producer>.<channel>), or its subject names no producer.
+	ReasonCode_REASON_CODE_SENDER_UNVERIFIED ReasonCode = 17
+	// The policy does not let the producer use the intent's category
+	// (critical and transactional categories need the producers allow-list).
+	ReasonCode_REASON_CODE_PRODUCER_NOT_ALLOWED ReasonCode = 18
 )
 
 // Enum value maps for ReasonCode.
@@ -142,6 +149,8 @@ var (
 		14: "REASON_CODE_UNSOLICITED_CAP",
 		15: "REASON_CODE_AGENT_CAP",
 		16: "REASON_CODE_INVALID",
+		17: "REASON_CODE_SENDER_UNVERIFIED",
+		18: "REASON_CODE_PRODUCER_NOT_ALLOWED",
 	}
 	ReasonCode_value = map[string]int32{
 		"REASON_CODE_UNSPECIFIED":            0,
@@ -161,6 +170,8 @@ var (
 		"REASON_CODE_UNSOLICITED_CAP":        14,
 		"REASON_CODE_AGENT_CAP":              15,
 		"REASON_CODE_INVALID":                16,
+		"REASON_CODE_SENDER_UNVERIFIED":      17,
+		"REASON_CODE_PRODUCER_NOT_ALLOWED":   18,
 	}
 )
 
@@ -644,7 +655,7 @@ const file_hush_v1_decision_proto_rawDesc = "" +
 	"\x10OUTCOME_APPROVED\x10\x01\x12\x16\n" +
 	"\x12OUTCOME_SUPPRESSED\x10\x02\x12\x14\n" +
 	"\x10OUTCOME_DEFERRED\x10\x03\x12\x13\n" +
-	"\x0fOUTCOME_INVALID\x10\x04*\x9f\x04\n" +
+	"\x0fOUTCOME_INVALID\x10\x04*\xe8\x04\n" +
 	"\n" +
 	"ReasonCode\x12\x1b\n" +
 	"\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -664,7 +675,9 @@ const file_hush_v1_decision_proto_rawDesc = "" +
 	"\"REASON_CODE_UNSOLICITED_NO_PURPOSE\x10\r\x12\x1f\n" +
 	"\x1bREASON_CODE_UNSOLICITED_CAP\x10\x0e\x12\x19\n" +
 	"\x15REASON_CODE_AGENT_CAP\x10\x0f\x12\x17\n" +
-	"\x13REASON_CODE_INVALID\x10\x10B/Z-github.com/hush-oss/hush/proto/hush/v1;hushv1b\x06proto3"
+	"\x13REASON_CODE_INVALID\x10\x10\x12!\n" +
+	"\x1dREASON_CODE_SENDER_UNVERIFIED\x10\x11\x12$\n" +
+	" REASON_CODE_PRODUCER_NOT_ALLOWED\x10\x12B/Z-github.com/hush-oss/hush/proto/hush/v1;hushv1b\x06proto3"
 
 var (
 	file_hush_v1_decision_proto_rawDescOnce sync.Once

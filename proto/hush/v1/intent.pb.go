@@ -22,8 +22,8 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// ContactIntent is what a producer service publishes on hush.intent.<channel>
-// when it wants to contact a customer. Hush either moves it to
+// ContactIntent is what a producer service publishes on
+// hush.intent.<producer>.<channel> when it wants to contact a customer. Hush either moves it to
 // hush.dispatch.<channel> unchanged or records why it was suppressed.
 type ContactIntent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -33,20 +33,25 @@ type ContactIntent struct {
 	// The customer to be contacted. The only personal identifier Hush logs.
 	CustomerId string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
 	// One of: email, sms, push, voice, whatsapp, in_app. Must match the
-	// channel token of the subject the intent was published on.
+	// channel token (the last) of the subject the intent was published on.
 	Channel string `protobuf:"bytes,3,opt,name=channel,proto3" json:"channel,omitempty"`
 	// A category named in the policy (e.g. critical, transactional, service,
 	// marketing, survey). The policy maps it to a class.
 	Category string `protobuf:"bytes,4,opt,name=category,proto3" json:"category,omitempty"`
 	// Free-form topic within the category (e.g. "order-updates").
 	Topic string `protobuf:"bytes,5,opt,name=topic,proto3" json:"topic,omitempty"`
-	// Who wants to send it.
+	// Who wants to send it. sender.service must be the producer named by the
+	// subject, which only that producer's credential may publish: Hush takes
+	// the sender from the subject and suppresses an intent whose
+	// sender.service says otherwise (sender_unverified).
 	Sender *Sender `protobuf:"bytes,6,opt,name=sender,proto3" json:"sender,omitempty"`
 	// "system" (default) or "agent": a contact a member of staff started.
 	Initiator string `protobuf:"bytes,7,opt,name=initiator,proto3" json:"initiator,omitempty"`
 	// Why an agent reaches out. Required for unsolicited agent contacts.
 	Purpose string `protobuf:"bytes,8,opt,name=purpose,proto3" json:"purpose,omitempty"`
 	// The id of the customer's inbound contact (thread) this answers, if any.
+	// It answers only a contact of the same customer on a channel of the same
+	// family (phone: sms, voice, whatsapp; email; app: push, in_app).
 	InReplyTo string `protobuf:"bytes,9,opt,name=in_reply_to,json=inReplyTo,proto3" json:"in_reply_to,omitempty"`
 	// When the producer created the intent.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
@@ -238,7 +243,8 @@ func (x *Sender) GetAgentId() string {
 }
 
 // InboundContact is published on hush.inbound.<channel> when a customer
-// reaches out. It opens a reply window in which replies (intents whose
+// reaches out, by that channel's inbound service only (producers' credentials
+// may not). It opens a reply window in which replies (intents whose
 // in_reply_to names the thread) are not unsolicited.
 type InboundContact struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`

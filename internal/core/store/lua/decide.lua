@@ -8,7 +8,7 @@
 -- KEYS[3] contact ledger    zset, member "<intent>\31<channel>\31<category>\31<topic>\31<sender>\31<kind>\31<class>",
 --                           score = contact time in unix ms; kind is "u" for an
 --                           unsolicited agent contact, class a one-letter class code
--- KEYS[4] reply windows     hash { <thread id> = window end, unix ms }
+-- KEYS[4] reply windows     hash { <family>:<thread id> = window end, unix ms }
 -- KEYS[5] uncapped contacts zset like KEYS[3], for contacts no cap counts (critical and
 --                           transactional ones that are not unsolicited): kept apart so
 --                           that the ledger the caps read stays as small as the caps allow
@@ -20,7 +20,7 @@
 -- ARGV[5] ledger member for this contact
 -- ARGV[6] "1" when the rules approved (check caps, then count); "0" otherwise (record only)
 -- ARGV[7] the Decision the rules made (protobuf)
--- ARGV[8] the thread the intent replies to ("" when none)
+-- ARGV[8] the thread the intent replies to, "<family>:<thread id>" ("" when none)
 -- ARGV[9] the end of that thread's reply window the rules assumed ("" when none)
 -- ARGV[10] "1" to count this contact in the ledger (KEYS[3]), "0" in KEYS[5]
 -- ARGV[11] number of caps; then 8 ARGV per cap:

@@ -1,9 +1,9 @@
 -- open_reply.lua: open (or extend) the reply window of a customer's thread,
 -- and forget windows that have closed.
 --
--- KEYS[1] reply windows   hash { <thread id> = window end, unix ms }, in the
+-- KEYS[1] reply windows   hash { <family>:<thread id> = window end, unix ms }, in the
 --                         customer's slot {c:<customer>} so decide.lua reads it
--- ARGV[1] thread id
+-- ARGV[1] thread: "<channel family>:<thread id>" (policy.ReplyThread)
 -- ARGV[2] window end, unix ms
 -- ARGV[3] now, unix ms
 --
