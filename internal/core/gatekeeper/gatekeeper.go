@@ -131,7 +131,7 @@ type Gatekeeper struct {
 // jetstream.WithPublishAsyncTimeout so that no publish waits forever.
 func New(js jetstream.JetStream, st *store.Store, pol *policy.Policy, o Options) *Gatekeeper {
 	o.defaults()
-	g := &Gatekeeper{js: js, store: st, o: o, cache: newPrefsCache(o.PrefsCacheSize), replies: newReplyCache(o.PrefsCacheSize / 10),
+	g := &Gatekeeper{js: js, store: st.WithTracing(o.TracerProvider), o: o, cache: newPrefsCache(o.PrefsCacheSize), replies: newReplyCache(o.PrefsCacheSize / 10),
 		ready: newSignal(), inboundReady: newSignal()}
 	g.policy.Store(pol)
 	g.tracer = o.TracerProvider.Tracer("github.com/hush-oss/hush/internal/core/gatekeeper")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hush-oss/hush/internal/core/bus"
@@ -25,6 +26,9 @@ func (g *Gatekeeper) handle(ctx context.Context, m *delivery) result {
 	if err != nil {
 		return deadLetterAs("decode", err)
 	}
+	// The customer id goes on the span the docs tell operators to search
+	// (Jaeger's tag search: hush.customer_id=...).
+	span.SetAttributes(attribute.String("hush.customer_id", it.GetCustomerId()))
 	pol := g.policy.Load()
 	if err := pol.Validate(it, g.o.Subjects.Channel(m.subject)); err != nil {
 		return deadLetterAs("validate", err)
@@ -55,7 +59,8 @@ func (g *Gatekeeper) handle(ctx context.Context, m *delivery) result {
 // evaluates again with the fresh ones. An unsolicited agent contact also
 // reserves a unit of the agent's budget first (see agentBudget).
 func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.ContactIntent) (*hushv1.Decision, bool, error) {
-	ctx, span := g.tracer.Start(ctx, "hush.decide", trace.WithSpanKind(trace.SpanKindInternal))
+	ctx, span := g.tracer.Start(ctx, "hush.decide", trace.WithSpanKind(trace.SpanKindInternal),
+		trace.WithAttributes(attribute.String("hush.customer_id", it.GetCustomerId())))
 	defer span.End()
 	traceID := ""
 	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
