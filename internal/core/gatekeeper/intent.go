@@ -88,4 +88,3 @@ func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.
 	}
 	return res.Decision, res.Replayed, nil
 }
-
