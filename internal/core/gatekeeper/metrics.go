@@ -285,10 +285,16 @@ func (h redisHook) count(cmd redis.Cmder, err error) {
 	if err == nil || errors.Is(err, redis.Nil) || strings.HasPrefix(err.Error(), "NOSCRIPT") {
 		return
 	}
-	// go-redis announces itself with CLIENT SETINFO on every new connection
-	// and ignores the refusal of servers older than 7.2 or ACLs without it.
-	if strings.EqualFold(cmd.FullName(), "client setinfo") {
-		return
+	// go-redis announces itself on every new connection (CLIENT SETINFO,
+	// CLIENT MAINT_NOTIFICATIONS) and ignores the refusal of servers older
+	// than 7.2, or of ACLs without them: a handshake, not a failure.
+	// (FullName is "client" alone: go-redis names subcommands of CLUSTER
+	// and COMMAND only, so the subcommand is read from the arguments.)
+	if args := cmd.Args(); len(args) > 1 && strings.EqualFold(cmd.Name(), "client") {
+		switch strings.ToLower(fmt.Sprint(args[1])) {
+		case "setinfo", "maint_notifications":
+			return
+		}
 	}
 	h.m.redisErrors.Add(context.Background(), 1, metric.WithAttributes(attribute.String("command", strings.ToLower(cmd.Name()))))
 }
