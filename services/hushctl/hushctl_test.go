@@ -355,7 +355,8 @@ func TestDeferredListAndCancel(t *testing.T) {
 		t.Fatalf("after cancelling q-1:\n%s", out)
 	}
 	d, err := c.store.Decision(ctx, "night-owl", "q-1")
-	if err != nil || d.GetOutcome() != hushv1.Outcome_OUTCOME_SUPPRESSED || d.GetReasons()[0].GetRule() != deferral.RuleCancelled {
+	if err != nil || d.GetOutcome() != hushv1.Outcome_OUTCOME_SUPPRESSED || d.GetReasons()[0].GetRule() != deferral.RuleCancelled ||
+		d.GetReasons()[0].GetCode() != hushv1.ReasonCode_REASON_CODE_DEFERRAL_CANCELLED {
 		t.Fatalf("decision of q-1 after cancel: %v, %v", d, err)
 	}
 	if out := c.run("suppressions", "query", "--customer", "night-owl"); !strings.Contains(out, "deferral.cancelled") {

@@ -95,8 +95,10 @@ func (o *Options) defaults() {
 
 // Observer is told about outcomes as they happen; metrics implement it.
 type Observer interface {
-	// Decided is called once a decision's outcome is published.
-	Decided(d *hushv1.Decision, replayed bool, took time.Duration)
+	// Decided is called once a decision's outcome is published: took runs
+	// from receipt, sincePublish from the intent's publish to its stream
+	// (zero when unknown).
+	Decided(d *hushv1.Decision, replayed bool, took, sincePublish time.Duration)
 	// DeadLettered is called once a dead letter is published.
 	DeadLettered(stage string)
 	// Retried is called when an intent is handed back for redelivery.
@@ -108,10 +110,10 @@ type Observer interface {
 
 type nopObserver struct{}
 
-func (nopObserver) Decided(*hushv1.Decision, bool, time.Duration) {}
-func (nopObserver) DeadLettered(string)                           {}
-func (nopObserver) Retried(error)                                 {}
-func (nopObserver) InFlight(int)                                  {}
+func (nopObserver) Decided(*hushv1.Decision, bool, time.Duration, time.Duration) {}
+func (nopObserver) DeadLettered(string)                                          {}
+func (nopObserver) Retried(error)                                                {}
+func (nopObserver) InFlight(int)                                                 {}
 
 // Gatekeeper decides intents from the intents stream.
 type Gatekeeper struct {
@@ -181,4 +183,14 @@ func (g *Gatekeeper) AdvisoryConsumerConfig() jetstream.ConsumerConfig {
 		MaxAckPending: 256,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	}
+}
+
+// Consumers names every durable consumer a replica runs (intents, released
+// deferrals, delivery advisories, inbound contacts), for metrics.
+func (g *Gatekeeper) Consumers() []ConsumerRef {
+	var out []ConsumerRef
+	for _, c := range g.consumers() {
+		out = append(out, ConsumerRef{Stream: c.stream, Consumer: c.cfg.Durable})
+	}
+	return out
 }

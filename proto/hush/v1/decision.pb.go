@@ -120,6 +120,8 @@ const (
 	ReasonCode_REASON_CODE_AGENT_CAP ReasonCode = 15
 	// The intent could not be decoded or failed validation.
 	ReasonCode_REASON_CODE_INVALID ReasonCode = 16
+	// An operator cancelled the intent's deferral: it is never released.
+	ReasonCode_REASON_CODE_DEFERRAL_CANCELLED ReasonCode = 17
 )
 
 // Enum value maps for ReasonCode.
@@ -142,6 +144,7 @@ var (
 		14: "REASON_CODE_UNSOLICITED_CAP",
 		15: "REASON_CODE_AGENT_CAP",
 		16: "REASON_CODE_INVALID",
+		17: "REASON_CODE_DEFERRAL_CANCELLED",
 	}
 	ReasonCode_value = map[string]int32{
 		"REASON_CODE_UNSPECIFIED":            0,
@@ -161,6 +164,7 @@ var (
 		"REASON_CODE_UNSOLICITED_CAP":        14,
 		"REASON_CODE_AGENT_CAP":              15,
 		"REASON_CODE_INVALID":                16,
+		"REASON_CODE_DEFERRAL_CANCELLED":     17,
 	}
 )
 
@@ -608,7 +612,7 @@ const file_hush_v1_decision_proto_rawDesc = "" +
 	"\x10OUTCOME_APPROVED\x10\x01\x12\x16\n" +
 	"\x12OUTCOME_SUPPRESSED\x10\x02\x12\x14\n" +
 	"\x10OUTCOME_DEFERRED\x10\x03\x12\x13\n" +
-	"\x0fOUTCOME_INVALID\x10\x04*\x9f\x04\n" +
+	"\x0fOUTCOME_INVALID\x10\x04*\xc3\x04\n" +
 	"\n" +
 	"ReasonCode\x12\x1b\n" +
 	"\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -628,7 +632,8 @@ const file_hush_v1_decision_proto_rawDesc = "" +
 	"\"REASON_CODE_UNSOLICITED_NO_PURPOSE\x10\r\x12\x1f\n" +
 	"\x1bREASON_CODE_UNSOLICITED_CAP\x10\x0e\x12\x19\n" +
 	"\x15REASON_CODE_AGENT_CAP\x10\x0f\x12\x17\n" +
-	"\x13REASON_CODE_INVALID\x10\x10B/Z-github.com/hush-oss/hush/proto/hush/v1;hushv1b\x06proto3"
+	"\x13REASON_CODE_INVALID\x10\x10\x12\"\n" +
+	"\x1eREASON_CODE_DEFERRAL_CANCELLED\x10\x11B/Z-github.com/hush-oss/hush/proto/hush/v1;hushv1b\x06proto3"
 
 var (
 	file_hush_v1_decision_proto_rawDescOnce sync.Once
