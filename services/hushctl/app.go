@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/hush-oss/hush/internal/core/consent"
 	"github.com/hush-oss/hush/internal/core/policy"
 	"github.com/hush-oss/hush/internal/core/store"
+	"github.com/hush-oss/hush/internal/platform/config"
 	"github.com/hush-oss/hush/internal/platform/connect"
 )
 
@@ -61,13 +63,59 @@ func (a *app) parse(args []string, minPos, maxPos int, cfgs ...any) ([]string, e
 
 func (a *app) subjects() bus.Subjects { return bus.NewSubjects(a.c.Prefix) }
 
+// Exit codes, as the usage text documents them.
+const (
+	exitError     = 1 // anything else that went wrong
+	exitNoRecord  = 3 // the customer, intent or dead letter is unknown
+	exitWrongHush = 4 // NATS or Redis unreachable, or holding no Hush
+)
+
+// errNoRecord is an answer, not a failure: Hush holds nothing about what
+// was asked. It is never dressed up as defaults.
+type errNoRecord struct{ what string }
+
+func (e errNoRecord) Error() string { return "no record: " + e.what }
+
+// errWrongHush says hushctl cannot answer from the place it was pointed at.
+type errWrongHush struct{ msg string }
+
+func (e errWrongHush) Error() string {
+	return e.msg + "; point hushctl at your Hush with --nats-url, --redis-url and --prefix (or HUSH_NATS_URL, HUSH_REDIS_URL, HUSH_PREFIX; `make run` prints them)"
+}
+
+// exitCode maps an error to the process's exit code.
+func exitCode(err error) int {
+	var nr errNoRecord
+	var wh errWrongHush
+	switch {
+	case errors.As(err, &nr):
+		return exitNoRecord
+	case errors.As(err, &wh):
+		return exitWrongHush
+	}
+	return exitError
+}
+
 func (a *app) jetstream() (jetstream.JetStream, error) {
 	if a.js != nil {
 		return a.js, nil
 	}
 	nc, js, err := connect.NATS(a.c.NATSURL, a.c.NATSSettings.Options("hushctl", nil))
 	if err != nil {
-		return nil, err
+		return nil, errWrongHush{fmt.Sprintf("cannot reach NATS at %s: %v", config.MaskURL(a.c.NATSURL), err)}
+	}
+	// A NATS without Hush's streams is the wrong NATS (another one on the
+	// default port, or another prefix): its silence must not read as "no
+	// suppressions".
+	ctx, cancel := context.WithTimeout(a.ctx, 10*time.Second)
+	defer cancel()
+	intents := a.subjects().Stream(bus.StreamIntents)
+	if _, err := js.Stream(ctx, intents); err != nil {
+		nc.Close()
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, errWrongHush{fmt.Sprintf("NATS at %s holds no Hush streams (no %s for prefix %q)", config.MaskURL(a.c.NATSURL), intents, a.c.Prefix)}
+		}
+		return nil, errWrongHush{fmt.Sprintf("NATS at %s: JetStream does not answer: %v", config.MaskURL(a.c.NATSURL), err)}
 	}
 	a.nc, a.js = nc, js
 	return js, nil
@@ -77,11 +125,44 @@ func (a *app) store() (*store.Store, error) {
 	if a.rdb == nil {
 		rdb, err := connect.Redis(a.ctx, a.c.RedisURL, 4)
 		if err != nil {
-			return nil, err
+			return nil, errWrongHush{fmt.Sprintf("cannot reach Redis at %s: %v", config.MaskURL(a.c.RedisURL), err)}
 		}
 		a.rdb = rdb
 	}
 	return store.New(a.rdb, a.c.Prefix), nil
+}
+
+// noRecord is the error for something Redis does not hold, unless Redis
+// holds no Hush keys at all: then hushctl is looking in the wrong place,
+// and says so rather than "no record".
+func (a *app) noRecord(what string) error {
+	if a.rdb != nil {
+		found := false
+		err := scanPrefix(a.ctx, a.rdb, a.c.Prefix+":*", func() { found = true })
+		if err == nil && !found {
+			return errWrongHush{fmt.Sprintf("Redis at %s holds no Hush keys (none under %q)", config.MaskURL(a.c.RedisURL), a.c.Prefix+":")}
+		}
+	}
+	return errNoRecord{what}
+}
+
+// scanPrefix calls found when a key matches pattern on any node, stopping
+// at the first.
+func scanPrefix(ctx context.Context, rdb redis.UniversalClient, pattern string, found func()) error {
+	scanOne := func(ctx context.Context, c *redis.Client) error {
+		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+		if iter.Next(ctx) {
+			found()
+		}
+		return iter.Err()
+	}
+	switch c := rdb.(type) {
+	case *redis.Client:
+		return scanOne(ctx, c)
+	case *redis.ClusterClient:
+		return c.ForEachMaster(ctx, scanOne)
+	}
+	return nil
 }
 
 func (a *app) consent() (*consent.Service, error) {

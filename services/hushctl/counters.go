@@ -64,6 +64,9 @@ func counters(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	if prefs == nil && len(ledger) == 0 {
+		return a.noRecord(fmt.Sprintf("customer %s has no preferences and no contacts in the %s before %s", customer, policy.FormatWindow(longest), ts(at)))
+	}
 	out := windows(checks, ledger, at)
 	if a.c.JSON {
 		return a.printJSON(map[string]any{"customer": customer, "at": ts(at), "contacts": len(ledger), "windows": out})

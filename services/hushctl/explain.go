@@ -57,7 +57,14 @@ func explain(a *app, args []string) error {
 		d, source = logged.GetDecision(), "suppression log (the Redis record has expired)"
 	}
 	if d == nil {
-		return fmt.Errorf("no decision recorded for intent %s of customer %s (never decided, or past the decision retention)", id, customer)
+		return a.noRecord(fmt.Sprintf("no decision recorded for intent %s of customer %s (never decided, or past the decision retention)", id, customer))
+	}
+	if f.Customer != "" && logged == nil && dispatched == nil && d.GetOutcome() != hushv1.Outcome_OUTCOME_APPROVED {
+		// The intent's sender and topic are in its suppression record:
+		// without them the sender and topic caps would read as empty.
+		if logged, dispatched, err = a.findIntent(id); err != nil {
+			return err
+		}
 	}
 	windows, err := a.windowsAt(st, d, logged, dispatched)
 	if err != nil {
@@ -112,7 +119,7 @@ func (a *app) intentCustomer(id, customer string) (string, *hushv1.SuppressionRe
 	case dispatched != nil:
 		return dispatched.GetCustomerId(), nil, dispatched, nil
 	}
-	return "", nil, nil, fmt.Errorf("intent %s is in neither the suppression log nor the dispatch stream; give --customer", id)
+	return "", nil, nil, a.noRecord(fmt.Sprintf("intent %s is in neither the suppression log nor the dispatch stream; give --customer", id))
 }
 
 // reasons prints a decision's reasons under a title.

@@ -110,13 +110,26 @@ func golden(t *testing.T, name, got string) {
 	}
 }
 
+// exitOf runs hushctl and returns its error's exit code (0 without one).
+func (c *cli) exitOf(args ...string) (int, error) {
+	_, _, err := c.try(args...)
+	if err == nil {
+		return 0, nil
+	}
+	return exitCode(err), err
+}
+
 func TestPrefsCommands(t *testing.T) {
 	c := newCLI(t)
+	// An empty Redis is the wrong place, not a customer without wishes.
+	if code, err := c.exitOf("prefs", "get", "c-1"); code != exitWrongHush || !strings.Contains(err.Error(), "holds no Hush keys") {
+		t.Errorf("prefs get on an empty Redis: exit %d, %v; want %d", code, err, exitWrongHush)
+	}
+	c.advance(time.Minute)
 	steps := []struct {
 		golden string
 		args   []string
 	}{
-		{"prefs-get-empty", []string{"prefs", "get", "c-1"}},
 		{"prefs-set", []string{"prefs", "set", "c-1", "--opt-out-channel", "sms,voice", "--opt-out-topic", "cooking",
 			"--time-zone", "Europe/Paris", "--quiet-hours", "22:00-07:30", "--max-frequency", "3/7d", "--region", "FR"}},
 		{"mode", []string{"mode", "c-1", "do_nothing", "--until", "2026-12-01T00:00:00Z"}},
@@ -150,6 +163,73 @@ func TestPrefsCommands(t *testing.T) {
 	if _, v, _ := c.store.Preferences(context.Background(), "c-1"); v != 5 {
 		t.Errorf("version %d after refused commands, want 5", v)
 	}
+	// An unknown customer is "no record", never the defaults as facts.
+	out, _, err := c.try("prefs", "get", "c-unknown")
+	if code := exitCode(err); code != exitNoRecord || strings.Contains(out, "consent") || !strings.Contains(err.Error(), "no record") {
+		t.Errorf("prefs get of an unknown customer: exit %d, %v\n%s", code, err, out)
+	}
+	if code, err := c.exitOf("counters", "c-unknown"); code != exitNoRecord {
+		t.Errorf("counters of an unknown customer: exit %d, %v", code, err)
+	}
+}
+
+func TestWrongPlaceIsSaidAndExitsNonZero(t *testing.T) {
+	c := newCLI(t)
+	c.run("prefs", "set", "c-1", "--opt-out-channel", "sms")
+	// A NATS without Hush's streams (another prefix, another server).
+	c.env["HUSH_PREFIX"] = "elsewhere"
+	for _, args := range [][]string{{"suppressions", "tail"}, {"streams"}, {"prefs", "get", "c-1"}} {
+		code, err := c.exitOf(args...)
+		if code != exitWrongHush || err == nil || !strings.Contains(err.Error(), "no Hush") {
+			t.Errorf("hushctl %s with prefix elsewhere: exit %d, %v", strings.Join(args, " "), code, err)
+		}
+	}
+	c.env["HUSH_PREFIX"] = c.redis.Prefix
+	// Unreachable servers.
+	c.env["HUSH_REDIS_URL"] = "redis://127.0.0.1:1/0"
+	if code, err := c.exitOf("prefs", "get", "c-1"); code != exitWrongHush || !strings.Contains(err.Error(), "cannot reach Redis") {
+		t.Errorf("unreachable Redis: exit %d, %v", code, err)
+	}
+	c.env["HUSH_REDIS_URL"] = c.redis.URL
+	c.env["HUSH_NATS_URL"] = "nats://127.0.0.1:1"
+	if code, err := c.exitOf("suppressions", "query"); code != exitWrongHush || !strings.Contains(err.Error(), "cannot reach NATS") {
+		t.Errorf("unreachable NATS: exit %d, %v", code, err)
+	}
+}
+
+func TestFlagsAreValidated(t *testing.T) {
+	c := newCLI(t)
+	c.run("prefs", "set", "c-1", "--opt-out-channel", "sms")
+	for _, bad := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"suppressions", "tail", "--reason", "opted-out"}, "did you mean opted_out"},
+		{[]string{"suppressions", "query", "--reason", "nonsense"}, "not a reason code or rule id"},
+		{[]string{"suppressions", "tail", "--channel", "pigeon"}, "not a channel"},
+		{[]string{"suppressions", "tail", "--limit", "-3"}, "--limit -3"},
+		{[]string{"suppressions", "tail", "--outcome", "approved"}, "--outcome"},
+		{[]string{"suppressions", "query", "--since", "2026-11-22T10:00:00Z", "--until", "2026-11-21"}, "before --since"},
+		{[]string{"mode", "c-1", "do_nothing", "--until", "2026-01-01T00:00:00Z"}, "not in the future"},
+		{[]string{"care-hold", "set", "c-1", "--reason", "x", "--until", "-3d"}, "not in the future"},
+	} {
+		_, _, err := c.try(bad.args...)
+		if err == nil || !strings.Contains(err.Error(), bad.says) {
+			t.Errorf("hushctl %s: %v; want an error saying %q", strings.Join(bad.args, " "), err, bad.says)
+		}
+	}
+	for _, ok := range [][]string{
+		{"suppressions", "tail", "--reason", "opted_out"},
+		{"suppressions", "tail", "--reason", "cap.customer-hourly", "--channel", "sms", "--outcome", "deferred"},
+		// Shared flags before the command.
+		{"--json", "suppressions", "query"},
+		{"--prefix", c.redis.Prefix, "prefs", "get", "c-1"},
+	} {
+		c.run(ok...)
+	}
+	if out := c.run("--json", "prefs", "get", "c-1"); !strings.Contains(out, `"preferences"`) {
+		t.Errorf("--json before the command was not applied:\n%s", out)
+	}
 }
 
 func TestPrefsRebuildRestoresAWipedRedis(t *testing.T) {
@@ -168,8 +248,8 @@ func TestPrefsRebuildRestoresAWipedRedis(t *testing.T) {
 	if err := c.redis.Client.Del(ctx, keys...).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if got := c.run("prefs", "get", "c-1"); !strings.Contains(got, "version                  0") {
-		t.Fatalf("wipe left preferences:\n%s", got)
+	if code, err := c.exitOf("prefs", "get", "c-1"); code != exitWrongHush {
+		t.Fatalf("wipe left preferences, or was not said: exit %d, %v", code, err)
 	}
 
 	out, progress, err := c.try("prefs", "rebuild")
@@ -278,14 +358,20 @@ func TestDecisionCommands(t *testing.T) {
 		{"explain-opted-out", []string{"explain", "s-1", "--customer", "quiet-one"}},
 		{"explain-approved", []string{"explain", "m-2"}},
 		{"explain-json", []string{"explain", "m-3", "--json"}},
+		{"explain-customer", []string{"explain", "m-3", "--customer", "busy"}},
 		{"counters", []string{"counters", "busy", "--at", "2026-11-22T10:30:00Z"}},
 		{"counters-later", []string{"counters", "busy", "--at", "2026-11-22T11:12:00Z", "--json"}},
 	}
 	for _, s := range steps {
 		golden(t, s.golden, c.run(s.args...))
 	}
-	if _, _, err := c.try("explain", "no-such-intent"); err == nil || !strings.Contains(err.Error(), "--customer") {
+	if _, _, err := c.try("explain", "no-such-intent"); err == nil || !strings.Contains(err.Error(), "--customer") || exitCode(err) != exitNoRecord {
 		t.Errorf("explain of an unknown intent: %v", err)
+	}
+	// With --customer the sender's window is read as without it: the
+	// sender comes from the suppression log, not from nowhere.
+	if out := c.run("explain", "m-3", "--customer", "busy"); !regexp.MustCompile(`cap\.sender-daily +sender +campaigns +1d +2 +50`).MatchString(out) {
+		t.Errorf("explain --customer shows no sender window:\n%s", out)
 	}
 }
 
@@ -311,7 +397,7 @@ func TestStreams(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	c := newCLI(t)
-	for _, args := range [][]string{{"--help"}, {"prefs", "set", "--help"}, {"suppressions", "query", "-h"}} {
+	for _, args := range [][]string{{"--help"}, {"prefs", "set", "--help"}, {"suppressions", "query", "-h"}, {"prefs", "--help"}, {"deferred", "-h"}} {
 		out, _, err := c.try(args...)
 		if err == nil || !strings.Contains(out, "Usage: hushctl") {
 			t.Errorf("hushctl %s: %v\n%s", strings.Join(args, " "), err, out)
