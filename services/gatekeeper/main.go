@@ -136,7 +136,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	gk := gatekeeper.New(js, store.New(storeClient, s.Prefix), pol, gatekeeper.Options{
 		Subjects: subjects, Workers: s.Workers, MaxAckPending: s.MaxAckPending,
-		MaxDeliver: s.MaxDeliver, AckWait: s.AckWait, Logger: log,
+		MaxDeliver: s.MaxDeliver, AckWait: s.AckWait, Logger: log, PolicyReplicas: s.Replicas,
 		TracerProvider: tel.TracerProvider, Propagator: tel.Propagator, Observer: metrics,
 	})
 	log.Info("policy loaded", "version", pol.Version, "file", s.Policy)

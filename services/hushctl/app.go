@@ -28,7 +28,7 @@ import (
 type common struct {
 	connect.NATSSettings `help.nats-inbox-prefix:"subject prefix of replies; give hushctl a private one (e.g. _HUSH_INBOX.ops) so that producers cannot read what it reads"`
 	connect.RedisSettings
-	Policy string `conf:"policy" help:"policy file (YAML); empty: the embedded default"`
+	Policy string `conf:"policy" help:"read with this policy file (YAML); empty: the policy the gatekeepers publish as in force (and, to explain a decision, the version that made it)"`
 	Prefix string `conf:"prefix" default:"hush" help:"first token of every subject and Redis key"`
 	JSON   bool   `conf:"json" help:"print JSON instead of tables"`
 }
@@ -46,6 +46,8 @@ type app struct {
 	js  jetstream.JetStream
 	rdb redis.UniversalClient
 	pol *policy.Policy
+	// polSource says where pol came from.
+	polSource string
 }
 
 // parse reads the command's flags into the common settings and cfgs and
@@ -177,15 +179,59 @@ func (a *app) consent() (*consent.Service, error) {
 	return consent.New(st, js, consent.Options{Subjects: a.subjects(), Now: a.now}), nil
 }
 
+// policy is the policy in force (see policyFor).
 func (a *app) policy() (*policy.Policy, error) {
 	if a.pol == nil {
-		p, err := policy.LoadOrDefault(a.c.Policy)
+		p, source, err := a.policyFor("")
 		if err != nil {
 			return nil, err
 		}
-		a.pol = p
+		a.pol, a.polSource = p, source
 	}
 	return a.pol, nil
+}
+
+// policyFor returns the policy of a version, with where it came from: the
+// file given with --policy when there is one (the operator's choice), or
+// else the policies the gatekeepers publish (bus.PublishPolicy). An empty
+// version is the version in force; a version no longer published is read
+// with the one in force, and the source says so.
+func (a *app) policyFor(version string) (*policy.Policy, string, error) {
+	if a.c.Policy != "" {
+		p, err := policy.LoadOrDefault(a.c.Policy)
+		if err != nil {
+			return nil, "", err
+		}
+		return p, "file " + a.c.Policy + " (--policy)", nil
+	}
+	js, err := a.jetstream()
+	if err != nil {
+		return nil, "", err
+	}
+	bucket := a.subjects().PolicyBucket()
+	got, text, err := bus.ReadPolicy(a.ctx, js, a.subjects(), version)
+	source := "in force, from " + bucket
+	if version != "" {
+		source = "the version that decided, from " + bucket
+	}
+	if errors.Is(err, bus.ErrNoPolicy) && version != "" {
+		cur, ctext, cerr := bus.ReadPolicy(a.ctx, js, a.subjects(), "")
+		if cerr == nil {
+			got, text, err = cur, ctext, nil
+			source = fmt.Sprintf("version %s is not in %s: read with the version in force", version, bucket)
+		}
+	}
+	if errors.Is(err, bus.ErrNoPolicy) {
+		return nil, "", errWrongHush{fmt.Sprintf("NATS at %s holds no policy in force (%v): no gatekeeper has started on it; give --policy FILE to read with a file", config.MaskURL(a.c.NATSURL), err)}
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := policy.Parse(bucket+"/"+got, text)
+	if err != nil {
+		return nil, "", fmt.Errorf("policy %s from %s: %w", got, bucket, err)
+	}
+	return p, source, nil
 }
 
 func (a *app) close() {

@@ -66,12 +66,18 @@ func explain(a *app, args []string) error {
 			return err
 		}
 	}
-	windows, err := a.windowsAt(st, d, logged, dispatched)
+	// The counters are read with the policy that made the decision.
+	pol, polSource, err := a.policyFor(d.GetPolicyVersion())
+	if err != nil {
+		return err
+	}
+	windows, err := a.windowsAt(pol, st, d, logged, dispatched)
 	if err != nil {
 		return err
 	}
 	if a.c.JSON {
-		return a.printJSON(map[string]any{"source": source, "decision": protoJSON(d), "windows": windows})
+		return a.printJSON(map[string]any{"source": source, "decision": protoJSON(d), "windows": windows,
+			"counters_policy": map[string]string{"version": pol.Version, "source": polSource}})
 	}
 	release := "-"
 	if d.GetReleaseAt() != nil {
@@ -91,7 +97,7 @@ func explain(a *app, args []string) error {
 	})
 	a.reasons("reasons", d.GetReasons())
 	a.reasons("shadow rules that would have said no", d.GetShadowReasons())
-	fmt.Fprintf(a.stdout, "\ncounters when decided (contacts in each window, from the ledger):\n")
+	fmt.Fprintf(a.stdout, "\ncounters when decided (contacts in each window, from the ledger; policy %s, %s):\n", pol.Version, polSource)
 	if len(windows) == 0 {
 		fmt.Fprintln(a.stdout, "  (no cap applies to this category)")
 		return nil
@@ -139,11 +145,7 @@ func (a *app) reasons(title string, rs []*hushv1.Reason) {
 // windowsAt rebuilds, from the customer's ledger, how full each cap that
 // applies to the decision's category was when it was decided (contacts
 // strictly before the decision; the ledger keeps the longest window).
-func (a *app) windowsAt(st *store.Store, d *hushv1.Decision, logged *hushv1.SuppressionRecord, dispatched *hushv1.ContactIntent) ([]windowCount, error) {
-	pol, err := a.policy()
-	if err != nil {
-		return nil, err
-	}
+func (a *app) windowsAt(pol *policy.Policy, st *store.Store, d *hushv1.Decision, logged *hushv1.SuppressionRecord, dispatched *hushv1.ContactIntent) ([]windowCount, error) {
 	class, ok := pol.ClassOf(d.GetCategory())
 	if !ok || class == policy.ClassCritical {
 		return nil, nil

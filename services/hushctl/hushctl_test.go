@@ -487,3 +487,43 @@ func TestSuppressionsTailFollows(t *testing.T) {
 	}
 	golden(t, "suppressions-tail-follow", out.String())
 }
+
+// TestPolicyInForce reads the policy the gatekeeper publishes, not a file of
+// hushctl's own: counters use the version in force, explain the version
+// that made the decision, and both print it.
+func TestPolicyInForce(t *testing.T) {
+	c := newCLI(t)
+	c.decisions() // the gatekeeper runs testdata/policy.yaml, version golden-1
+	delete(c.env, "HUSH_POLICY")
+	out := c.run("counters", "busy", "--at", "2026-11-22T10:30:00Z")
+	if !strings.Contains(out, "policy golden-1 (in force, from "+c.subjects().PolicyBucket()+")") {
+		t.Errorf("counters does not name the policy in force:\n%s", out)
+	}
+	// A reload: golden-2 allows 5 an hour.
+	text, err := os.ReadFile("testdata/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = []byte(strings.NewReplacer("golden-1", "golden-2", "window: 1h, max: 3", "window: 1h, max: 5").Replace(string(text)))
+	if !strings.Contains(string(text), "max: 5") {
+		t.Fatal("test policy changed shape")
+	}
+	if err := bus.PublishPolicy(context.Background(), c.js, c.subjects(), "golden-2", text, 1); err != nil {
+		t.Fatal(err)
+	}
+	out = c.run("counters", "busy", "--at", "2026-11-22T10:30:00Z")
+	if !strings.Contains(out, "policy golden-2 (in force") || !regexp.MustCompile(`cap\.customer-hourly +customer +- +1h +\d+ +5 `).MatchString(out) {
+		t.Errorf("counters after the reload:\n%s", out)
+	}
+	out = c.run("explain", "m-5")
+	if !strings.Contains(out, "policy golden-1, the version that decided") || !regexp.MustCompile(`cap\.customer-hourly +customer +- +1h +3 +3 `).MatchString(out) {
+		t.Errorf("explain does not read with the version that decided:\n%s", out)
+	}
+	// No policy published at all: said, not guessed.
+	if err := c.js.DeleteKeyValue(context.Background(), c.subjects().PolicyBucket()); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := c.exitOf("counters", "busy"); code != exitWrongHush || !strings.Contains(err.Error(), "no policy in force") {
+		t.Errorf("counters without a published policy: exit %d, %v", code, err)
+	}
+}

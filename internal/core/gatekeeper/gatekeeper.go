@@ -5,7 +5,9 @@
 package gatekeeper
 
 import (
+	"context"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +44,9 @@ type Options struct {
 	RetryBase, RetryMax time.Duration
 	// PrefsCacheSize bounds the preferences cache, in customers (100000).
 	PrefsCacheSize int
+	// PolicyReplicas are the replicas of the policies bucket when the
+	// gatekeeper creates it (1; 3 on a cluster).
+	PolicyReplicas int
 	Logger         *slog.Logger
 	TracerProvider trace.TracerProvider
 	Propagator     propagation.TextMapPropagator
@@ -127,6 +132,8 @@ type Gatekeeper struct {
 	tracer  trace.Tracer
 	// ready and inboundReady are closed once Run and RunInbound consume.
 	ready, inboundReady signal
+	// publishMu orders the publishes of the policy in force.
+	publishMu sync.Mutex
 }
 
 // New returns a gatekeeper deciding with pol. js must have been created with
@@ -140,8 +147,28 @@ func New(js jetstream.JetStream, st *store.Store, pol *policy.Policy, o Options)
 	return g
 }
 
-// SetPolicy replaces the policy for every decision that starts afterwards.
-func (g *Gatekeeper) SetPolicy(p *policy.Policy) { g.policy.Store(p) }
+// SetPolicy replaces the policy for every decision that starts afterwards,
+// and publishes it as the policy in force (see PublishPolicy).
+func (g *Gatekeeper) SetPolicy(p *policy.Policy) {
+	g.policy.Store(p)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	g.PublishPolicy(ctx)
+}
+
+// PublishPolicy writes the policy in force, version and text, to the
+// policies bucket (bus.PublishPolicy), where hushctl reads it. Run does so
+// at start-up and SetPolicy on every change. A failure is logged: the
+// gatekeeper decides all the same, and hushctl says when the version it
+// needs is missing.
+func (g *Gatekeeper) PublishPolicy(ctx context.Context) {
+	g.publishMu.Lock()
+	defer g.publishMu.Unlock()
+	p := g.policy.Load()
+	if err := bus.PublishPolicy(ctx, g.js, g.o.Subjects, p.Version, p.Source, g.o.PolicyReplicas); err != nil {
+		g.o.Logger.Warn("policy in force not published", "version", p.Version, "err", err)
+	}
+}
 
 // Policy returns the policy in force.
 func (g *Gatekeeper) Policy() *policy.Policy { return g.policy.Load() }

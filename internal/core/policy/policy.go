@@ -144,6 +144,9 @@ func (s Scope) String() string {
 type Policy struct {
 	// Version names the policy on every decision it makes.
 	Version string
+	// Source is the document the policy was parsed from: what the
+	// gatekeeper publishes as the policy in force.
+	Source []byte
 	// FallbackZone is used when a customer's time zone is unknown or invalid.
 	FallbackZone *time.Location
 	// DecisionRetention is how long decisions are kept by intent id.
