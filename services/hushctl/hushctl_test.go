@@ -527,3 +527,50 @@ func TestPolicyInForce(t *testing.T) {
 		t.Errorf("counters without a published policy: exit %d, %v", code, err)
 	}
 }
+
+// TestDeadLetters dead-letters two messages through a real gatekeeper (JSON
+// without its Content-Type, and bytes that are no intent) and lists and
+// shows them, decoded, each with its hint.
+func TestDeadLetters(t *testing.T) {
+	c := newCLI(t)
+	c.decisions()
+	if out := c.run("deadletters", "list"); !strings.Contains(out, "no dead letters") {
+		t.Errorf("before any:\n%s", out)
+	}
+	ctx := context.Background()
+	for _, data := range [][]byte{
+		[]byte(`{"id":"j-1","customerId":"c-9","channel":"email","category":"marketing","sender":{"service":"py"}}`),
+		{0xff, 0x01, 0x02},
+	} {
+		if _, err := c.js.Publish(ctx, c.subjects().Intent("email"), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		st, _ := c.js.Stream(ctx, c.subjects().Stream(bus.StreamDeadLetter))
+		if info, _ := st.Info(ctx); info != nil && info.State.Msgs == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("two dead letters not published within 30s")
+		}
+	}
+	out := scrub.ReplaceAllString(c.run("deadletters", "list"), "<scrubbed>")
+	out = strings.ReplaceAll(out, c.redis.Prefix, "hush")
+	golden(t, "deadletters-list", spaces.ReplaceAllString(out, "  "))
+	show := c.run("deadletters", "show", "1")
+	for _, want := range []string{"JSON without `Content-Type: application/json`", "stage", "decode", `"customerId":"c-9"`} {
+		if !strings.Contains(show, want) {
+			t.Errorf("deadletters show 1 lacks %q:\n%s", want, show)
+		}
+	}
+	if show := c.run("deadletters", "show", "2", "--json"); !strings.Contains(show, `"body": "hex ff0102"`) || !strings.Contains(show, "not a ContactIntent in protobuf") {
+		t.Errorf("deadletters show 2:\n%s", show)
+	}
+	if code, err := c.exitOf("deadletters", "show", "9"); code != exitNoRecord {
+		t.Errorf("an unknown dead letter: exit %d, %v", code, err)
+	}
+	if _, _, err := c.try("deadletters", "list", "--stage", "oops"); err == nil {
+		t.Error("--stage oops accepted")
+	}
+}

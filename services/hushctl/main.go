@@ -52,6 +52,8 @@ func commands() map[string]command {
 		"counters":           {"counters <customer> [--at T]", "a customer's rolling windows and what remains", counters},
 		"streams":            {"streams", "health of Hush's streams and consumer lag", streams},
 		"deferred list":      {"deferred list <customer>", "a customer's deferred intents and when they are released", deferredList},
+		"deadletters list":   {"deadletters list [--stage S] [--since T] [--limit N]", "the latest dead letters: what was wrong and what to change", deadLettersList},
+		"deadletters show":   {"deadletters show <seq>", "one dead letter, decoded, with its error and a hint", deadLettersShow},
 		"deferred cancel":    {"deferred cancel <customer> <intent-id>", "cancel a deferral: the intent is suppressed, never released", deferredCancel},
 	}
 }
