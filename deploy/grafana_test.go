@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hush-oss/hush/internal/core/bus"
 	"github.com/hush-oss/hush/internal/core/gatekeeper"
+	"github.com/hush-oss/hush/internal/core/prefsapi"
 	"github.com/hush-oss/hush/internal/dev/testenv"
 	"github.com/hush-oss/hush/internal/platform/telemetry"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
@@ -75,6 +77,16 @@ func exportedMetrics(t *testing.T) map[string]bool {
 			names[strings.Fields(name)[0]] = true
 		}
 	}
+	// The preferences service's own /metrics, after one request.
+	api := prefsapi.New(prefsapi.Options{Registry: prometheus.NewRegistry()})
+	api.Handler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/healthz", nil))
+	rec = httptest.NewRecorder()
+	api.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for line := range strings.SplitSeq(rec.Body.String(), "\n") {
+		if name, ok := strings.CutPrefix(line, "# TYPE "); ok && strings.HasPrefix(name, "hush_prefs_") {
+			names[strings.Fields(name)[0]] = true
+		}
+	}
 	return names
 }
 
@@ -100,7 +112,8 @@ func TestGrafanaDashboardQueriesOnlyMetricsHushExports(t *testing.T) {
 		gatekeeper.MetricDeadLetters, gatekeeper.MetricRetries, gatekeeper.MetricRedisErrors, gatekeeper.MetricNATSErrors,
 		gatekeeper.MetricInFlight, gatekeeper.MetricPublishPending, gatekeeper.MetricConsumerPending,
 		gatekeeper.MetricConsumerAckPending, gatekeeper.MetricConsumerRedelivered, gatekeeper.MetricDeferredBacklog,
-		gatekeeper.MetricDecisionLatency, gatekeeper.MetricConsumerOldestAge, gatekeeper.MetricPolicyInfo, gatekeeper.MetricPolicyReloads} {
+		gatekeeper.MetricDecisionLatency, gatekeeper.MetricConsumerOldestAge, gatekeeper.MetricPolicyInfo, gatekeeper.MetricPolicyReloads,
+		"hush_prefs_http_requests_total", "hush_prefs_http_request_duration_seconds", "hush_prefs_changes_total", "hush_prefs_history_deferred_total"} {
 		if !names[want] {
 			t.Errorf("internal/core/gatekeeper names %s, but /metrics has no such metric", want)
 		}
