@@ -165,6 +165,9 @@ func (g *Gatekeeper) PublishPolicy(ctx context.Context) {
 	g.publishMu.Lock()
 	defer g.publishMu.Unlock()
 	p := g.policy.Load()
+	if p == nil {
+		return
+	}
 	if err := bus.PublishPolicy(ctx, g.js, g.o.Subjects, p.Version, p.Source, g.o.PolicyReplicas); err != nil {
 		g.o.Logger.Warn("policy in force not published", "version", p.Version, "err", err)
 	}

@@ -85,6 +85,9 @@ func New(rdb redis.UniversalClient, prefix string) *Store {
 // auto-pipelining client sends its batches on a background context, so a
 // hook's span would start a trace of its own.
 func (s *Store) WithTracing(tp trace.TracerProvider) *Store {
+	if s == nil {
+		return nil
+	}
 	c := *s
 	c.tracer = tp.Tracer("github.com/hush-oss/hush/internal/core/store")
 	return &c
