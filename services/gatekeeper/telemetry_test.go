@@ -179,6 +179,17 @@ func TestGatekeeperBinaryTracesMetricsAndLogsWithoutPersonalData(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	// Every consumer's oldest pending age, the policy in force, and no
+	// handshake counted as a Redis error.
+	if n := strings.Count(text, "\nhush_consumer_oldest_pending_age_seconds{"); n != 4 {
+		t.Errorf("%d consumers report their oldest pending age, want 4 (intents, released, advisories, inbound):\n%s", n, grep(text, "oldest_pending"))
+	}
+	if !strings.Contains(text, `hush_policy_info{`) || !strings.Contains(text, `hush_policy_reloads_total{`) {
+		t.Errorf("/metrics lacks the policy in force or its reloads:\n%s", grep(text, "hush_policy"))
+	}
+	if strings.Contains(text, `hush_redis_errors_total{command="client"`) {
+		t.Errorf("the client's handshake counted as Redis errors:\n%s", grep(text, "redis_errors"))
+	}
 
 	cancel()
 	select {
