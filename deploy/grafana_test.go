@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hush-oss/hush/internal/core/bus"
 	"github.com/hush-oss/hush/internal/core/gatekeeper"
+	"github.com/hush-oss/hush/internal/core/prefsapi"
 	"github.com/hush-oss/hush/internal/dev/testenv"
 	"github.com/hush-oss/hush/internal/platform/telemetry"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
@@ -35,7 +37,12 @@ func exportedMetrics(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	m.Decided(&hushv1.Decision{Outcome: hushv1.Outcome_OUTCOME_APPROVED, Channel: "email", Category: "marketing",
-		ShadowReasons: []*hushv1.Reason{{Code: hushv1.ReasonCode_REASON_CODE_FREQUENCY_CAP, Rule: "hourly"}}}, false, 3*time.Millisecond)
+		ShadowReasons: []*hushv1.Reason{{Code: hushv1.ReasonCode_REASON_CODE_FREQUENCY_CAP, Rule: "hourly"}}}, false, 3*time.Millisecond, 40*time.Millisecond)
+	m.Init(nil)
+	m.PolicyReloaded(true)
+	if err := m.ObservePolicy(func() string { return "test-1" }); err != nil {
+		t.Fatal(err)
+	}
 	m.DeadLettered("decode")
 	m.Retried(gatekeeper.ErrPublish)
 	m.Retried(errors.New("redis down"))
@@ -70,6 +77,16 @@ func exportedMetrics(t *testing.T) map[string]bool {
 			names[strings.Fields(name)[0]] = true
 		}
 	}
+	// The preferences service's own /metrics, after one request.
+	api := prefsapi.New(prefsapi.Options{Registry: prometheus.NewRegistry()})
+	api.Handler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/healthz", nil))
+	rec = httptest.NewRecorder()
+	api.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for line := range strings.SplitSeq(rec.Body.String(), "\n") {
+		if name, ok := strings.CutPrefix(line, "# TYPE "); ok && strings.HasPrefix(name, "hush_prefs_") {
+			names[strings.Fields(name)[0]] = true
+		}
+	}
 	return names
 }
 
@@ -94,7 +111,9 @@ func TestGrafanaDashboardQueriesOnlyMetricsHushExports(t *testing.T) {
 	for _, want := range []string{gatekeeper.MetricDecisions, gatekeeper.MetricShadowSuppressions, gatekeeper.MetricDecisionDuration,
 		gatekeeper.MetricDeadLetters, gatekeeper.MetricRetries, gatekeeper.MetricRedisErrors, gatekeeper.MetricNATSErrors,
 		gatekeeper.MetricInFlight, gatekeeper.MetricPublishPending, gatekeeper.MetricConsumerPending,
-		gatekeeper.MetricConsumerAckPending, gatekeeper.MetricConsumerRedelivered, gatekeeper.MetricDeferredBacklog} {
+		gatekeeper.MetricConsumerAckPending, gatekeeper.MetricConsumerRedelivered, gatekeeper.MetricDeferredBacklog,
+		gatekeeper.MetricDecisionLatency, gatekeeper.MetricConsumerOldestAge, gatekeeper.MetricPolicyInfo, gatekeeper.MetricPolicyReloads,
+		"hush_prefs_http_requests_total", "hush_prefs_http_request_duration_seconds", "hush_prefs_changes_total", "hush_prefs_history_deferred_total"} {
 		if !names[want] {
 			t.Errorf("internal/core/gatekeeper names %s, but /metrics has no such metric", want)
 		}
@@ -124,6 +143,11 @@ func TestGrafanaDashboardQueriesOnlyMetricsHushExports(t *testing.T) {
 				t.Errorf("panel %q datasource %q: want the ${datasource} variable", p.Title, p.Datasource.UID)
 			}
 			for _, tg := range p.Targets {
+				// A deferral is not a suppression, and its release is
+				// counted under its final outcome.
+				if strings.Contains(tg.Expr, `outcome!="approved"`) {
+					t.Errorf("panel %q counts deferrals as suppressions: %s", p.Title, tg.Expr)
+				}
 				found := metricName.FindAllString(tg.Expr, -1)
 				if len(found) == 0 {
 					t.Errorf("panel %q: %q names no Hush metric", p.Title, tg.Expr)

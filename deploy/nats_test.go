@@ -183,6 +183,18 @@ func TestNATSPermissionsKeepProducersBehindTheGate(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
+	// The gatekeeper publishes the policy it runs; the operators' user
+	// (hushctl) reads it; a producer cannot forge it.
+	admin := connectAs(t, url, "admin")
+	if v, text, err := bus.ReadPolicy(ctx, admin.js, subjects, ""); err != nil || v != "perms-1" || !strings.Contains(string(text), "perms-1") {
+		t.Errorf("policy in force as hushctl reads it: %q, %v", v, err)
+	}
+	producer.nc.Publish("$KV."+subjects.PolicyBucket()+"."+bus.PolicyCurrent, []byte("forged"))
+	producer.nc.Flush()
+	if !producer.violated(`"$KV.` + subjects.PolicyBucket()) {
+		t.Errorf("no permissions violation for a producer's write to the policies bucket; errors: %v", producer.violations)
+	}
+
 	// The producer cannot publish a dispatch, with JetStream or plain NATS.
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	_, err = producer.js.Publish(pctx, subjects.Dispatch("email"), data, jetstream.WithMsgID("forged-1"))

@@ -145,7 +145,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	gk := gatekeeper.New(js, store.New(storeClient, s.Prefix), pol, gatekeeper.Options{
 		Subjects: subjects, Workers: s.Workers, MaxAckPending: s.MaxAckPending,
-		MaxDeliver: s.MaxDeliver, AckWait: s.AckWait, Logger: log,
+		MaxDeliver: s.MaxDeliver, AckWait: s.AckWait, Logger: log, PolicyReplicas: s.Replicas,
 		TracerProvider: tel.TracerProvider, Propagator: tel.Propagator, Observer: metrics,
 	})
 	log.Info("policy loaded", "version", pol.Version, "file", s.Policy)
@@ -154,7 +154,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := telemetry.InstrumentRedis(rdb, tel.TracerProvider, metrics.RedisHook()); err != nil {
 		return err
 	}
-	if err := metrics.ObserveConsumer(js, subjects.Stream(bus.StreamIntents), gk.ConsumerConfig().Durable); err != nil {
+	metrics.Init(pol)
+	if err := metrics.ObserveConsumers(js, gk.Consumers()); err != nil {
+		return err
+	}
+	if err := metrics.ObservePolicy(func() string { return gk.Policy().Version }); err != nil {
 		return err
 	}
 	if err := metrics.ObservePublishPending(js); err != nil {
@@ -184,7 +188,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return gk.Run(gctx) })
-	g.Go(func() error { return reloadOnHUP(gctx, s.Policy, gk, log) })
+	g.Go(func() error { return reloadOnHUP(gctx, s.Policy, gk, metrics, log) })
 	g.Go(func() error { return gk.RunInbound(gctx) })
 	done := make(chan error, 1)
 	go func() { done <- g.Wait() }()
@@ -212,11 +216,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 // reloadOnHUP reloads the policy on SIGHUP and when its file changes; a bad
 // file is rejected and the policy in force keeps running.
-func reloadOnHUP(ctx context.Context, path string, gk *gatekeeper.Gatekeeper, log *slog.Logger) error {
+func reloadOnHUP(ctx context.Context, path string, gk *gatekeeper.Gatekeeper, metrics *gatekeeper.Metrics, log *slog.Logger) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	r := policy.Reloader{Path: path, Load: policy.LoadOrDefault, Apply: gk.SetPolicy,
+	load := func(path string) (*policy.Policy, error) {
+		pol, err := policy.LoadOrDefault(path)
+		if err != nil {
+			metrics.PolicyReloaded(false)
+		}
+		return pol, err
+	}
+	apply := func(pol *policy.Policy) {
+		gk.SetPolicy(pol)
+		metrics.PolicyReloaded(true)
+	}
+	r := policy.Reloader{Path: path, Load: load, Apply: apply,
 		Current: func() string { return gk.Policy().Version }, Logger: log}
 	return r.Run(ctx, hup)
 }

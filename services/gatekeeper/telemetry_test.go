@@ -181,6 +181,17 @@ func TestGatekeeperBinaryTracesMetricsAndLogsWithoutPersonalData(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	// Every consumer's oldest pending age, the policy in force, and no
+	// handshake counted as a Redis error.
+	if n := strings.Count(text, "\nhush_consumer_oldest_pending_age_seconds{"); n != 4 {
+		t.Errorf("%d consumers report their oldest pending age, want 4 (intents, released, advisories, inbound):\n%s", n, grep(text, "oldest_pending"))
+	}
+	if !strings.Contains(text, `hush_policy_info{`) || !strings.Contains(text, `hush_policy_reloads_total{`) {
+		t.Errorf("/metrics lacks the policy in force or its reloads:\n%s", grep(text, "hush_policy"))
+	}
+	if strings.Contains(text, `hush_redis_errors_total{command="client"`) {
+		t.Errorf("the client's handshake counted as Redis errors:\n%s", grep(text, "redis_errors"))
+	}
 
 	cancel()
 	select {
@@ -209,9 +220,28 @@ func TestGatekeeperBinaryTracesMetricsAndLogsWithoutPersonalData(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"hush.intent process", "hush.decide", "hush.dispatch.email publish", "hush.suppressed.sms publish", "evalsha"} {
+	for _, want := range []string{"hush.intent process", "hush.decide", "hush.dispatch.email publish", "hush.suppressed.sms publish", store.SpanDecide} {
 		if names[want] == 0 {
 			t.Errorf("no %q span received; got %v", want, names)
+		}
+	}
+	// With the default --redis-autopipeline the decision's Redis work is
+	// still a child of hush.decide, in its trace; no span is a root but the
+	// intents' own.
+	decides := map[string]string{} // span id -> trace id
+	for _, s := range spans {
+		if s.GetName() == "hush.decide" {
+			decides[string(s.GetSpanId())] = string(s.GetTraceId())
+		}
+	}
+	for _, s := range spans {
+		if s.GetName() == store.SpanDecide {
+			if tid, ok := decides[string(s.GetParentSpanId())]; !ok || tid != string(s.GetTraceId()) {
+				t.Errorf("%s span is not a child of a hush.decide span of its trace", store.SpanDecide)
+			}
+		}
+		if len(s.GetParentSpanId()) == 0 && s.GetName() != "hush.intent process" && s.GetName() != "hush.inbound process" {
+			t.Errorf("root span %q: only intents start traces", s.GetName())
 		}
 	}
 

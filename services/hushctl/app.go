@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/hush-oss/hush/internal/core/consent"
 	"github.com/hush-oss/hush/internal/core/policy"
 	"github.com/hush-oss/hush/internal/core/store"
+	"github.com/hush-oss/hush/internal/platform/config"
 	"github.com/hush-oss/hush/internal/platform/connect"
 )
 
@@ -26,7 +28,7 @@ import (
 type common struct {
 	connect.NATSSettings `help.nats-inbox-prefix:"subject prefix of replies; give hushctl a private one (e.g. _HUSH_INBOX.ops) so that producers cannot read what it reads"`
 	connect.RedisSettings
-	Policy string `conf:"policy" help:"policy file (YAML); empty: the embedded default"`
+	Policy string `conf:"policy" help:"read with this policy file (YAML); empty: the policy the gatekeepers publish as in force (and, to explain a decision, the version that made it)"`
 	Prefix string `conf:"prefix" default:"hush" help:"first token of every subject and Redis key"`
 	JSON   bool   `conf:"json" help:"print JSON instead of tables"`
 }
@@ -44,6 +46,8 @@ type app struct {
 	js  jetstream.JetStream
 	rdb redis.UniversalClient
 	pol *policy.Policy
+	// polSource says where pol came from.
+	polSource string
 }
 
 // parse reads the command's flags into the common settings and cfgs and
@@ -61,13 +65,59 @@ func (a *app) parse(args []string, minPos, maxPos int, cfgs ...any) ([]string, e
 
 func (a *app) subjects() bus.Subjects { return bus.NewSubjects(a.c.Prefix) }
 
+// Exit codes, as the usage text documents them.
+const (
+	exitError     = 1 // anything else that went wrong
+	exitNoRecord  = 3 // the customer, intent or dead letter is unknown
+	exitWrongHush = 4 // NATS or Redis unreachable, or holding no Hush
+)
+
+// errNoRecord is an answer, not a failure: Hush holds nothing about what
+// was asked. It is never dressed up as defaults.
+type errNoRecord struct{ what string }
+
+func (e errNoRecord) Error() string { return "no record: " + e.what }
+
+// errWrongHush says hushctl cannot answer from the place it was pointed at.
+type errWrongHush struct{ msg string }
+
+func (e errWrongHush) Error() string {
+	return e.msg + "; point hushctl at your Hush with --nats-url, --redis-url and --prefix (or HUSH_NATS_URL, HUSH_REDIS_URL, HUSH_PREFIX; `make run` prints them)"
+}
+
+// exitCode maps an error to the process's exit code.
+func exitCode(err error) int {
+	var nr errNoRecord
+	var wh errWrongHush
+	switch {
+	case errors.As(err, &nr):
+		return exitNoRecord
+	case errors.As(err, &wh):
+		return exitWrongHush
+	}
+	return exitError
+}
+
 func (a *app) jetstream() (jetstream.JetStream, error) {
 	if a.js != nil {
 		return a.js, nil
 	}
 	nc, js, err := connect.NATS(a.c.NATSURL, a.c.NATSSettings.Options("hushctl", nil))
 	if err != nil {
-		return nil, err
+		return nil, errWrongHush{fmt.Sprintf("cannot reach NATS at %s: %v", config.MaskURL(a.c.NATSURL), err)}
+	}
+	// A NATS without Hush's streams is the wrong NATS (another one on the
+	// default port, or another prefix): its silence must not read as "no
+	// suppressions".
+	ctx, cancel := context.WithTimeout(a.ctx, 10*time.Second)
+	defer cancel()
+	intents := a.subjects().Stream(bus.StreamIntents)
+	if _, err := js.Stream(ctx, intents); err != nil {
+		nc.Close()
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, errWrongHush{fmt.Sprintf("NATS at %s holds no Hush streams (no %s for prefix %q)", config.MaskURL(a.c.NATSURL), intents, a.c.Prefix)}
+		}
+		return nil, errWrongHush{fmt.Sprintf("NATS at %s: JetStream does not answer: %v", config.MaskURL(a.c.NATSURL), err)}
 	}
 	a.nc, a.js = nc, js
 	return js, nil
@@ -77,11 +127,44 @@ func (a *app) store() (*store.Store, error) {
 	if a.rdb == nil {
 		rdb, err := connect.Redis(a.ctx, a.c.RedisURL, 4)
 		if err != nil {
-			return nil, err
+			return nil, errWrongHush{fmt.Sprintf("cannot reach Redis at %s: %v", config.MaskURL(a.c.RedisURL), err)}
 		}
 		a.rdb = rdb
 	}
 	return store.New(a.rdb, a.c.Prefix), nil
+}
+
+// noRecord is the error for something Redis does not hold, unless Redis
+// holds no Hush keys at all: then hushctl is looking in the wrong place,
+// and says so rather than "no record".
+func (a *app) noRecord(what string) error {
+	if a.rdb != nil {
+		found := false
+		err := scanPrefix(a.ctx, a.rdb, a.c.Prefix+":*", func() { found = true })
+		if err == nil && !found {
+			return errWrongHush{fmt.Sprintf("Redis at %s holds no Hush keys (none under %q)", config.MaskURL(a.c.RedisURL), a.c.Prefix+":")}
+		}
+	}
+	return errNoRecord{what}
+}
+
+// scanPrefix calls found when a key matches pattern on any node, stopping
+// at the first.
+func scanPrefix(ctx context.Context, rdb redis.UniversalClient, pattern string, found func()) error {
+	scanOne := func(ctx context.Context, c *redis.Client) error {
+		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+		if iter.Next(ctx) {
+			found()
+		}
+		return iter.Err()
+	}
+	switch c := rdb.(type) {
+	case *redis.Client:
+		return scanOne(ctx, c)
+	case *redis.ClusterClient:
+		return c.ForEachMaster(ctx, scanOne)
+	}
+	return nil
 }
 
 func (a *app) consent() (*consent.Service, error) {
@@ -96,15 +179,59 @@ func (a *app) consent() (*consent.Service, error) {
 	return consent.New(st, js, consent.Options{Subjects: a.subjects(), Now: a.now}), nil
 }
 
+// policy is the policy in force (see policyFor).
 func (a *app) policy() (*policy.Policy, error) {
 	if a.pol == nil {
-		p, err := policy.LoadOrDefault(a.c.Policy)
+		p, source, err := a.policyFor("")
 		if err != nil {
 			return nil, err
 		}
-		a.pol = p
+		a.pol, a.polSource = p, source
 	}
 	return a.pol, nil
+}
+
+// policyFor returns the policy of a version, with where it came from: the
+// file given with --policy when there is one (the operator's choice), or
+// else the policies the gatekeepers publish (bus.PublishPolicy). An empty
+// version is the version in force; a version no longer published is read
+// with the one in force, and the source says so.
+func (a *app) policyFor(version string) (*policy.Policy, string, error) {
+	if a.c.Policy != "" {
+		p, err := policy.LoadOrDefault(a.c.Policy)
+		if err != nil {
+			return nil, "", err
+		}
+		return p, "file " + a.c.Policy + " (--policy)", nil
+	}
+	js, err := a.jetstream()
+	if err != nil {
+		return nil, "", err
+	}
+	bucket := a.subjects().PolicyBucket()
+	got, text, err := bus.ReadPolicy(a.ctx, js, a.subjects(), version)
+	source := "in force, from " + bucket
+	if version != "" {
+		source = "the version that decided, from " + bucket
+	}
+	if errors.Is(err, bus.ErrNoPolicy) && version != "" {
+		cur, ctext, cerr := bus.ReadPolicy(a.ctx, js, a.subjects(), "")
+		if cerr == nil {
+			got, text, err = cur, ctext, nil
+			source = fmt.Sprintf("version %s is not in %s: read with the version in force", version, bucket)
+		}
+	}
+	if errors.Is(err, bus.ErrNoPolicy) {
+		return nil, "", errWrongHush{fmt.Sprintf("NATS at %s holds no policy in force (%v): no gatekeeper has started on it; give --policy FILE to read with a file", config.MaskURL(a.c.NATSURL), err)}
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := policy.Parse(bucket+"/"+got, text)
+	if err != nil {
+		return nil, "", fmt.Errorf("policy %s from %s: %w", got, bucket, err)
+	}
+	return p, source, nil
 }
 
 func (a *app) close() {

@@ -64,11 +64,16 @@ func counters(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	if prefs == nil && len(ledger) == 0 {
+		return a.noRecord(fmt.Sprintf("customer %s has no preferences and no contacts in the %s before %s", customer, policy.FormatWindow(longest), ts(at)))
+	}
 	out := windows(checks, ledger, at)
 	if a.c.JSON {
-		return a.printJSON(map[string]any{"customer": customer, "at": ts(at), "contacts": len(ledger), "windows": out})
+		return a.printJSON(map[string]any{"customer": customer, "at": ts(at), "contacts": len(ledger), "windows": out,
+			"policy": map[string]string{"version": pol.Version, "source": a.polSource}})
 	}
-	fmt.Fprintf(a.stdout, "customer %s at %s: %d contacts in the last %s\n\n", customer, ts(at), len(ledger), policy.FormatWindow(longest))
+	fmt.Fprintf(a.stdout, "customer %s at %s: %d contacts in the last %s\n", customer, ts(at), len(ledger), policy.FormatWindow(longest))
+	fmt.Fprintf(a.stdout, "policy %s (%s)\n\n", pol.Version, a.polSource)
 	rows := make([][]string, 0, len(out))
 	for _, w := range out {
 		rows = append(rows, []string{w.Rule, w.Scope, orDash(w.Value), w.Window, strconv.Itoa(w.Count), strconv.Itoa(w.Max),

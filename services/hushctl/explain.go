@@ -57,14 +57,27 @@ func explain(a *app, args []string) error {
 		d, source = logged.GetDecision(), "suppression log (the Redis record has expired)"
 	}
 	if d == nil {
-		return fmt.Errorf("no decision recorded for intent %s of customer %s (never decided, or past the decision retention)", id, customer)
+		return a.noRecord(fmt.Sprintf("no decision recorded for intent %s of customer %s (never decided, or past the decision retention)", id, customer))
 	}
-	windows, err := a.windowsAt(st, d, logged, dispatched)
+	if f.Customer != "" && logged == nil && dispatched == nil && d.GetOutcome() != hushv1.Outcome_OUTCOME_APPROVED {
+		// The intent's sender and topic are in its suppression record:
+		// without them the sender and topic caps would read as empty.
+		if logged, dispatched, err = a.findIntent(id); err != nil {
+			return err
+		}
+	}
+	// The counters are read with the policy that made the decision.
+	pol, polSource, err := a.policyFor(d.GetPolicyVersion())
+	if err != nil {
+		return err
+	}
+	windows, err := a.windowsAt(pol, st, d, logged, dispatched)
 	if err != nil {
 		return err
 	}
 	if a.c.JSON {
-		return a.printJSON(map[string]any{"source": source, "decision": protoJSON(d), "windows": windows})
+		return a.printJSON(map[string]any{"source": source, "decision": protoJSON(d), "windows": windows,
+			"counters_policy": map[string]string{"version": pol.Version, "source": polSource}})
 	}
 	release := "-"
 	if d.GetReleaseAt() != nil {
@@ -84,7 +97,7 @@ func explain(a *app, args []string) error {
 	})
 	a.reasons("reasons", d.GetReasons())
 	a.reasons("shadow rules that would have said no", d.GetShadowReasons())
-	fmt.Fprintf(a.stdout, "\ncounters when decided (contacts in each window, from the ledger):\n")
+	fmt.Fprintf(a.stdout, "\ncounters when decided (contacts in each window, from the ledger; policy %s, %s):\n", pol.Version, polSource)
 	if len(windows) == 0 {
 		fmt.Fprintln(a.stdout, "  (no cap applies to this category)")
 		return nil
@@ -112,7 +125,7 @@ func (a *app) intentCustomer(id, customer string) (string, *hushv1.SuppressionRe
 	case dispatched != nil:
 		return dispatched.GetCustomerId(), nil, dispatched, nil
 	}
-	return "", nil, nil, fmt.Errorf("intent %s is in neither the suppression log nor the dispatch stream; give --customer", id)
+	return "", nil, nil, a.noRecord(fmt.Sprintf("intent %s is in neither the suppression log nor the dispatch stream; give --customer", id))
 }
 
 // reasons prints a decision's reasons under a title.
@@ -132,11 +145,7 @@ func (a *app) reasons(title string, rs []*hushv1.Reason) {
 // windowsAt rebuilds, from the customer's ledger, how full each cap that
 // applies to the decision's category was when it was decided (contacts
 // strictly before the decision; the ledger keeps the longest window).
-func (a *app) windowsAt(st *store.Store, d *hushv1.Decision, logged *hushv1.SuppressionRecord, dispatched *hushv1.ContactIntent) ([]windowCount, error) {
-	pol, err := a.policy()
-	if err != nil {
-		return nil, err
-	}
+func (a *app) windowsAt(pol *policy.Policy, st *store.Store, d *hushv1.Decision, logged *hushv1.SuppressionRecord, dispatched *hushv1.ContactIntent) ([]windowCount, error) {
 	class, ok := pol.ClassOf(d.GetCategory())
 	if !ok || class == policy.ClassCritical {
 		return nil, nil

@@ -110,13 +110,26 @@ func golden(t *testing.T, name, got string) {
 	}
 }
 
+// exitOf runs hushctl and returns its error's exit code (0 without one).
+func (c *cli) exitOf(args ...string) (int, error) {
+	_, _, err := c.try(args...)
+	if err == nil {
+		return 0, nil
+	}
+	return exitCode(err), err
+}
+
 func TestPrefsCommands(t *testing.T) {
 	c := newCLI(t)
+	// An empty Redis is the wrong place, not a customer without wishes.
+	if code, err := c.exitOf("prefs", "get", "c-1"); code != exitWrongHush || !strings.Contains(err.Error(), "holds no Hush keys") {
+		t.Errorf("prefs get on an empty Redis: exit %d, %v; want %d", code, err, exitWrongHush)
+	}
+	c.advance(time.Minute)
 	steps := []struct {
 		golden string
 		args   []string
 	}{
-		{"prefs-get-empty", []string{"prefs", "get", "c-1"}},
 		{"prefs-set", []string{"prefs", "set", "c-1", "--opt-out-channel", "sms,voice", "--opt-out-topic", "cooking",
 			"--time-zone", "Europe/Paris", "--quiet-hours", "22:00-07:30", "--max-frequency", "3/7d", "--region", "FR"}},
 		{"mode", []string{"mode", "c-1", "do_nothing", "--until", "2026-12-01T00:00:00Z"}},
@@ -151,6 +164,73 @@ func TestPrefsCommands(t *testing.T) {
 	if _, v, _ := c.store.Preferences(context.Background(), "c-1"); v != 5 {
 		t.Errorf("version %d after refused commands, want 5", v)
 	}
+	// An unknown customer is "no record", never the defaults as facts.
+	out, _, err := c.try("prefs", "get", "c-unknown")
+	if code := exitCode(err); code != exitNoRecord || strings.Contains(out, "consent") || !strings.Contains(err.Error(), "no record") {
+		t.Errorf("prefs get of an unknown customer: exit %d, %v\n%s", code, err, out)
+	}
+	if code, err := c.exitOf("counters", "c-unknown"); code != exitNoRecord {
+		t.Errorf("counters of an unknown customer: exit %d, %v", code, err)
+	}
+}
+
+func TestWrongPlaceIsSaidAndExitsNonZero(t *testing.T) {
+	c := newCLI(t)
+	c.run("prefs", "set", "c-1", "--opt-out-channel", "sms")
+	// A NATS without Hush's streams (another prefix, another server).
+	c.env["HUSH_PREFIX"] = "elsewhere"
+	for _, args := range [][]string{{"suppressions", "tail"}, {"streams"}, {"prefs", "get", "c-1"}} {
+		code, err := c.exitOf(args...)
+		if code != exitWrongHush || err == nil || !strings.Contains(err.Error(), "no Hush") {
+			t.Errorf("hushctl %s with prefix elsewhere: exit %d, %v", strings.Join(args, " "), code, err)
+		}
+	}
+	c.env["HUSH_PREFIX"] = c.redis.Prefix
+	// Unreachable servers.
+	c.env["HUSH_REDIS_URL"] = "redis://127.0.0.1:1/0"
+	if code, err := c.exitOf("prefs", "get", "c-1"); code != exitWrongHush || !strings.Contains(err.Error(), "cannot reach Redis") {
+		t.Errorf("unreachable Redis: exit %d, %v", code, err)
+	}
+	c.env["HUSH_REDIS_URL"] = c.redis.URL
+	c.env["HUSH_NATS_URL"] = "nats://127.0.0.1:1"
+	if code, err := c.exitOf("suppressions", "query"); code != exitWrongHush || !strings.Contains(err.Error(), "cannot reach NATS") {
+		t.Errorf("unreachable NATS: exit %d, %v", code, err)
+	}
+}
+
+func TestFlagsAreValidated(t *testing.T) {
+	c := newCLI(t)
+	c.run("prefs", "set", "c-1", "--opt-out-channel", "sms")
+	for _, bad := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"suppressions", "tail", "--reason", "opted-out"}, "did you mean opted_out"},
+		{[]string{"suppressions", "query", "--reason", "nonsense"}, "not a reason code or rule id"},
+		{[]string{"suppressions", "tail", "--channel", "pigeon"}, "not a channel"},
+		{[]string{"suppressions", "tail", "--limit", "-3"}, "--limit -3"},
+		{[]string{"suppressions", "tail", "--outcome", "approved"}, "--outcome"},
+		{[]string{"suppressions", "query", "--since", "2026-11-22T10:00:00Z", "--until", "2026-11-21"}, "before --since"},
+		{[]string{"mode", "c-1", "do_nothing", "--until", "2026-01-01T00:00:00Z"}, "not in the future"},
+		{[]string{"care-hold", "set", "c-1", "--reason", "x", "--until", "-3d"}, "not in the future"},
+	} {
+		_, _, err := c.try(bad.args...)
+		if err == nil || !strings.Contains(err.Error(), bad.says) {
+			t.Errorf("hushctl %s: %v; want an error saying %q", strings.Join(bad.args, " "), err, bad.says)
+		}
+	}
+	for _, ok := range [][]string{
+		{"suppressions", "tail", "--reason", "opted_out"},
+		{"suppressions", "tail", "--reason", "cap.customer-hourly", "--channel", "sms", "--outcome", "deferred"},
+		// Shared flags before the command.
+		{"--json", "suppressions", "query"},
+		{"--prefix", c.redis.Prefix, "prefs", "get", "c-1"},
+	} {
+		c.run(ok...)
+	}
+	if out := c.run("--json", "prefs", "get", "c-1"); !strings.Contains(out, `"preferences"`) {
+		t.Errorf("--json before the command was not applied:\n%s", out)
+	}
 }
 
 func TestPrefsRebuildRestoresAWipedRedis(t *testing.T) {
@@ -169,8 +249,8 @@ func TestPrefsRebuildRestoresAWipedRedis(t *testing.T) {
 	if err := c.redis.Client.Del(ctx, keys...).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if got := c.run("prefs", "get", "c-1"); !strings.Contains(got, "version                  0") {
-		t.Fatalf("wipe left preferences:\n%s", got)
+	if code, err := c.exitOf("prefs", "get", "c-1"); code != exitWrongHush {
+		t.Fatalf("wipe left preferences, or was not said: exit %d, %v", code, err)
 	}
 
 	out, progress, err := c.try("prefs", "rebuild")
@@ -279,14 +359,20 @@ func TestDecisionCommands(t *testing.T) {
 		{"explain-opted-out", []string{"explain", "s-1", "--customer", "quiet-one"}},
 		{"explain-approved", []string{"explain", "m-2"}},
 		{"explain-json", []string{"explain", "m-3", "--json"}},
+		{"explain-customer", []string{"explain", "m-3", "--customer", "busy"}},
 		{"counters", []string{"counters", "busy", "--at", "2026-11-22T10:30:00Z"}},
 		{"counters-later", []string{"counters", "busy", "--at", "2026-11-22T11:12:00Z", "--json"}},
 	}
 	for _, s := range steps {
 		golden(t, s.golden, c.run(s.args...))
 	}
-	if _, _, err := c.try("explain", "no-such-intent"); err == nil || !strings.Contains(err.Error(), "--customer") {
+	if _, _, err := c.try("explain", "no-such-intent"); err == nil || !strings.Contains(err.Error(), "--customer") || exitCode(err) != exitNoRecord {
 		t.Errorf("explain of an unknown intent: %v", err)
+	}
+	// With --customer the sender's window is read as without it: the
+	// sender comes from the suppression log, not from nowhere.
+	if out := c.run("explain", "m-3", "--customer", "busy"); !regexp.MustCompile(`cap\.sender-daily +sender +campaigns +1d +2 +50`).MatchString(out) {
+		t.Errorf("explain --customer shows no sender window:\n%s", out)
 	}
 }
 
@@ -312,7 +398,7 @@ func TestStreams(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	c := newCLI(t)
-	for _, args := range [][]string{{"--help"}, {"prefs", "set", "--help"}, {"suppressions", "query", "-h"}} {
+	for _, args := range [][]string{{"--help"}, {"prefs", "set", "--help"}, {"suppressions", "query", "-h"}, {"prefs", "--help"}, {"deferred", "-h"}} {
 		out, _, err := c.try(args...)
 		if err == nil || !strings.Contains(out, "Usage: hushctl") {
 			t.Errorf("hushctl %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -356,7 +442,8 @@ func TestDeferredListAndCancel(t *testing.T) {
 		t.Fatalf("after cancelling q-1:\n%s", out)
 	}
 	d, err := c.store.Decision(ctx, "night-owl", "q-1")
-	if err != nil || d.GetOutcome() != hushv1.Outcome_OUTCOME_SUPPRESSED || d.GetReasons()[0].GetRule() != deferral.RuleCancelled {
+	if err != nil || d.GetOutcome() != hushv1.Outcome_OUTCOME_SUPPRESSED || d.GetReasons()[0].GetRule() != deferral.RuleCancelled ||
+		d.GetReasons()[0].GetCode() != hushv1.ReasonCode_REASON_CODE_DEFERRAL_CANCELLED {
 		t.Fatalf("decision of q-1 after cancel: %v, %v", d, err)
 	}
 	if out := c.run("suppressions", "query", "--customer", "night-owl"); !strings.Contains(out, "deferral.cancelled") {
@@ -400,4 +487,91 @@ func TestSuppressionsTailFollows(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "suppressions-tail-follow", out.String())
+}
+
+// TestPolicyInForce reads the policy the gatekeeper publishes, not a file of
+// hushctl's own: counters use the version in force, explain the version
+// that made the decision, and both print it.
+func TestPolicyInForce(t *testing.T) {
+	c := newCLI(t)
+	c.decisions() // the gatekeeper runs testdata/policy.yaml, version golden-1
+	delete(c.env, "HUSH_POLICY")
+	out := c.run("counters", "busy", "--at", "2026-11-22T10:30:00Z")
+	if !strings.Contains(out, "policy golden-1 (in force, from "+c.subjects().PolicyBucket()+")") {
+		t.Errorf("counters does not name the policy in force:\n%s", out)
+	}
+	// A reload: golden-2 allows 5 an hour.
+	text, err := os.ReadFile("testdata/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = []byte(strings.NewReplacer("golden-1", "golden-2", "window: 1h, max: 3", "window: 1h, max: 5").Replace(string(text)))
+	if !strings.Contains(string(text), "max: 5") {
+		t.Fatal("test policy changed shape")
+	}
+	if err := bus.PublishPolicy(context.Background(), c.js, c.subjects(), "golden-2", text, 1); err != nil {
+		t.Fatal(err)
+	}
+	out = c.run("counters", "busy", "--at", "2026-11-22T10:30:00Z")
+	if !strings.Contains(out, "policy golden-2 (in force") || !regexp.MustCompile(`cap\.customer-hourly +customer +- +1h +\d+ +5 `).MatchString(out) {
+		t.Errorf("counters after the reload:\n%s", out)
+	}
+	out = c.run("explain", "m-5")
+	if !strings.Contains(out, "policy golden-1, the version that decided") || !regexp.MustCompile(`cap\.customer-hourly +customer +- +1h +3 +3 `).MatchString(out) {
+		t.Errorf("explain does not read with the version that decided:\n%s", out)
+	}
+	// No policy published at all: said, not guessed.
+	if err := c.js.DeleteKeyValue(context.Background(), c.subjects().PolicyBucket()); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := c.exitOf("counters", "busy"); code != exitWrongHush || !strings.Contains(err.Error(), "no policy in force") {
+		t.Errorf("counters without a published policy: exit %d, %v", code, err)
+	}
+}
+
+// TestDeadLetters dead-letters two messages through a real gatekeeper (JSON
+// without its Content-Type, and bytes that are no intent) and lists and
+// shows them, decoded, each with its hint.
+func TestDeadLetters(t *testing.T) {
+	c := newCLI(t)
+	c.decisions()
+	if out := c.run("deadletters", "list"); !strings.Contains(out, "no dead letters") {
+		t.Errorf("before any:\n%s", out)
+	}
+	ctx := context.Background()
+	for _, data := range [][]byte{
+		[]byte(`{"id":"j-1","customerId":"c-9","channel":"email","category":"marketing","sender":{"service":"py"}}`),
+		{0xff, 0x01, 0x02},
+	} {
+		if _, err := c.js.Publish(ctx, c.subjects().Intent("py", "email"), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		st, _ := c.js.Stream(ctx, c.subjects().Stream(bus.StreamDeadLetter))
+		if info, _ := st.Info(ctx); info != nil && info.State.Msgs == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("two dead letters not published within 30s")
+		}
+	}
+	out := scrub.ReplaceAllString(c.run("deadletters", "list"), "<scrubbed>")
+	out = strings.ReplaceAll(out, c.redis.Prefix, "hush")
+	golden(t, "deadletters-list", spaces.ReplaceAllString(out, "  "))
+	show := c.run("deadletters", "show", "1")
+	for _, want := range []string{"JSON without `Content-Type: application/json`", "stage", "decode", `"customerId":"c-9"`} {
+		if !strings.Contains(show, want) {
+			t.Errorf("deadletters show 1 lacks %q:\n%s", want, show)
+		}
+	}
+	if show := c.run("deadletters", "show", "2", "--json"); !strings.Contains(show, `"body": "hex ff0102"`) || !strings.Contains(show, "not a ContactIntent in protobuf") {
+		t.Errorf("deadletters show 2:\n%s", show)
+	}
+	if code, err := c.exitOf("deadletters", "show", "9"); code != exitNoRecord {
+		t.Errorf("an unknown dead letter: exit %d, %v", code, err)
+	}
+	if _, _, err := c.try("deadletters", "list", "--stage", "oops"); err == nil {
+		t.Error("--stage oops accepted")
+	}
 }

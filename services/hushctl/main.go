@@ -11,6 +11,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -25,7 +27,7 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil && !errors.Is(err, config.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "hushctl:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -50,6 +52,8 @@ func commands() map[string]command {
 		"counters":           {"counters <customer> [--at T]", "a customer's rolling windows and what remains", counters},
 		"streams":            {"streams", "health of Hush's streams and consumer lag", streams},
 		"deferred list":      {"deferred list <customer>", "a customer's deferred intents and when they are released", deferredList},
+		"deadletters list":   {"deadletters list [--stage S] [--since T] [--limit N]", "the latest dead letters: what was wrong and what to change", deadLettersList},
+		"deadletters show":   {"deadletters show <seq>", "one dead letter, decoded, with its error and a hint", deadLettersShow},
 		"deferred cancel":    {"deferred cancel <customer> <intent-id>", "cancel a deferral: the intent is suppressed, never released", deferredCancel},
 	}
 }
@@ -67,7 +71,13 @@ func usage() string {
 		fmt.Fprintf(&b, "  %s\n        %s\n", cmds[n].usage, cmds[n].summary)
 	}
 	b.WriteString("\nEvery command takes --json for machine-readable output and --help.\n" +
-		"Connections: --nats-url, --redis-url, --prefix (or HUSH_NATS_URL, HUSH_REDIS_URL, HUSH_PREFIX).\n")
+		"Connections: --nats-url, --redis-url, --prefix (or HUSH_NATS_URL, HUSH_REDIS_URL, HUSH_PREFIX),\n" +
+		"before or after the command. `make run` prints the lines that point hushctl at it.\n" +
+		"\nExit codes:\n" +
+		"  0  done\n" +
+		"  1  error (a refused flag, a failed change)\n" +
+		"  3  no record: Hush holds nothing about the customer, intent or dead letter asked for\n" +
+		"  4  wrong place: NATS or Redis unreachable, or holding no Hush streams or keys\n")
 	return b.String()
 }
 
@@ -78,14 +88,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // execute runs one command; tests fix the clock.
 func execute(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, now func() time.Time) error {
 	cmds := commands()
+	args = globalFlagsLast(args)
 	var name string
 	var cmd command
+	if len(args) >= 1 && isGroup(cmds, args[0]) && (len(args) == 1 || isHelp(args[1])) {
+		// "hushctl prefs" or "hushctl prefs --help": the group's commands.
+		io.WriteString(stdout, groupUsage(cmds, args[0]))
+		if len(args) == 1 {
+			return fmt.Errorf("%s needs a command (see above)", args[0])
+		}
+		return config.ErrHelp
+	}
 	switch {
 	case len(args) >= 2 && cmds[args[0]+" "+args[1]].run != nil:
 		name, cmd, args = args[0]+" "+args[1], cmds[args[0]+" "+args[1]], args[2:]
 	case len(args) >= 1 && cmds[args[0]].run != nil:
 		name, cmd, args = args[0], cmds[args[0]], args[1:]
-	case len(args) == 0 || args[0] == "help" || args[0] == "--help" || args[0] == "-h":
+	case len(args) == 0 || args[0] == "help" || isHelp(args[0]):
 		io.WriteString(stdout, usage())
 		return config.ErrHelp
 	default:
@@ -95,4 +114,59 @@ func execute(ctx context.Context, args []string, getenv func(string) string, std
 	a := &app{ctx: ctx, getenv: getenv, stdout: stdout, stderr: stderr, now: now, name: name, usage: cmd.usage}
 	defer a.close()
 	return cmd.run(a, args)
+}
+
+func isHelp(a string) bool { return a == "--help" || a == "-help" || a == "-h" }
+
+// isGroup tells a word that starts two-word commands ("prefs", "deferred").
+func isGroup(cmds map[string]command, word string) bool {
+	for n := range cmds {
+		if strings.HasPrefix(n, word+" ") {
+			return true
+		}
+	}
+	return false
+}
+
+// groupUsage lists the commands of a group.
+func groupUsage(cmds map[string]command, group string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Usage: hushctl %s <command> [arguments] [flags]\n\nCommands:\n", group)
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		if strings.HasPrefix(n, group+" ") {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(&b, "  %s\n        %s\n", cmds[n].usage, cmds[n].summary)
+	}
+	b.WriteString("\nhushctl " + group + " <command> --help shows a command's flags.\n")
+	return b.String()
+}
+
+// globalFlagsLast moves the shared flags given before the command
+// ("hushctl --json --nats-url X prefs get c-1") after it, where every
+// command reads them.
+func globalFlagsLast(args []string) []string {
+	var global []string
+	i := 0
+	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "-" && args[i] != "--" && !isHelp(args[i]) {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		f, ok := confField(&common{}, name)
+		if !ok {
+			break // an unknown flag: the command's parser reports it
+		}
+		global = append(global, args[i])
+		i++
+		if !hasValue && f.Kind() != reflect.Bool && i < len(args) {
+			global = append(global, args[i])
+			i++
+		}
+	}
+	if len(global) == 0 {
+		return args
+	}
+	return append(slices.Clone(args[i:]), global...)
 }

@@ -32,7 +32,9 @@ func prefsGet(a *app, args []string) error {
 		return err
 	}
 	if p == nil {
-		p = &hushv1.Preferences{CustomerId: pos[0]}
+		// Never the defaults dressed as facts ("consent given"): Hush
+		// knows nothing of this customer.
+		return a.noRecord(fmt.Sprintf("customer %s has no preferences in Redis (decisions apply the policy's defaults)", pos[0]))
 	}
 	return a.showPrefs(p, v)
 }
@@ -214,6 +216,14 @@ func (f *setFlags) apply(p *hushv1.Preferences, now time.Time) error {
 }
 
 func parseFuture(s string, now time.Time) (time.Time, error) {
+	t, err := parseFutureTime(s, now)
+	if err == nil && !t.After(now) {
+		return time.Time{}, fmt.Errorf("%q is not in the future (now %s)", s, ts(now))
+	}
+	return t, err
+}
+
+func parseFutureTime(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 	_ "time/tzdata"
@@ -139,6 +140,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fmt.Fprintf(stdout, "  Redis   %s  (%s)\n", config.MaskURL(redisURL), redisNote)
 	fmt.Fprintf(stdout, "  Policy  %s, version %s\n", policyName, pol.Version)
 	fmt.Fprintf(stdout, "  Logs    %s (one line per suppression)\n", logPath)
+	envPath := filepath.Join(dir, "hushctl.env")
+	env := hushctlEnv(natsURL, redisURL, bus.DefaultPrefix)
+	if err := os.WriteFile(envPath, []byte(env), 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Point hushctl at this Hush (or: source %s):\n", envPath)
+	for line := range strings.Lines(env) {
+		if strings.HasPrefix(line, "export HUSH_REDIS_URL=") && config.MaskURL(redisURL) != redisURL {
+			line = "export HUSH_REDIS_URL=" + config.MaskURL(redisURL) + "   # password in " + envPath + "\n"
+		}
+		fmt.Fprintf(stdout, "  %s", line)
+	}
 	fmt.Fprintf(stdout, "Publish your own intent from any NATS client, e.g.:\n")
 	fmt.Fprintf(stdout, "  nats -s %s pub hush.intent.email -H Content-Type:application/json \\\n", natsURL)
 	fmt.Fprintf(stdout, "    '{\"id\":\"hello-1\",\"customerId\":\"cust-07\",\"channel\":\"email\",\"category\":\"marketing\",\"sender\":{\"service\":\"me\"}}'\n")
@@ -178,4 +191,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	err = g.Wait()
 	fmt.Fprintln(stdout, "stopped: gatekeeper drained, servers shut down.")
 	return err
+}
+
+// hushctlEnv is the shell lines that point hushctl (and any Hush command)
+// at this run's servers.
+func hushctlEnv(natsURL, redisURL, prefix string) string {
+	return fmt.Sprintf("export HUSH_NATS_URL=%s\nexport HUSH_REDIS_URL=%s\nexport HUSH_PREFIX=%s\n",
+		shellQuote(natsURL), shellQuote(redisURL), shellQuote(prefix))
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:/._-@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"github.com/hush-oss/hush/internal/dev/testenv"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -24,13 +26,13 @@ func TestMakeRunDecidesTheDemoAndStopsCleanly(t *testing.T) {
 			func(k string) string { return env[k] }, &out)
 	}()
 
-	final := regexp.MustCompile(`dispatched (\d+) \| suppressed (\d+) .*\| dead-lettered 3`)
+	final := regexp.MustCompile(`dispatched (\d+) \| suppressed (\d+) .*\| deferred (\d+) \| dead-lettered 3`)
 	deadline := time.After(60 * time.Second)
 	for {
 		// 60 intents and 3 malformed messages, all accounted for.
 		// The latest tally line counts.
 		if all := final.FindAllStringSubmatch(out.String(), -1); len(all) > 0 {
-			if m := all[len(all)-1]; atoi(m[1])+atoi(m[2]) == 60 {
+			if m := all[len(all)-1]; atoi(m[1])+atoi(m[2])+atoi(m[3]) == 60 {
 				break
 			}
 		}
@@ -55,6 +57,20 @@ func TestMakeRunDecidesTheDemoAndStopsCleanly(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+	// The export lines point hushctl at this run, and the env file says
+	// the same.
+	exports := regexp.MustCompile(`(?m)^  export (HUSH_[A-Z_]+)=(\S+)$`).FindAllStringSubmatch(out.String(), -1)
+	got := map[string]string{}
+	for _, e := range exports {
+		got[e[1]] = e[2]
+	}
+	if !strings.HasPrefix(got["HUSH_NATS_URL"], "nats://127.0.0.1:") || !strings.HasPrefix(got["HUSH_REDIS_URL"], "redis://127.0.0.1:") || got["HUSH_PREFIX"] != "hush" {
+		t.Errorf("export lines %v:\n%s", got, out.String())
+	}
+	file, err := os.ReadFile(filepath.Join(env["HUSH_STATE_DIR"], "hushctl.env"))
+	if err != nil || !strings.Contains(string(file), "export HUSH_NATS_URL="+got["HUSH_NATS_URL"]+"\n") {
+		t.Errorf("hushctl.env %q, %v", file, err)
 	}
 }
 

@@ -228,7 +228,7 @@ func (d *Deferrals) Cancel(ctx context.Context, customer, intentID string) error
 	dec := &hushv1.Decision{
 		IntentId: it.GetId(), CustomerId: it.GetCustomerId(), Channel: it.GetChannel(), Category: it.GetCategory(),
 		Outcome:   hushv1.Outcome_OUTCOME_SUPPRESSED,
-		Reasons:   []*hushv1.Reason{{Rule: RuleCancelled, Message: "deferral cancelled by an operator"}},
+		Reasons:   []*hushv1.Reason{{Code: hushv1.ReasonCode_REASON_CODE_DEFERRAL_CANCELLED, Rule: RuleCancelled, Message: "deferral cancelled by an operator"}},
 		DecidedAt: timestamppb.New(now),
 	}
 	if err := d.store.Resolve(ctx, customer, intentID, dec, d.retention); err != nil {

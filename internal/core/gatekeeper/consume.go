@@ -101,6 +101,9 @@ type job struct {
 // run consumes the entries of the table that are (or are not) inbound until
 // ctx is done, then drains them.
 func (g *Gatekeeper) run(ctx context.Context, inbound bool, ready signal) error {
+	if !inbound {
+		g.PublishPolicy(ctx)
+	}
 	var table []*consumer
 	var created []jetstream.Consumer
 	for _, c := range g.consumers() {

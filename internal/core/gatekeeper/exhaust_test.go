@@ -59,6 +59,6 @@ func (f publishFailures) Retried(err error) {
 		}
 	}
 }
-func (publishFailures) Decided(*hushv1.Decision, bool, time.Duration) {}
-func (publishFailures) DeadLettered(string)                           {}
-func (publishFailures) InFlight(int)                                  {}
+func (publishFailures) Decided(*hushv1.Decision, bool, time.Duration, time.Duration) {}
+func (publishFailures) DeadLettered(string)                                          {}
+func (publishFailures) InFlight(int)                                                 {}

@@ -32,10 +32,10 @@ unsolicited:
 // retryCounter is an observer counting deliveries handed back for a retry.
 type retryCounter struct{ n atomic.Int64 }
 
-func (r *retryCounter) Retried(error)                                 { r.n.Add(1) }
-func (r *retryCounter) Decided(*hushv1.Decision, bool, time.Duration) {}
-func (r *retryCounter) DeadLettered(string)                           {}
-func (r *retryCounter) InFlight(int)                                  {}
+func (r *retryCounter) Retried(error)                                                { r.n.Add(1) }
+func (r *retryCounter) Decided(*hushv1.Decision, bool, time.Duration, time.Duration) {}
+func (r *retryCounter) DeadLettered(string)                                          {}
+func (r *retryCounter) InFlight(int)                                                 {}
 
 // TestRedisClusterFailover drives intents through three gatekeepers on a
 // Redis Cluster of 3 masters, each with a replica (AOF everysec, as

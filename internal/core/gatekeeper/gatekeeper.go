@@ -5,7 +5,9 @@
 package gatekeeper
 
 import (
+	"context"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +44,9 @@ type Options struct {
 	RetryBase, RetryMax time.Duration
 	// PrefsCacheSize bounds the preferences cache, in customers (100000).
 	PrefsCacheSize int
+	// PolicyReplicas are the replicas of the policies bucket when the
+	// gatekeeper creates it (1; 3 on a cluster).
+	PolicyReplicas int
 	Logger         *slog.Logger
 	TracerProvider trace.TracerProvider
 	Propagator     propagation.TextMapPropagator
@@ -95,8 +100,10 @@ func (o *Options) defaults() {
 
 // Observer is told about outcomes as they happen; metrics implement it.
 type Observer interface {
-	// Decided is called once a decision's outcome is published.
-	Decided(d *hushv1.Decision, replayed bool, took time.Duration)
+	// Decided is called once a decision's outcome is published: took runs
+	// from receipt, sincePublish from the intent's publish to its stream
+	// (zero when unknown).
+	Decided(d *hushv1.Decision, replayed bool, took, sincePublish time.Duration)
 	// DeadLettered is called once a dead letter is published.
 	DeadLettered(stage string)
 	// Retried is called when an intent is handed back for redelivery.
@@ -108,10 +115,10 @@ type Observer interface {
 
 type nopObserver struct{}
 
-func (nopObserver) Decided(*hushv1.Decision, bool, time.Duration) {}
-func (nopObserver) DeadLettered(string)                           {}
-func (nopObserver) Retried(error)                                 {}
-func (nopObserver) InFlight(int)                                  {}
+func (nopObserver) Decided(*hushv1.Decision, bool, time.Duration, time.Duration) {}
+func (nopObserver) DeadLettered(string)                                          {}
+func (nopObserver) Retried(error)                                                {}
+func (nopObserver) InFlight(int)                                                 {}
 
 // Gatekeeper decides intents from the intents stream.
 type Gatekeeper struct {
@@ -125,21 +132,46 @@ type Gatekeeper struct {
 	tracer  trace.Tracer
 	// ready and inboundReady are closed once Run and RunInbound consume.
 	ready, inboundReady signal
+	// publishMu orders the publishes of the policy in force.
+	publishMu sync.Mutex
 }
 
 // New returns a gatekeeper deciding with pol. js must have been created with
 // jetstream.WithPublishAsyncTimeout so that no publish waits forever.
 func New(js jetstream.JetStream, st *store.Store, pol *policy.Policy, o Options) *Gatekeeper {
 	o.defaults()
-	g := &Gatekeeper{js: js, store: st, o: o, cache: newPrefsCache(o.PrefsCacheSize), replies: newReplyCache(o.PrefsCacheSize / 10),
+	g := &Gatekeeper{js: js, store: st.WithTracing(o.TracerProvider), o: o, cache: newPrefsCache(o.PrefsCacheSize), replies: newReplyCache(o.PrefsCacheSize / 10),
 		ready: newSignal(), inboundReady: newSignal()}
 	g.policy.Store(pol)
 	g.tracer = o.TracerProvider.Tracer("github.com/hush-oss/hush/internal/core/gatekeeper")
 	return g
 }
 
-// SetPolicy replaces the policy for every decision that starts afterwards.
-func (g *Gatekeeper) SetPolicy(p *policy.Policy) { g.policy.Store(p) }
+// SetPolicy replaces the policy for every decision that starts afterwards,
+// and publishes it as the policy in force (see PublishPolicy).
+func (g *Gatekeeper) SetPolicy(p *policy.Policy) {
+	g.policy.Store(p)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	g.PublishPolicy(ctx)
+}
+
+// PublishPolicy writes the policy in force, version and text, to the
+// policies bucket (bus.PublishPolicy), where hushctl reads it. Run does so
+// at start-up and SetPolicy on every change. A failure is logged: the
+// gatekeeper decides all the same, and hushctl says when the version it
+// needs is missing.
+func (g *Gatekeeper) PublishPolicy(ctx context.Context) {
+	g.publishMu.Lock()
+	defer g.publishMu.Unlock()
+	p := g.policy.Load()
+	if p == nil {
+		return
+	}
+	if err := bus.PublishPolicy(ctx, g.js, g.o.Subjects, p.Version, p.Source, g.o.PolicyReplicas); err != nil {
+		g.o.Logger.Warn("policy in force not published", "version", p.Version, "err", err)
+	}
+}
 
 // Policy returns the policy in force.
 func (g *Gatekeeper) Policy() *policy.Policy { return g.policy.Load() }
@@ -181,4 +213,14 @@ func (g *Gatekeeper) AdvisoryConsumerConfig() jetstream.ConsumerConfig {
 		MaxAckPending: 256,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	}
+}
+
+// Consumers names every durable consumer a replica runs (intents, released
+// deferrals, delivery advisories, inbound contacts), for metrics.
+func (g *Gatekeeper) Consumers() []ConsumerRef {
+	var out []ConsumerRef
+	for _, c := range g.consumers() {
+		out = append(out, ConsumerRef{Stream: c.stream, Consumer: c.cfg.Durable})
+	}
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hush-oss/hush/internal/core/bus"
@@ -27,6 +28,9 @@ func (g *Gatekeeper) handle(ctx context.Context, m *delivery) result {
 	if err != nil {
 		return deadLetterAs("decode", err)
 	}
+	// The customer id goes on the span the docs tell operators to search
+	// (Jaeger's tag search: hush.customer_id=...).
+	span.SetAttributes(attribute.String("hush.customer_id", it.GetCustomerId()))
 	pol := g.policy.Load()
 	channel, pub := g.publisher(m)
 	if err := pol.Validate(it, channel); err != nil {
@@ -90,7 +94,7 @@ func (g *Gatekeeper) duplicate(d *hushv1.Decision, start time.Time) result {
 	return result{acked: func() {
 		g.o.Logger.Info("duplicate intent", "intent_id", d.GetIntentId(), "customer_id", d.GetCustomerId(),
 			"outcome", policy.ShortOutcome(d.GetOutcome()), "trace_id", d.GetTraceId())
-		g.o.Observer.Decided(d, true, g.o.Now().Sub(start))
+		g.o.Observer.Decided(d, true, g.o.Now().Sub(start), 0)
 	}}
 }
 
@@ -102,7 +106,8 @@ func (g *Gatekeeper) duplicate(d *hushv1.Decision, start time.Time) result {
 // that recorded it (see delivery.source). pub is who published the intent
 // (see publisher).
 func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.ContactIntent, source string, pub *policy.Publisher) (*hushv1.Decision, bool, string, error) {
-	ctx, span := g.tracer.Start(ctx, "hush.decide", trace.WithSpanKind(trace.SpanKindInternal))
+	ctx, span := g.tracer.Start(ctx, "hush.decide", trace.WithSpanKind(trace.SpanKindInternal),
+		trace.WithAttributes(attribute.String("hush.customer_id", it.GetCustomerId())))
 	defer span.End()
 	traceID := ""
 	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {

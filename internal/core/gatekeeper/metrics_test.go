@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/hush-oss/hush/internal/core/bus"
 	"github.com/hush-oss/hush/internal/core/gatekeeper"
+	"github.com/hush-oss/hush/internal/core/policy"
+	"github.com/hush-oss/hush/internal/dev/testenv"
 	"github.com/hush-oss/hush/internal/platform/telemetry"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
@@ -76,7 +79,8 @@ func TestDecisionsAreCountedInPrometheusFormat(t *testing.T) {
 		value  string
 	}{
 		{gatekeeper.MetricDecisions, []string{`outcome="approved"`, `reason="none"`, `channel="email"`, `category="marketing"`, `replayed="false"`}, "1"},
-		{gatekeeper.MetricDecisions, []string{`outcome="suppressed"`, `reason="opted_out"`, `channel="sms"`}, "1"},
+		{gatekeeper.MetricDecisions, []string{`outcome="suppressed"`, `reason="opted_out"`, `rule="opt_out.channel"`, `channel="sms"`}, "1"},
+		{gatekeeper.MetricDecisionLatency + "_count", []string{`outcome="approved"`}, "1"},
 		{gatekeeper.MetricDecisionDuration + "_count", []string{`outcome="approved"`}, "1"},
 		{gatekeeper.MetricDeadLetters, []string{`stage="decode"`}, "1"},
 		{gatekeeper.MetricInFlight, nil, "0"},
@@ -130,6 +134,12 @@ func TestRedisErrorsAreCountedAndMissingKeysAreNot(t *testing.T) {
 	}
 	if _, ok := metricSample(text, gatekeeper.MetricRedisErrors, `command="get"`); ok {
 		t.Errorf("a missing key was counted as an error")
+	}
+	// Every new connection announces the client with CLIENT SETINFO, which
+	// Redis before 7.2 (and ACLs without it) refuse; go-redis ignores the
+	// refusal, and so must the count.
+	if got, ok := metricSample(text, gatekeeper.MetricRedisErrors, `command="client"`); ok {
+		t.Errorf("CLIENT SETINFO counted as %s errors:\n%s", got, text)
 	}
 }
 
@@ -186,5 +196,81 @@ func TestDeferredBacklogCountsPendingSchedules(t *testing.T) {
 	}
 	if n, err := backlog(ctx); err != nil || n != 2 {
 		t.Errorf("after a cancellation: %d %v, want 2", n, err)
+	}
+}
+
+// TestMetricsAnOperatorCanAlertOn: series exist at zero before any traffic,
+// the policy in force and reloads are reported, and every consumer's oldest
+// unacknowledged message has an age.
+func TestMetricsAnOperatorCanAlertOn(t *testing.T) {
+	tel, err := telemetry.Setup(context.Background(), telemetry.Config{ServiceName: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	m, err := gatekeeper.NewMetrics(tel.MeterProvider)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := policy.Parse("test.yaml", []byte(telPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Init(pol)
+	version := "trace-test-7"
+	if err := m.ObservePolicy(func() string { return version }); err != nil {
+		t.Fatal(err)
+	}
+	m.PolicyReloaded(false)
+
+	n := testenv.StartNATS(t)
+	_, js := n.Connect(t)
+	subjects := bus.NewSubjects("")
+	testenv.EnsureStreams(t, js, subjects)
+	ctx := context.Background()
+	var refs []gatekeeper.ConsumerRef
+	for _, c := range []struct{ stream, durable, filter string }{
+		{subjects.Stream(bus.StreamIntents), "gatekeeper", subjects.All("intent")},
+		{subjects.Stream(bus.StreamInbound), "gatekeeper-inbound", ""},
+	} {
+		if _, err := js.CreateOrUpdateConsumer(ctx, c.stream, jetstream.ConsumerConfig{Durable: c.durable, FilterSubject: c.filter, AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, gatekeeper.ConsumerRef{Stream: c.stream, Consumer: c.durable})
+	}
+	if err := m.ObserveConsumers(js, refs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, subjects.Intent("campaigns", "email"), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	text := scrapeMetrics(t, tel.MetricsHandler())
+	for _, want := range []struct {
+		metric string
+		labels []string
+		value  string
+	}{
+		{gatekeeper.MetricDeadLetters, []string{`stage="max_deliver"`}, "0"},
+		{gatekeeper.MetricRetries, []string{`stage="publish"`}, "0"},
+		{gatekeeper.MetricNATSErrors, []string{`kind="disconnect"`}, "0"},
+		{gatekeeper.MetricPolicyReloads, []string{`result="applied"`}, "0"},
+		{gatekeeper.MetricPolicyReloads, []string{`result="rejected"`}, "1"},
+		{gatekeeper.MetricDecisions, []string{`outcome="deferred"`, `channel="sms"`, `category="marketing"`}, "0"},
+		{gatekeeper.MetricDecisions, []string{`outcome="suppressed"`, `channel="in_app"`, `category="transactional"`}, "0"},
+		{gatekeeper.MetricPolicyInfo, []string{`version="trace-test-7"`}, "1"},
+		{gatekeeper.MetricConsumerOldestAge, []string{`consumer="gatekeeper-inbound"`}, "0"},
+		{gatekeeper.MetricConsumerPending, []string{`consumer="gatekeeper-inbound"`}, "0"},
+	} {
+		if got, ok := metricSample(text, want.metric, want.labels...); !ok || got != want.value {
+			t.Errorf("%s%v = %q (present %v), want %s", want.metric, want.labels, got, ok, want.value)
+		}
+	}
+	age, ok := metricSample(text, gatekeeper.MetricConsumerOldestAge, `consumer="gatekeeper"`)
+	if f, err := strconv.ParseFloat(age, 64); !ok || err != nil || f <= 0 || f > 60 {
+		t.Errorf("%s{consumer=gatekeeper} = %q, want the pending intent's age", gatekeeper.MetricConsumerOldestAge, age)
+	}
+	version = "trace-test-8"
+	if got, ok := metricSample(scrapeMetrics(t, tel.MetricsHandler()), gatekeeper.MetricPolicyInfo, `version="trace-test-8"`); !ok || got != "1" {
+		t.Errorf("policy info after a reload: %q %v", got, ok)
 	}
 }

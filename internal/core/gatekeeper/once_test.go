@@ -27,7 +27,7 @@ type recorded struct {
 	replayed bool
 }
 
-func (r *recorder) Decided(d *hushv1.Decision, replayed bool, _ time.Duration) {
+func (r *recorder) Decided(d *hushv1.Decision, replayed bool, _, _ time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.decided = append(r.decided, recorded{proto.CloneOf(d), replayed})

@@ -107,7 +107,13 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m *delivery, it *hushv1
 	}
 	return result{futs: futs, subject: out.Subject, span: span, acked: func() {
 		g.logDecision(d, replayed)
-		g.o.Observer.Decided(d, replayed, g.o.Now().Sub(start))
+		var sincePublish time.Duration
+		if m.msg != nil {
+			if md, err := m.msg.Metadata(); err == nil {
+				sincePublish = time.Since(md.Timestamp)
+			}
+		}
+		g.o.Observer.Decided(d, replayed, g.o.Now().Sub(start), sincePublish)
 	}}
 }
 

@@ -207,7 +207,7 @@ func TestCancelledDeferralIsSuppressedAndNeverReleased(t *testing.T) {
 	})
 	time.Sleep(time.Second) // a release of drop would be decided by now
 	out, _ := h.terminal()
-	if got := out["drop"]; len(got) != 1 || got[0] != "suppressed:unspecified:"+deferral.RuleCancelled {
+	if got := out["drop"]; len(got) != 1 || got[0] != "suppressed:deferral_cancelled:"+deferral.RuleCancelled {
 		t.Errorf("drop: %v; want one suppression by %s", got, deferral.RuleCancelled)
 	}
 	if got := out["keep"]; len(got) != 1 || got[0] != "dispatched" {

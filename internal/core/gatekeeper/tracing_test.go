@@ -57,7 +57,11 @@ type telWorld struct {
 	store    *store.Store
 }
 
-func newTelWorld(t *testing.T) *telWorld {
+func newTelWorld(t *testing.T) *telWorld { return newTelWorldPipelined(t, false) }
+
+// newTelWorldPipelined is newTelWorld with the store on go-redis's
+// AutoPipeliner when autopipeline is set, as the gatekeeper runs by default.
+func newTelWorldPipelined(t *testing.T, autopipeline bool) *telWorld {
 	t.Helper()
 	w := &telWorld{t: t, spans: tracetest.NewInMemoryExporter(), subjects: bus.NewSubjects("")}
 	var err error
@@ -87,7 +91,15 @@ func newTelWorld(t *testing.T) *telWorld {
 	if err := telemetry.InstrumentRedis(rdb, w.tel.TracerProvider, w.metrics.RedisHook()); err != nil {
 		t.Fatal(err)
 	}
-	w.store = store.New(rdb, r.Prefix)
+	var storeClient redis.UniversalClient = rdb
+	if autopipeline {
+		ap, err := rdb.AutoPipeline()
+		if err != nil {
+			t.Fatal(err)
+		}
+		storeClient = ap
+	}
+	w.store = store.New(storeClient, r.Prefix)
 	consuming := make(chan struct{})
 	gk := gatekeeper.New(gjs, w.store, pol, gatekeeper.Options{
 		Subjects: w.subjects, TracerProvider: w.tel.TracerProvider, Propagator: w.tel.Propagator, Observer: w.metrics,
@@ -443,4 +455,51 @@ func telRedis(t *testing.T) *redis.Client {
 	rdb := redis.NewClient(&redis.Options{Addr: r.Client.Options().Addr})
 	t.Cleanup(func() { rdb.Close() })
 	return rdb
+}
+
+// TestRedisWorkIsAChildOfTheDecision reads the trace of an intent from a
+// non-Go producer (lowercase traceparent) with the store pipelined and not:
+// the decision's Redis span is a child of hush.decide in the producer's
+// trace, and no Redis span starts a trace of its own.
+func TestRedisWorkIsAChildOfTheDecision(t *testing.T) {
+	for _, autopipeline := range []bool{true, false} {
+		t.Run(fmt.Sprintf("autopipeline=%v", autopipeline), func(t *testing.T) {
+			w := newTelWorldPipelined(t, autopipeline)
+			const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+			nc, err := nats.Connect(w.nats.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			m := nats.NewMsg("hush.intent.email")
+			m.Data = []byte(`{"id":"ap-1","customerId":"c-ap","channel":"email","category":"transactional","sender":{"service":"py-billing"}}`)
+			m.Header["content-type"] = []string{"application/json"}
+			m.Header["traceparent"] = []string{"00-" + traceID + "-00f067aa0ba902b7-01"}
+			if err := nc.PublishMsg(m); err != nil {
+				t.Fatal(err)
+			}
+			w.waitMsgs(bus.StreamDispatch, 1)
+			spans := w.waitSpans(isConsumerSpan, func(s tracetest.SpanStub) bool { return s.Name == store.SpanDecide })
+			tid, _ := trace.TraceIDFromHex(traceID)
+			decide := findSpan(t, spans, tid, trace.SpanKindInternal, "hush.decide")
+			script := findSpan(t, spans, tid, trace.SpanKindClient, store.SpanDecide)
+			if script.Parent.SpanID() != decide.SpanContext.SpanID() {
+				t.Errorf("%s's parent is %s, want hush.decide %s; spans:\n%s", store.SpanDecide, script.Parent.SpanID(), decide.SpanContext.SpanID(), describeSpans(spans))
+			}
+			if got := spanAttr(script, "db.system").AsString(); got != "redis" {
+				t.Errorf("%s db.system = %q", store.SpanDecide, got)
+			}
+			for _, name := range []string{"hush.intent process", "hush.decide"} {
+				s := findSpan(t, spans, tid, map[string]trace.SpanKind{"hush.intent process": trace.SpanKindConsumer, "hush.decide": trace.SpanKindInternal}[name], name)
+				if got := spanAttr(s, "hush.customer_id").AsString(); got != "c-ap" {
+					t.Errorf("%s hush.customer_id = %q, want c-ap", name, got)
+				}
+			}
+			for _, s := range spans {
+				if s.SpanContext.TraceID() != tid {
+					t.Errorf("a span outside the producer's trace (a root of its own): %s", describeSpans(tracetest.SpanStubs{s}))
+				}
+			}
+		})
+	}
 }

@@ -160,6 +160,7 @@ func Parse(name string, data []byte) (*Policy, error) {
 	if len(c.errs) > 0 {
 		return nil, errors.Join(c.errs...)
 	}
+	p.Source = slices.Clone(data)
 	return p, nil
 }
 

@@ -142,6 +142,9 @@ func (s Scope) String() string {
 type Policy struct {
 	// Version names the policy on every decision it makes.
 	Version string
+	// Source is the document the policy was parsed from: what the
+	// gatekeeper publishes as the policy in force.
+	Source []byte
 	// FallbackZone is the zone of a customer of whom no time zone, region
 	// or phone number is known (unless the policy names a fallback region).
 	FallbackZone *time.Location

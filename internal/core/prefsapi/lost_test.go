@@ -22,7 +22,7 @@ type seen struct {
 	d  []*hushv1.Decision
 }
 
-func (s *seen) Decided(d *hushv1.Decision, _ bool, _ time.Duration) {
+func (s *seen) Decided(d *hushv1.Decision, _ bool, _, _ time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.d = append(s.d, d)

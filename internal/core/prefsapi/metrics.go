@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hush-oss/hush/internal/core/consent"
 )
 
 type metrics struct {
@@ -32,6 +34,11 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.changes, m.historyPending)
+	// Every way a change is made is a series from the start, at zero, so
+	// that rate() and alerts on it work before the first change.
+	for _, via := range []string{consent.ViaAPI, consent.ViaPage, consent.ViaOneClick} {
+		m.changes.WithLabelValues(via)
+	}
 	return m
 }
 

@@ -20,6 +20,10 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hush-oss/hush/internal/core/policy"
@@ -67,11 +71,26 @@ type rediser interface {
 type Store struct {
 	rdb    rediser
 	prefix string
+	tracer trace.Tracer
 }
 
 // New returns a store using keys that start with prefix (e.g. "hush").
 func New(rdb redis.UniversalClient, prefix string) *Store {
-	return &Store{rdb: rdb, prefix: prefix}
+	return &Store{rdb: rdb, prefix: prefix, tracer: noop.NewTracerProvider().Tracer("")}
+}
+
+// WithTracing returns a store that wraps each decision's script call in a
+// CLIENT span under the caller's span. The span is made here, on the
+// caller's context, because a client hook cannot be relied on for it: an
+// auto-pipelining client sends its batches on a background context, so a
+// hook's span would start a trace of its own.
+func (s *Store) WithTracing(tp trace.TracerProvider) *Store {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	c.tracer = tp.Tracer("github.com/hush-oss/hush/internal/core/store")
+	return &c
 }
 
 func (s *Store) key(customer, suffix string) string {
@@ -106,6 +125,9 @@ func (s *Store) AgentLedgerKey(agent string) string {
 func (s *Store) AgentPendingKey(agent string) string {
 	return s.prefix + ":{a:" + agent + "}:pending"
 }
+
+// SpanDecide names the CLIENT span of a decision's script call.
+const SpanDecide = "hush.decide redis"
 
 // DecideRequest is one intent's decision as the rules made it, to be checked
 // against the customer's counters and recorded.
@@ -162,8 +184,14 @@ func (s *Store) Decide(ctx context.Context, r DecideRequest) (DecideResult, erro
 	it := r.Intent
 	customer := it.GetCustomerId()
 	keys := []string{s.DecisionKey(customer, it.GetId()), s.PrefsKey(customer), s.LedgerKey(customer), s.RepliesKey(customer), s.UncappedKey(customer)}
+	ctx, span := s.tracer.Start(ctx, SpanDecide, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+		attribute.String("db.system", "redis"), attribute.String("db.system.name", "redis"),
+		attribute.String("db.operation.name", "EVALSHA"), attribute.String("hush.customer_id", customer)))
+	defer span.End()
 	res, err := decideScript.Run(ctx, s.rdb, keys, args...).StringSlice()
 	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "decide script")
 		return DecideResult{}, fmt.Errorf("decide %s: %w", it.GetId(), err)
 	}
 	return decideReply(it.GetId(), res)

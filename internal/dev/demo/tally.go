@@ -9,7 +9,6 @@ import (
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/hush-oss/hush/internal/core/bus"
 	"github.com/hush-oss/hush/internal/core/policy"
@@ -18,16 +17,24 @@ import (
 
 // Tally counts outcomes as they appear on the streams: an independent view
 // of what the gatekeeper did, read the way a channel sender or an auditor
-// would.
+// would. A deferral is not a suppression: it is counted as deferred while
+// its intent waits, and its release is counted once, under its final
+// outcome.
 type Tally struct {
 	mu         sync.Mutex
 	dispatched int
 	dead       int
 	suppressed map[string]int // by reason
+	// waiting are the deferred intents not yet decided for good; final
+	// are the intents decided for good (the three streams are read
+	// independently, so a release may be read before its deferral).
+	waiting, final map[string]bool
 }
 
 // NewTally returns an empty tally.
-func NewTally() *Tally { return &Tally{suppressed: map[string]int{}} }
+func NewTally() *Tally {
+	return &Tally{suppressed: map[string]int{}, waiting: map[string]bool{}, final: map[string]bool{}}
+}
 
 // Follow reads the dispatch, suppression and dead-letter streams from the
 // start until ctx ends.
@@ -52,32 +59,55 @@ func (t *Tally) add(kind string, m jetstream.Msg) {
 	switch kind {
 	case bus.StreamDispatch:
 		t.dispatched++
+		t.decided(m.Headers().Get(bus.HeaderMsgID))
 	case bus.StreamDeadLetter:
 		t.dead++
 	case bus.StreamSuppressed:
 		rec := new(hushv1.SuppressionRecord)
+		if err := bus.Decode(m.Data(), m.Headers(), rec); err != nil {
+			t.suppressed["unknown"]++
+			return
+		}
+		d := rec.GetDecision()
+		if d.GetOutcome() == hushv1.Outcome_OUTCOME_DEFERRED {
+			if !t.final[d.GetIntentId()] {
+				t.waiting[d.GetIntentId()] = true
+			}
+			return
+		}
 		reason := "unknown"
-		if proto.Unmarshal(m.Data(), rec) == nil && len(rec.GetDecision().GetReasons()) > 0 {
-			reason = policy.ShortCode(rec.GetDecision().GetReasons()[0].GetCode())
+		if len(d.GetReasons()) > 0 {
+			reason = policy.ShortCode(d.GetReasons()[0].GetCode())
 		}
 		t.suppressed[reason]++
+		t.decided(d.GetIntentId())
 	}
 }
 
-// Counts returns dispatched, suppressed (total) and dead-lettered.
-func (t *Tally) Counts() (dispatched, suppressed, dead int) {
+// decided notes an intent's final outcome: it no longer waits.
+func (t *Tally) decided(id string) {
+	if id == "" {
+		return
+	}
+	delete(t.waiting, id)
+	t.final[id] = true
+}
+
+// Counts returns dispatched, suppressed (total), deferred (still waiting
+// for their release) and dead-lettered.
+func (t *Tally) Counts() (dispatched, suppressed, deferred, dead int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, n := range t.suppressed {
 		suppressed += n
 	}
-	return t.dispatched, suppressed, t.dead
+	return t.dispatched, suppressed, len(t.waiting), t.dead
 }
 
 // String is one line: "dispatched 120 | suppressed 60 (do_nothing 21,
-// frequency_cap 30, opted_out 9) | dead-lettered 3".
+// frequency_cap 30, opted_out 9) | deferred 4 | dead-lettered 3".
 func (t *Tally) String() string {
-	d, s, dl := t.Counts()
+	d, s, df, dl := t.Counts()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var reasons []string
@@ -88,5 +118,5 @@ func (t *Tally) String() string {
 	if len(reasons) > 0 {
 		by = " (" + strings.Join(reasons, ", ") + ")"
 	}
-	return fmt.Sprintf("dispatched %d | suppressed %d%s | dead-lettered %d", d, s, by, dl)
+	return fmt.Sprintf("dispatched %d | suppressed %d%s | deferred %d | dead-lettered %d", d, s, by, df, dl)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hush-oss/hush/internal/core/bus"
@@ -148,5 +149,44 @@ func TestLogsCarryTraceAndSpanIDs(t *testing.T) {
 	}
 	if recs[2]["trace_id"] != "given" || strings.Count(lines[2], "trace_id") != 1 {
 		t.Errorf("a record's own trace_id must be kept once: %s", lines[2])
+	}
+}
+
+// TestProbesLeaveNoTraces calls /readyz and /healthz against an
+// instrumented Redis client: a probe's PING has no parent span and must not
+// start a trace (a readiness probe every few seconds would flood Jaeger),
+// while a call made inside a span is still traced.
+func TestProbesLeaveNoTraces(t *testing.T) {
+	spans := tracetest.NewInMemoryExporter()
+	tel, err := telemetry.Setup(context.Background(), telemetry.Config{ServiceName: "t", SpanExporter: spans})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	rdb := testRedis(t)
+	if err := telemetry.InstrumentRedis(rdb, tel.TracerProvider); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	tel.Routes(mux, telemetry.NewHealth(telemetry.RedisPing(rdb)))
+	for _, path := range []string{"/readyz", "/healthz", "/readyz"} {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != 200 {
+			t.Fatalf("%s: %d %s", path, rec.Code, rec.Body)
+		}
+	}
+	ctx, span := tel.TracerProvider.Tracer("t").Start(context.Background(), "work")
+	rdb.Ping(ctx)
+	span.End()
+	var names []string
+	for _, s := range spans.GetSpans() {
+		names = append(names, s.Name+"<-"+s.Parent.SpanID().String())
+		if !s.Parent.IsValid() && s.Name != "work" {
+			t.Errorf("root span %q: probes must not start traces", s.Name)
+		}
+	}
+	if len(names) != 2 {
+		t.Errorf("spans %v, want work and its ping", names)
 	}
 }

@@ -127,6 +127,8 @@ const (
 	// The policy does not let the producer use the intent's category
 	// (critical and transactional categories need the producers allow-list).
 	ReasonCode_REASON_CODE_PRODUCER_NOT_ALLOWED ReasonCode = 18
+	// An operator cancelled the intent's deferral: it is never released.
+	ReasonCode_REASON_CODE_DEFERRAL_CANCELLED ReasonCode = 19
 )
 
 // Enum value maps for ReasonCode.
@@ -151,6 +153,7 @@ var (
 		16: "REASON_CODE_INVALID",
 		17: "REASON_CODE_SENDER_UNVERIFIED",
 		18: "REASON_CODE_PRODUCER_NOT_ALLOWED",
+		19: "REASON_CODE_DEFERRAL_CANCELLED",
 	}
 	ReasonCode_value = map[string]int32{
 		"REASON_CODE_UNSPECIFIED":            0,
@@ -172,6 +175,7 @@ var (
 		"REASON_CODE_INVALID":                16,
 		"REASON_CODE_SENDER_UNVERIFIED":      17,
 		"REASON_CODE_PRODUCER_NOT_ALLOWED":   18,
+		"REASON_CODE_DEFERRAL_CANCELLED":     19,
 	}
 )
 
@@ -655,7 +659,7 @@ const file_hush_v1_decision_proto_rawDesc = "" +
 	"\x10OUTCOME_APPROVED\x10\x01\x12\x16\n" +
 	"\x12OUTCOME_SUPPRESSED\x10\x02\x12\x14\n" +
 	"\x10OUTCOME_DEFERRED\x10\x03\x12\x13\n" +
-	"\x0fOUTCOME_INVALID\x10\x04*\xe8\x04\n" +
+	"\x0fOUTCOME_INVALID\x10\x04*\x8c\x05\n" +
 	"\n" +
 	"ReasonCode\x12\x1b\n" +
 	"\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -677,7 +681,8 @@ const file_hush_v1_decision_proto_rawDesc = "" +
 	"\x15REASON_CODE_AGENT_CAP\x10\x0f\x12\x17\n" +
 	"\x13REASON_CODE_INVALID\x10\x10\x12!\n" +
 	"\x1dREASON_CODE_SENDER_UNVERIFIED\x10\x11\x12$\n" +
-	" REASON_CODE_PRODUCER_NOT_ALLOWED\x10\x12B/Z-github.com/hush-oss/hush/proto/hush/v1;hushv1b\x06proto3"
+	" REASON_CODE_PRODUCER_NOT_ALLOWED\x10\x12\x12\"\n" +
+	"\x1eREASON_CODE_DEFERRAL_CANCELLED\x10\x13B/Z-github.com/hush-oss/hush/proto/hush/v1;hushv1b\x06proto3"
 
 var (
 	file_hush_v1_decision_proto_rawDescOnce sync.Once
