@@ -47,6 +47,7 @@ type settings struct {
 	Grace         time.Duration `conf:"shutdown-grace" default:"25s" help:"time to finish in-flight intents after SIGTERM"`
 	LogLevel      string        `conf:"log-level" default:"info" help:"debug, info, warn or error"`
 	HTTPAddr      string        `conf:"http-addr" default:":8080" help:"address of /metrics, /healthz and /readyz; empty: none"`
+	Pprof         bool          `conf:"pprof" help:"also serve net/http/pprof under /debug/pprof/ on --http-addr, which must then be a loopback address"`
 }
 
 func main() {
@@ -100,6 +101,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	pol, err := policy.LoadOrDefault(s.Policy)
 	if err != nil {
 		return err
+	}
+	if s.Pprof {
+		if err := loopbackOnly(s.HTTPAddr); err != nil {
+			return fmt.Errorf("--pprof: %w", err)
+		}
 	}
 	var ln net.Listener
 	if s.HTTPAddr != "" {
@@ -176,6 +182,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if ln != nil {
 		mux := http.NewServeMux()
 		tel.Routes(mux, health)
+		if s.Pprof {
+			routePprof(mux)
+			log.Warn("serving /debug/pprof/ (profiling on)", "addr", ln.Addr().String())
+		}
 		go func() { httpDone <- telemetry.Serve(httpCtx, ln, mux) }()
 		log.Info("serving /metrics, /healthz and /readyz", "addr", ln.Addr().String())
 	} else {
