@@ -35,6 +35,13 @@ func (r *Result) score() {
 			Target{"Redis memory per active customer", "<= 1024 B", fmt.Sprintf("%.0f B", hush.BytesPerCustomer), hush.BytesPerCustomer <= 1024},
 			Target{"nothing lost or duplicated", "0 / 0", fmt.Sprintf("%d / %d", hush.Missing, hush.Duplicated), hush.Missing == 0 && hush.Duplicated == 0},
 		)
+		if hush.RedisCPUPerD > 0 {
+			r.Targets = append(r.Targets, Target{"Redis CPU per decision", "<= 12 µs", fmt.Sprintf("%.1f µs", hush.RedisCPUPerD), hush.RedisCPUPerD <= 12})
+		}
+		if hush.Processes {
+			r.Targets = append(r.Targets, Target{fmt.Sprintf("gatekeeper process CPU per decision (%.0f%% JSON)", 100*hush.JSONFraction), "<= 25 µs",
+				fmt.Sprintf("%.1f µs", hush.GatekeeperCPUPerD), hush.GatekeeperCPUPerD <= 25})
+		}
 		if ceiling != nil {
 			r.Targets = append(r.Targets, Target{"ratio to the Redis-script ceiling", ">= 0.60", fmt.Sprintf("%.2f", r.RatioToCeiling), r.RatioToCeiling >= 0.6})
 		}
@@ -50,7 +57,7 @@ func (r *Result) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "\nHush load run %s: %d CPUs, GOMAXPROCS %d, %d customers (zipf s=%.2f), workers %d, max ack pending %d, redis pool %d, warm-up %s, measured %s\n\n",
 		r.Started.Format("2006-01-02 15:04:05Z"), r.CPUs, r.GOMAXPROCS, r.Workload.Customers, r.Workload.ZipfS, r.Workers, r.MaxAck, r.RedisPool, r.Warmup, r.Duration)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\treplicas\toffered/s\tthroughput/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\tscripts/dec\trt/dec\tB/customer\tB/decision\tredis cpu\tproc cpu\tlost/dup\tload avg\t")
+	fmt.Fprintln(tw, "phase\treplicas\toffered/s\tthroughput/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\tscripts/dec\trt/dec\tB/customer\tB/decision\tredis cpu\tproc cpu\tgk cpu\tgk µs/dec\tredis µs/dec\tlost/dup\tload avg\t")
 	for _, p := range r.Phases {
 		offered := "max"
 		if p.Offered > 0 {
@@ -71,8 +78,15 @@ func (r *Result) WriteTable(w io.Writer) {
 		if p.Replicas > 0 {
 			replicas = fmt.Sprint(p.Replicas)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%d/%d\t%s\t\n",
-			p.Name, replicas, offered, p.Throughput, lat[0], lat[1], lat[2], lat[3], sc, rt, bc, bd, p.RedisCPU, p.ProcessCPU, p.Missing, p.Duplicated, p.LoadAverage)
+		gk, gkd, rd := "-", "-", "-"
+		if p.Processes {
+			gk, gkd = f2(p.GatekeeperCPU), fmt.Sprintf("%.1f", p.GatekeeperCPUPerD)
+		}
+		if p.RedisCPUPerD > 0 {
+			rd = fmt.Sprintf("%.1f", p.RedisCPUPerD)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%s\t%s\t%s\t%d/%d\t%s\t\n",
+			p.Name, replicas, offered, p.Throughput, lat[0], lat[1], lat[2], lat[3], sc, rt, bc, bd, p.RedisCPU, p.ProcessCPU, gk, gkd, rd, p.Missing, p.Duplicated, p.LoadAverage)
 	}
 	tw.Flush()
 	if r.RatioToCeiling > 0 || r.RatioToRelay > 0 {
