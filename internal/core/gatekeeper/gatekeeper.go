@@ -138,6 +138,9 @@ type Gatekeeper struct {
 	// replies remembers reply windows (see replyCache).
 	replies *replyCache
 	tracer  trace.Tracer
+	// tracing is off with the no-op provider: spans then get no
+	// attributes, which cost allocations even unrecorded.
+	tracing bool
 	// ready and inboundReady are closed once Run and RunInbound consume.
 	ready, inboundReady signal
 	// solo is held for reading while a message is processed, and for
@@ -153,6 +156,8 @@ func New(js jetstream.JetStream, st *store.Store, pol *policy.Policy, o Options)
 		ready: newSignal(), inboundReady: newSignal()}
 	g.policy.Store(pol)
 	g.tracer = o.TracerProvider.Tracer("github.com/hush-oss/hush/internal/core/gatekeeper")
+	_, off := o.TracerProvider.(noop.TracerProvider)
+	g.tracing = !off
 	return g
 }
 
