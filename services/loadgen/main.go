@@ -101,7 +101,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("bench dir: %w", err)
 	}
 	if s.BinDir != "" {
-		cfg.Procs = &loadgen.Procs{Gatekeeper: filepath.Join(s.BinDir, "gatekeeper"), PolicyPath: s.Policy, Dir: dir, Args: strings.Fields(s.GKArgs)}
+		cfg.Procs = &loadgen.Procs{Gatekeeper: filepath.Join(s.BinDir, "gatekeeper"), PolicyPath: s.Policy, Dir: dir, Args: strings.Fields(s.GKArgs),
+			Pprof: s.ProfileDir != ""}
 	}
 	if cfg.NATSURL == "" && s.BinDir != "" && !s.NATSCluster {
 		n, err := loadgen.StartNATSD(ctx, filepath.Join(s.BinDir, "natsd"), filepath.Join(dir, "nats"), "2m")

@@ -28,6 +28,9 @@ type Procs struct {
 	Dir string
 	// Args are extra gatekeeper arguments (e.g. --log-level debug).
 	Args []string
+	// Pprof serves /debug/pprof/ on each process's ops port (loopback),
+	// for the profile of the flat-out phase.
+	Pprof bool
 }
 
 // gkProc is one running gatekeeper process.
@@ -92,7 +95,10 @@ func (p *Procs) start(ctx context.Context, phase string, n int, cfg Config, pref
 		"--workers", strconv.Itoa(cfg.Workers), "--max-ack-pending", strconv.Itoa(cfg.MaxAckPending),
 		"--stream-replicas", strconv.Itoa(max(cfg.StreamReplicas, 1)),
 		"--redis-autopipeline=" + strconv.FormatBool(cfg.AutoPipeline),
-		"--http-addr", ops, "--pprof", "--log-level", "warn"}
+		"--http-addr", ops, "--log-level", "warn"}
+	if p.Pprof {
+		args = append(args, "--pprof")
+	}
 	if p.PolicyPath != "" {
 		args = append(args, "--policy", p.PolicyPath)
 	}
