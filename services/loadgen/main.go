@@ -110,7 +110,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		defer n.Stop()
-		cfg.NATSURL = n.URL
+		cfg.NATSURL, cfg.NATSD = n.URL, n
 	}
 	if cfg.NATSURL == "" {
 		if s.NATSCluster {

@@ -66,7 +66,10 @@ type Config struct {
 	// JSONFraction of the intents are published as protojson with
 	// Content-Type application/json, the rest as binary protobuf.
 	JSONFraction float64
-	Log          io.Writer
+	// NATSD, when set, is the NATS server process: its CPU per decision
+	// is reported too.
+	NATSD *NATSD
+	Log   io.Writer
 }
 
 // Phase is the measurement of one phase.
@@ -105,6 +108,7 @@ type Phase struct {
 	GatekeeperCPU     float64 `json:"gatekeeper_cpu_cores,omitempty"`
 	GatekeeperCPUPerD float64 `json:"gatekeeper_cpu_us_per_decision,omitempty"`
 	RedisCPUPerD      float64 `json:"redis_cpu_us_per_decision,omitempty"`
+	NATSCPUPerD       float64 `json:"nats_cpu_us_per_decision,omitempty"`
 	JSONFraction      float64 `json:"json_fraction"`
 	Processes         bool    `json:"gatekeeper_processes"`
 	LoadAverage       string  `json:"load_average"`
@@ -419,6 +423,13 @@ func (b *bench) streamPhase(ctx context.Context, name string, replicas int, rate
 		return sum
 	}
 	gk0 := gkCPU()
+	natsCPU := func() float64 {
+		if b.cfg.NATSD == nil {
+			return 0
+		}
+		return b.cfg.NATSD.CPU()
+	}
+	nats0 := natsCPU()
 	if r, err := ReadRedisStats(ctx, b.admin); err == nil {
 		redis0 = r.CPU
 	}
@@ -449,7 +460,7 @@ func (b *bench) streamPhase(ctx context.Context, name string, replicas int, rate
 		return p, err
 	}
 	p.ProcessCPU = (processCPU() - cpu0) / to.Sub(from).Seconds()
-	gkSecs := gkCPU() - gk0
+	gkSecs, natsSecs := gkCPU()-gk0, natsCPU()-nats0
 	p.GatekeeperCPU = gkSecs / to.Sub(from).Seconds()
 	var redisSecs float64
 	if r, err := ReadRedisStats(ctx, b.admin); err == nil {
@@ -494,6 +505,7 @@ func (b *bench) streamPhase(ctx context.Context, name string, replicas int, rate
 			p.RedisCPUPerD = redisSecs / float64(lat.Count) * 1e6
 		}
 		p.GatekeeperCPUPerD = gkSecs / float64(lat.Count) * 1e6
+		p.NATSCPUPerD = natsSecs / float64(lat.Count) * 1e6
 	}
 	p.Missing, p.Duplicated = book.Audit(published)
 	p.PublishFailures = pub.Failed()

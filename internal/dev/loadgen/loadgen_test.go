@@ -151,7 +151,7 @@ func TestRunWithGatekeeperProcesses(t *testing.T) {
 		NATSURL: n.URL, RedisURL: r.URL, FlushRedis: true, Policy: pol, Workload: w,
 		Workers: 16, MaxAckPending: 512, RedisPool: 24, AutoPipeline: true,
 		Warmup: 500 * time.Millisecond, Duration: 2 * time.Second, Replicas: []int{2},
-		Phases: []string{"replicas"}, JSONFraction: 0.5, Log: &log,
+		Phases: []string{"replicas"}, JSONFraction: 0.5, NATSD: n, Log: &log,
 		Procs: &loadgen.Procs{Gatekeeper: filepath.Join(bin, "gatekeeper"), PolicyPath: policyPath, Dir: t.TempDir()},
 	}
 	res, err := loadgen.Run(ctx, cfg)
@@ -168,8 +168,9 @@ func TestRunWithGatekeeperProcesses(t *testing.T) {
 	if p.Missing != 0 || p.Duplicated != 0 || p.Outcomes != int64(p.Published) || p.Published == 0 {
 		t.Errorf("%d published, %d outcomes, %d missing, %d duplicated", p.Published, p.Outcomes, p.Missing, p.Duplicated)
 	}
-	if p.GatekeeperCPU <= 0 || p.GatekeeperCPUPerD <= 0 || p.RedisCPUPerD <= 0 {
-		t.Errorf("CPU not measured: gatekeepers %.2f cores, %.1f µs/decision; Redis %.1f µs/decision", p.GatekeeperCPU, p.GatekeeperCPUPerD, p.RedisCPUPerD)
+	if p.GatekeeperCPU <= 0 || p.GatekeeperCPUPerD <= 0 || p.RedisCPUPerD <= 0 || p.NATSCPUPerD <= 0 {
+		t.Errorf("CPU not measured: gatekeepers %.2f cores, %.1f µs/decision; Redis %.1f, NATS %.1f µs/decision",
+			p.GatekeeperCPU, p.GatekeeperCPUPerD, p.RedisCPUPerD, p.NATSCPUPerD)
 	}
 	var table bytes.Buffer
 	res.WriteTable(&table)

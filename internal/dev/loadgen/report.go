@@ -59,7 +59,7 @@ func (r *Result) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "\nHush load run %s: %d CPUs, GOMAXPROCS %d, %d customers (zipf s=%.2f), workers %d, max ack pending %d, redis pool %d, warm-up %s, measured %s\n\n",
 		r.Started.Format("2006-01-02 15:04:05Z"), r.CPUs, r.GOMAXPROCS, r.Workload.Customers, r.Workload.ZipfS, r.Workers, r.MaxAck, r.RedisPool, r.Warmup, r.Duration)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\treplicas\toffered/s\tthroughput/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\tscripts/dec\trt/dec\tB/customer\tB/decision\tredis cpu\tproc cpu\tgk cpu\tgk µs/dec\tredis µs/dec\tlost/dup\tload avg\t")
+	fmt.Fprintln(tw, "phase\treplicas\toffered/s\tthroughput/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\tscripts/dec\trt/dec\tB/customer\tB/decision\tredis cpu\tproc cpu\tgk cpu\tgk µs/dec\tredis µs/dec\tnats µs/dec\tlost/dup\tload avg\t")
 	for _, p := range r.Phases {
 		offered := "max"
 		if p.Offered > 0 {
@@ -90,8 +90,12 @@ func (r *Result) WriteTable(w io.Writer) {
 		if p.RedisCPUPerD > 0 {
 			rd = fmt.Sprintf("%.1f", p.RedisCPUPerD)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%s\t%s\t%s\t%d/%d\t%s\t\n",
-			p.Name, replicas, offered, p.Throughput, lat[0], lat[1], lat[2], lat[3], sc, rt, bc, bd, p.RedisCPU, p.ProcessCPU, gk, gkd, rd, p.Missing, p.Duplicated, p.LoadAverage)
+		nd := "-"
+		if p.NATSCPUPerD > 0 {
+			nd = fmt.Sprintf("%.1f", p.NATSCPUPerD)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t%d/%d\t%s\t\n",
+			p.Name, replicas, offered, p.Throughput, lat[0], lat[1], lat[2], lat[3], sc, rt, bc, bd, p.RedisCPU, p.ProcessCPU, gk, gkd, rd, nd, p.Missing, p.Duplicated, p.LoadAverage)
 	}
 	tw.Flush()
 	if r.RatioToCeiling > 0 || r.RatioToRelay > 0 {
