@@ -143,6 +143,7 @@ func (g *Gatekeeper) deliver(ctx context.Context, c *consumer, d *delivery, res 
 		case settling:
 			d.progress.stop()
 			g.o.Logger.Error("panic while settling a message", "subject", d.subject, "panic", fmt.Sprint(r))
+			g.settlingPanicked(ctx, c, d, r)
 		default:
 			g.settle(ctx, c, d, deadLetterAs("panic", fmt.Errorf("panic: %v", r)))
 		}
@@ -164,6 +165,20 @@ func (g *Gatekeeper) deliver(ctx context.Context, c *consumer, d *delivery, res 
 		res = &r
 	}
 	g.settle(ctx, c, d, *res)
+}
+
+// settlingPanicked hands back a delivery whose settling panicked, counted
+// as a failed attempt: JetStream never gives up on an intent, so one that
+// panics on every delivery is dead-lettered by retry after MaxDeliver. A
+// second panic, in retry itself, is logged and the delivery left to its
+// ack wait.
+func (g *Gatekeeper) settlingPanicked(ctx context.Context, c *consumer, d *delivery, r any) {
+	defer func() {
+		if r := recover(); r != nil {
+			g.o.Logger.Error("panic while handing back a message", "subject", d.subject, "panic", fmt.Sprint(r))
+		}
+	}()
+	g.retry(ctx, c, d, fmt.Errorf("panic while settling: %v", r))
 }
 
 // startSpan continues the trace the delivery's headers carry in its
