@@ -132,8 +132,9 @@ var errUnreadable = errors.New("unreadable")
 // (the settler's part). It holds the gatekeeper's one recover: a panic while
 // processing, even in a propagator, costs this delivery only and
 // dead-letters it; a panic while settling (in an observer, say) is logged,
-// and the delivery is redelivered and replayed (and, should it panic on
-// every delivery, dead-lettered through its MAX_DELIVERIES advisory).
+// and the delivery is handed back and replayed, counted as a failed attempt
+// (so that, should it panic on every delivery, it is dead-lettered after
+// MaxDeliver of them).
 func (g *Gatekeeper) deliver(ctx context.Context, c *consumer, d *delivery, res *result, inflight chan<- job) {
 	settling := res != nil
 	defer func() {
@@ -265,8 +266,13 @@ func (g *Gatekeeper) retry(ctx context.Context, c *consumer, d *delivery, cause 
 		g.exhaust(ctx, c, d, cause)
 		return
 	}
+	// The delay grows with the failures, not with the deaths of
+	// gatekeepers that held it.
 	delay := g.backoff(delivered)
-	g.o.Logger.Warn("intent retried", "subject", d.subject, "deliveries", delivered, "delay", delay, "err", cause)
+	if failed > 0 {
+		delay = g.backoff(failed)
+	}
+	g.o.Logger.Warn("intent retried", "subject", d.subject, "deliveries", delivered, "failures", failed, "delay", delay, "err", cause)
 	d.msg.NakWithDelay(delay)
 }
 
