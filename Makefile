@@ -7,7 +7,7 @@ GO        ?= go
 # Packages where concurrency lives run under the race detector.
 RACE_PKGS ?= ./internal/core/gatekeeper/... ./internal/core/store/... ./internal/core/bus/...
 
-.PHONY: all run test test-cluster lint deps test-deps proto build help soak bench mutate compose-deps compose-images compose-smoke check-rules
+.PHONY: all run test test-cluster lint deps test-deps proto build help soak bench bench-procs mutate compose-deps compose-images compose-smoke check-rules
 
 all: build
 
@@ -89,6 +89,14 @@ bench: deps ## Go benchmarks (allocs/op), then the load run: prints a table, wri
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/core/policy ./internal/core/bus ./internal/core/store
 	@uptime
 	$(GO) run ./services/loadgen --out bench/results.json $(BENCH_ARGS)
+
+# The gatekeeper as it is deployed: the real binary as separate processes
+# against natsd, each one's CPU per decision reported (JSON intents by
+# default here; BENCH_ARGS="--json 0" for protobuf).
+bench-procs: deps ## load run with gatekeeper and NATS server as processes of their own: CPU per decision
+	$(GO) build -o bin/ ./services/gatekeeper ./services/natsd
+	@uptime
+	$(GO) run ./services/loadgen --bin-dir bin --json 1 --out bench/results-procs.json $(BENCH_ARGS)
 
 proto: ## regenerate Go code from proto/ with the tools pinned in go.mod
 	$(GO) tool buf lint

@@ -41,12 +41,14 @@ type settings struct {
 	Workers       int           `conf:"workers" default:"64" help:"intents decided concurrently"`
 	AutoPipeline  bool          `conf:"redis-autopipeline" default:"true" help:"send concurrent decisions to Redis in shared pipelines (one script call each, far fewer round trips)"`
 	MaxAckPending int           `conf:"max-ack-pending" default:"4096" help:"intents in flight across all replicas"`
-	MaxDeliver    int           `conf:"max-deliver" default:"10" help:"attempts before an intent is dead-lettered with its last error"`
-	AckWait       time.Duration `conf:"ack-wait" default:"30s" help:"redelivery delay for an intent not acknowledged"`
+	MaxDeliver    int           `conf:"max-deliver" default:"10" help:"failed attempts (Redis or NATS errors) before an intent is dead-lettered with its last error; gatekeepers that died holding it do not count"`
+	MaxCrashes    int           `conf:"max-crashes" default:"3" help:"times a gatekeeper may die while processing an intent alone before the intent is dead-lettered as the cause"`
+	AckWait       time.Duration `conf:"ack-wait" default:"3s" help:"redelivery delay for an intent whose gatekeeper stopped (intents in hand send progress every third of it)"`
 	DupWindow     time.Duration `conf:"duplicate-window" default:"10m" help:"JetStream duplicate window of the streams; must exceed max-deliver × max(ack-wait, 30s), the span of one intent's redeliveries"`
 	Grace         time.Duration `conf:"shutdown-grace" default:"25s" help:"time to finish in-flight intents after SIGTERM"`
 	LogLevel      string        `conf:"log-level" default:"info" help:"debug, info, warn or error"`
 	HTTPAddr      string        `conf:"http-addr" default:":8080" help:"address of /metrics, /healthz and /readyz; empty: none"`
+	Pprof         bool          `conf:"pprof" help:"also serve net/http/pprof under /debug/pprof/ on --http-addr, which must then be a loopback address"`
 }
 
 func main() {
@@ -101,6 +103,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	if s.Pprof {
+		if err := loopbackOnly(s.HTTPAddr); err != nil {
+			return fmt.Errorf("--pprof: %w", err)
+		}
+	}
 	var ln net.Listener
 	if s.HTTPAddr != "" {
 		if ln, err = net.Listen("tcp", s.HTTPAddr); err != nil {
@@ -145,7 +152,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	gk := gatekeeper.New(js, store.New(storeClient, s.Prefix), pol, gatekeeper.Options{
 		Subjects: subjects, Workers: s.Workers, MaxAckPending: s.MaxAckPending,
-		MaxDeliver: s.MaxDeliver, AckWait: s.AckWait, Logger: log, PolicyReplicas: s.Replicas,
+		MaxDeliver: s.MaxDeliver, MaxCrashes: s.MaxCrashes, AckWait: s.AckWait, Logger: log, PolicyReplicas: s.Replicas,
 		TracerProvider: tel.TracerProvider, Propagator: tel.Propagator, Observer: metrics,
 	})
 	log.Info("policy loaded", "version", pol.Version, "file", s.Policy)
@@ -180,6 +187,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if ln != nil {
 		mux := http.NewServeMux()
 		tel.Routes(mux, health)
+		if s.Pprof {
+			routePprof(mux)
+			log.Warn("serving /debug/pprof/ (profiling on)", "addr", ln.Addr().String())
+		}
 		go func() { httpDone <- telemetry.Serve(httpCtx, ln, mux) }()
 		log.Info("serving /metrics, /healthz and /readyz", "addr", ln.Addr().String())
 	} else {

@@ -45,6 +45,9 @@ type settings struct {
 	Rate         float64       `conf:"rate" default:"5000" help:"offered intents/s of the latency phase"`
 	Replicas     string        `conf:"replicas" default:"1,2,3" help:"gatekeeper replica counts of the scale-out phases"`
 	Phases       string        `conf:"phases" help:"comma-separated subset of ceiling,relay,hush,latency,replicas; empty: all"`
+	BinDir       string        `conf:"bin-dir" help:"directory holding the gatekeeper and natsd binaries: the gatekeepers run as processes of their own (each one's CPU per decision reported) and, without --nats-url, so does the NATS server; empty: everything in this process"`
+	GKArgs       string        `conf:"gatekeeper-args" help:"extra gatekeeper arguments with --bin-dir, space-separated (e.g. \"--log-level info\"; the default is warn)"`
+	JSON         float64       `conf:"json" help:"fraction of intents published as JSON (protojson), the rest binary protobuf"`
 	ProfileDir   string        `conf:"profile-dir" help:"write CPU, allocation and blocking profiles of the flat-out phase here"`
 	Out          string        `conf:"out" help:"write the result as JSON to this file"`
 }
@@ -81,6 +84,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		cfg.Replicas = append(cfg.Replicas, n)
 	}
+	if s.JSON < 0 || s.JSON > 1 {
+		return fmt.Errorf("--json: %v is not a fraction", s.JSON)
+	}
+	cfg.JSONFraction = s.JSON
 	if s.Phases != "" {
 		cfg.Phases = strings.Split(s.Phases, ",")
 	}
@@ -92,6 +99,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer os.RemoveAll(dir)
 	if err := os.MkdirAll(filepath.Join(dir, "redis"), 0o755); err != nil {
 		return fmt.Errorf("bench dir: %w", err)
+	}
+	if s.BinDir != "" {
+		cfg.Procs = &loadgen.Procs{Gatekeeper: filepath.Join(s.BinDir, "gatekeeper"), PolicyPath: s.Policy, Dir: dir, Args: strings.Fields(s.GKArgs),
+			Pprof: s.ProfileDir != ""}
+	}
+	if cfg.NATSURL == "" && s.BinDir != "" && !s.NATSCluster {
+		n, err := loadgen.StartNATSD(ctx, filepath.Join(s.BinDir, "natsd"), filepath.Join(dir, "nats"), "2m")
+		if err != nil {
+			return err
+		}
+		defer n.Stop()
+		cfg.NATSURL, cfg.NATSD = n.URL, n
 	}
 	if cfg.NATSURL == "" {
 		if s.NATSCluster {

@@ -59,6 +59,9 @@ func IsJSON(h nats.Header) bool {
 	if ct == "" {
 		return false
 	}
+	if ct == ContentTypeJSON {
+		return true // the common case, without parsing
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && mt == ContentTypeJSON
 }
@@ -80,6 +83,11 @@ func Decode(data []byte, h nats.Header, m proto.Message) error {
 
 // DecodeIntent decodes a contact intent.
 func DecodeIntent(data []byte, h nats.Header) (*hushv1.ContactIntent, error) {
+	if IsJSON(h) {
+		if it, ok := decodeIntentJSON(data); ok {
+			return it, nil
+		}
+	}
 	it := new(hushv1.ContactIntent)
 	if err := Decode(data, h, it); err != nil {
 		return nil, err

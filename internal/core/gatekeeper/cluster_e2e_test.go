@@ -28,6 +28,11 @@ var clusterScenarios = []struct {
 	{"deferral released and decided again", TestDeferredIntentIsAckedAtOnceAndDecidedAgainAtItsReleaseTime},
 	{"cancelled deferral never released", TestCancelledDeferralIsSuppressedAndNeverReleased},
 	{"releases once while replicas come and go", TestReleasesHappenOnceWhileReplicasComeAndGo},
+	// Crashes: deliveries lost with gatekeepers never dead-letter a valid
+	// intent; one that keeps killing them is dead-lettered (the attempts
+	// record is one key in a slot of its own).
+	{"intent outlives its dead gatekeepers", TestAnIntentWhoseGatekeepersDiedIsDecidedHoweverOftenItWasDelivered},
+	{"intent that kills its gatekeepers dead-lettered", TestAnIntentThatKeepsKillingItsGatekeeperIsDeadLetteredAsTheCause},
 }
 
 // TestClusterEndToEnd runs clusterScenarios on a 3-server NATS cluster with

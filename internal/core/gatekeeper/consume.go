@@ -158,9 +158,9 @@ func (g *Gatekeeper) run(ctx context.Context, inbound bool, ready signal) error 
 		g.o.Logger.Warn("consume", "err", err)
 	})
 	for i, c := range table {
-		handler := func(m jetstream.Msg) { jobs <- job{c: c, d: newDelivery(m)} }
+		handler := func(m jetstream.Msg) { jobs <- job{c: c, d: g.receive(m)} }
 		if c.inline {
-			handler = func(m jetstream.Msg) { g.deliver(work, c, newDelivery(m), nil, inflight) }
+			handler = func(m jetstream.Msg) { g.deliver(work, c, g.receive(m), nil, inflight) }
 		}
 		cc, err := created[i].Consume(handler, jetstream.PullMaxMessages(c.batch), jetstream.PullExpiry(pullExpiry), errHandler)
 		if err != nil {

@@ -71,18 +71,21 @@ func (g *Gatekeeper) handleAdvisory(ctx context.Context, d *delivery) result {
 		return result{err: fmt.Errorf("read exhausted intent: %w", err)}
 	}
 	*d = delivery{subject: raw.Subject, data: raw.Data, headers: raw.Header,
-		stream: a.Stream, seq: raw.Sequence, delivered: a.Deliveries, msg: d.msg, termAcks: true}
-	return g.finishExhausted(ctx, d)
+		stream: a.Stream, seq: raw.Sequence, delivered: a.Deliveries, msg: d.msg, termAcks: true, progress: d.progress}
+	return g.finishExhausted(ctx, d, "max_deliver",
+		fmt.Errorf("deliveries exhausted (%d): the gatekeeper stopped during the last one", d.delivered))
 }
 
-func (g *Gatekeeper) finishExhausted(ctx context.Context, m *delivery) result {
-	cause := fmt.Errorf("deliveries exhausted (%d): the gatekeeper stopped during the last one", m.delivered)
+// finishExhausted ends an intent that is not to be processed again: its
+// recorded decision is published, or else it is claimed for the dead
+// letters and dead-lettered at stage with cause.
+func (g *Gatekeeper) finishExhausted(ctx context.Context, m *delivery, stage string, cause error) result {
 	it, err := bus.DecodeIntent(m.data, m.headers)
 	if err != nil {
 		return deadLetterAs("decode", err)
 	}
 	if it.GetCustomerId() == "" || it.GetId() == "" {
-		return deadLetterAs("max_deliver", cause)
+		return deadLetterAs(stage, cause)
 	}
 	now := g.o.Now()
 	d, err := g.claimExhausted(ctx, it, cause, now)
@@ -90,9 +93,9 @@ func (g *Gatekeeper) finishExhausted(ctx context.Context, m *delivery) result {
 	case err != nil:
 		return result{err: err}
 	case d == nil:
-		return deadLetterAs("max_deliver", cause)
+		return deadLetterAs(stage, cause)
 	case d.GetOutcome() == hushv1.Outcome_OUTCOME_INVALID:
-		return deadLetterAs("max_deliver", errors.New(exhaustedMessage(d)))
+		return deadLetterAs(stage, errors.New(exhaustedMessage(d)))
 	default:
 		// The advisory may name a producer's republish rather than the
 		// message that made the decision; that one publishes its outcome.

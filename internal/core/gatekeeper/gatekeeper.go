@@ -31,11 +31,23 @@ type Options struct {
 	Workers int
 	// MaxAckPending bounds intents in flight across all replicas (4096).
 	MaxAckPending int
-	// AckWait is how long JetStream waits before redelivering (30s).
+	// AckWait is how long JetStream waits before redelivering a message
+	// its gatekeeper stopped acknowledging (3s): short, so that the
+	// intents a killed replica held are decided by the others within
+	// seconds. A message in hand is kept with a progress signal every
+	// AckWait/3, however long it takes.
 	AckWait time.Duration
-	// MaxDeliver is the number of attempts before an intent is
-	// dead-lettered with its last error (10).
+	// ProcessTimeout bounds the processing of one message (10s).
+	ProcessTimeout time.Duration
+	// MaxDeliver is the number of attempts that fail (a Redis or NATS
+	// error) before an intent is dead-lettered with its last error (10).
+	// Deliveries lost with a gatekeeper that died do not count: JetStream
+	// itself never gives up on an intent (see attempt).
 	MaxDeliver int
+	// MaxCrashes is the number of times a gatekeeper may die while
+	// processing an intent alone before the intent is dead-lettered as
+	// the cause (3).
+	MaxCrashes int
 	// ReleaseSlack tolerates clock skew between the JetStream server that
 	// releases a deferral and this replica (2s).
 	ReleaseSlack time.Duration
@@ -76,8 +88,10 @@ func (o *Options) defaults() {
 	def(&o.Workers, 64)
 	def(&o.MaxAckPending, 4096)
 	def(&o.MaxDeliver, 10)
+	def(&o.MaxCrashes, 3)
 	def(&o.PrefsCacheSize, 100_000)
-	defDur(&o.AckWait, 30*time.Second)
+	defDur(&o.AckWait, 3*time.Second)
+	defDur(&o.ProcessTimeout, 10*time.Second)
 	defDur(&o.RetryBase, 250*time.Millisecond)
 	defDur(&o.RetryMax, 30*time.Second)
 	defDur(&o.ReleaseSlack, 2*time.Second)
@@ -130,10 +144,16 @@ type Gatekeeper struct {
 	// replies remembers reply windows (see replyCache).
 	replies *replyCache
 	tracer  trace.Tracer
+	// tracing is off with the no-op provider: spans then get no
+	// attributes, which cost allocations even unrecorded.
+	tracing bool
 	// ready and inboundReady are closed once Run and RunInbound consume.
 	ready, inboundReady signal
 	// publishMu orders the publishes of the policy in force.
 	publishMu sync.Mutex
+	// solo is held for reading while a message is processed, and for
+	// writing while a suspect is processed alone (see attempt).
+	solo sync.RWMutex
 }
 
 // New returns a gatekeeper deciding with pol. js must have been created with
@@ -144,6 +164,8 @@ func New(js jetstream.JetStream, st *store.Store, pol *policy.Policy, o Options)
 		ready: newSignal(), inboundReady: newSignal()}
 	g.policy.Store(pol)
 	g.tracer = o.TracerProvider.Tracer("github.com/hush-oss/hush/internal/core/gatekeeper")
+	_, off := o.TracerProvider.(noop.TracerProvider)
+	g.tracing = !off
 	return g
 }
 
@@ -176,7 +198,10 @@ func (g *Gatekeeper) PublishPolicy(ctx context.Context) {
 // Policy returns the policy in force.
 func (g *Gatekeeper) Policy() *policy.Policy { return g.policy.Load() }
 
-// ConsumerConfig is the durable consumer every replica shares.
+// ConsumerConfig is the durable consumer every replica shares. JetStream
+// never gives up on an intent (MaxDeliver -1): its deliveries also count the
+// gatekeepers that died holding it, which are no fault of the intent's, so
+// the gatekeeper counts what is (see attempt and retry).
 func (g *Gatekeeper) ConsumerConfig() jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		Durable:       g.o.Durable,
@@ -184,7 +209,7 @@ func (g *Gatekeeper) ConsumerConfig() jetstream.ConsumerConfig {
 		FilterSubject: g.o.Subjects.All("intent"),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       g.o.AckWait,
-		MaxDeliver:    g.o.MaxDeliver,
+		MaxDeliver:    -1,
 		MaxAckPending: g.o.MaxAckPending,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	}
@@ -201,8 +226,9 @@ func (g *Gatekeeper) ReleasedConsumerConfig() jetstream.ConsumerConfig {
 }
 
 // AdvisoryConsumerConfig is the durable consumer of the MAX_DELIVERIES
-// advisories of the two consumers above. It never gives up: an advisory is
-// the last trace of an intent whose deliveries ran out.
+// advisories of the two consumers above, which come only from consumers
+// created with a bounded MaxDeliver (by an earlier version). It never gives
+// up: an advisory is the last trace of an intent whose deliveries ran out.
 func (g *Gatekeeper) AdvisoryConsumerConfig() jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		Durable:       g.o.Durable + "-advisories",

@@ -23,7 +23,9 @@ func (g *Gatekeeper) handle(ctx context.Context, m *delivery) result {
 
 	g.o.Observer.InFlight(1)
 	defer g.o.Observer.InFlight(-1)
-	span.SetAttributes(consumeAttributes(m.subject, m.data, g.o.Durable)...)
+	if g.tracing { // the attributes cost allocations even unrecorded
+		span.SetAttributes(consumeAttributes(m.subject, m.data, g.o.Durable)...)
+	}
 	it, err := bus.DecodeIntent(m.data, m.headers)
 	if err != nil {
 		return deadLetterAs("decode", err)

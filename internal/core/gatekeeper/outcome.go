@@ -11,7 +11,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/hush-oss/hush/internal/core/bus"
 	"github.com/hush-oss/hush/internal/core/deferral"
@@ -44,17 +43,15 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m *delivery, it *hushv1
 			subject = h // deferred again after a release
 		}
 		schedule = deferral.ScheduleMsg(g.o.Subjects, it, subject, m.data, m.headers, at)
-		rec := &hushv1.SuppressionRecord{Decision: d, Intent: redact(it), DestinationHash: policy.HashDestination(it.GetDestination())}
 		var err error
-		if out, err = bus.NewMsg(g.o.Subjects.Suppressed(it.GetChannel()), "", rec); err != nil {
+		if out, err = suppressionMsg(g.o.Subjects.Suppressed(it.GetChannel()), it, d); err != nil {
 			return result{err: err}
 		}
 	case hushv1.Outcome_OUTCOME_APPROVED:
 		out = g.dispatchMsg(m, it)
 	default:
-		rec := &hushv1.SuppressionRecord{Decision: d, Intent: redact(it), DestinationHash: policy.HashDestination(it.GetDestination())}
 		var err error
-		if out, err = bus.NewMsg(g.o.Subjects.Suppressed(it.GetChannel()), "", rec); err != nil {
+		if out, err = suppressionMsg(g.o.Subjects.Suppressed(it.GetChannel()), it, d); err != nil {
 			return result{err: err}
 		}
 	}
@@ -67,15 +64,22 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m *delivery, it *hushv1
 	out.Header.Set(bus.HeaderOutcome, policy.ShortOutcome(d.GetOutcome()))
 	out.Header.Set(bus.HeaderPolicyVersion, d.GetPolicyVersion())
 
-	pctx, span := g.tracer.Start(ctx, out.Subject+" publish", trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(
-			attribute.String("messaging.system", "nats"),
-			attribute.String("messaging.operation.type", "send"),
-			attribute.String("messaging.destination.name", out.Subject),
-			attribute.String("messaging.message.id", it.GetId()),
-			attribute.String("hush.customer_id", it.GetCustomerId()),
-		),
-		trace.WithAttributes(decisionAttributes(d, replayed)...))
+	var pctx context.Context
+	var span trace.Span
+	if g.tracing {
+		pctx, span = g.tracer.Start(ctx, out.Subject+" publish", trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(
+				attribute.String("messaging.system", "nats"),
+				attribute.String("messaging.operation.type", "send"),
+				attribute.String("messaging.destination.name", out.Subject),
+				attribute.String("messaging.message.id", it.GetId()),
+				attribute.String("hush.customer_id", it.GetCustomerId()),
+			),
+			trace.WithAttributes(decisionAttributes(d, replayed)...))
+	} else {
+		// Tracing off: a no-op span, without the attributes' allocations.
+		pctx, span = g.tracer.Start(ctx, "hush publish", trace.WithSpanKind(trace.SpanKindProducer))
+	}
 	g.o.Propagator.Inject(pctx, bus.HeaderCarrier(out.Header))
 
 	toSend := []*nats.Msg{out}
@@ -199,11 +203,15 @@ func (g *Gatekeeper) logDecision(d *hushv1.Decision, replayed bool) {
 		"reason", reason, "rule", rule, "policy_version", d.GetPolicyVersion(), "trace_id", d.GetTraceId(), "replayed", replayed)
 }
 
-// redact returns the intent without what the suppression log must not hold:
-// the payload and the destination.
-func redact(it *hushv1.ContactIntent) *hushv1.ContactIntent {
-	c := proto.CloneOf(it)
-	c.Payload = nil
-	c.Destination = ""
-	return c
+// suppressionMsg is the suppression log's record of d, with the intent
+// without what the log must not hold: the payload and the destination
+// (hashed). They are taken out of it while the record is encoded and put
+// back after, rather than the intent cloned for every suppression: it is
+// this worker's own.
+func suppressionMsg(subject string, it *hushv1.ContactIntent, d *hushv1.Decision) (*nats.Msg, error) {
+	payload, dest := it.Payload, it.Destination
+	it.Payload, it.Destination = nil, ""
+	defer func() { it.Payload, it.Destination = payload, dest }()
+	rec := &hushv1.SuppressionRecord{Decision: d, Intent: it, DestinationHash: policy.HashDestination(dest)}
+	return bus.NewMsg(subject, "", rec)
 }

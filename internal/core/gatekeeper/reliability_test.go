@@ -308,6 +308,10 @@ func TestIntentWhoseLastDeliveryDiedIsDeadLetteredOrItsDecisionPublished(t *test
 	h := newHarness(t)
 	o := gatekeeper.Options{Subjects: h.subjects, MaxDeliver: 2, AckWait: time.Second}
 	cfg := gatekeeper.New(h.js, h.store, h.pol, o).ConsumerConfig()
+	// A consumer an earlier version created, whose JetStream gave up after
+	// MaxDeliver deliveries and left MAX_DELIVERIES advisories (today's
+	// never gives up: see TestAnIntentWhoseGatekeepersDiedIsDecided...).
+	cfg.MaxDeliver = 2
 
 	undecided := intent("undecided", "c-1", "email", "marketing")
 	decided := intent("decided", "c-2", "email", "marketing")

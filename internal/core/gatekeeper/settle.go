@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hush-oss/hush/internal/core/bus"
+	"github.com/hush-oss/hush/internal/core/store"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 
@@ -35,6 +37,8 @@ type delivery struct {
 	// intent read back for the MAX_DELIVERIES advisory msg, which is done
 	// once the intent is dead-lettered.
 	termAcks bool
+	// progress keeps msg from being redelivered while it is in hand.
+	progress *progress
 }
 
 func newDelivery(m jetstream.Msg) *delivery {
@@ -43,6 +47,51 @@ func newDelivery(m jetstream.Msg) *delivery {
 		d.stream, d.seq, d.delivered = md.Stream, md.Sequence.Stream, md.NumDelivered
 	}
 	return d
+}
+
+// receive takes a delivery in hand: until it is settled, JetStream hears
+// every ackWait/3 that it is in progress, so that a short ack wait
+// redelivers only what a gatekeeper that stopped held.
+func (g *Gatekeeper) receive(m jetstream.Msg) *delivery {
+	d := newDelivery(m)
+	d.progress = startProgress(m, max(g.o.AckWait/3, 50*time.Millisecond))
+	return d
+}
+
+// progress sends a message's progress signals until it is stopped.
+type progress struct {
+	mu      sync.Mutex
+	t       *time.Timer
+	stopped bool
+}
+
+func startProgress(m jetstream.Msg, every time.Duration) *progress {
+	p := new(progress)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.t = time.AfterFunc(every, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.stopped {
+			return
+		}
+		if err := m.InProgress(); errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
+			return
+		}
+		p.t.Reset(every)
+	})
+	return p
+}
+
+// stop ends the signals; a nil progress has none.
+func (p *progress) stop() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.stopped = true
+	p.t.Stop()
+	p.mu.Unlock()
 }
 
 // result is what processing a delivery comes to: nothing more to do (ack),
@@ -83,8 +132,9 @@ var errUnreadable = errors.New("unreadable")
 // (the settler's part). It holds the gatekeeper's one recover: a panic while
 // processing, even in a propagator, costs this delivery only and
 // dead-letters it; a panic while settling (in an observer, say) is logged,
-// and the delivery is redelivered and replayed (and, should it panic on
-// every delivery, dead-lettered through its MAX_DELIVERIES advisory).
+// and the delivery is handed back and replayed, counted as a failed attempt
+// (so that, should it panic on every delivery, it is dead-lettered after
+// MaxDeliver of them).
 func (g *Gatekeeper) deliver(ctx context.Context, c *consumer, d *delivery, res *result, inflight chan<- job) {
 	settling := res != nil
 	defer func() {
@@ -92,7 +142,9 @@ func (g *Gatekeeper) deliver(ctx context.Context, c *consumer, d *delivery, res 
 		switch {
 		case r == nil:
 		case settling:
+			d.progress.stop()
 			g.o.Logger.Error("panic while settling a message", "subject", d.subject, "panic", fmt.Sprint(r))
+			g.settlingPanicked(ctx, c, d, r)
 		default:
 			g.settle(ctx, c, d, deadLetterAs("panic", fmt.Errorf("panic: %v", r)))
 		}
@@ -103,9 +155,9 @@ func (g *Gatekeeper) deliver(ctx context.Context, c *consumer, d *delivery, res 
 		var span trace.Span
 		ctx, span = g.startSpan(ctx, c, d)
 		defer span.End()
-		pctx, cancel := context.WithTimeout(ctx, g.o.AckWait)
+		pctx, cancel := context.WithTimeout(ctx, g.o.ProcessTimeout)
 		defer cancel()
-		r := c.process(pctx, d)
+		r := g.process(pctx, c, d)
 		settling = true
 		if len(r.futs) > 0 {
 			inflight <- job{c: c, d: d, res: r}
@@ -114,6 +166,20 @@ func (g *Gatekeeper) deliver(ctx context.Context, c *consumer, d *delivery, res 
 		res = &r
 	}
 	g.settle(ctx, c, d, *res)
+}
+
+// settlingPanicked hands back a delivery whose settling panicked, counted
+// as a failed attempt: JetStream never gives up on an intent, so one that
+// panics on every delivery is dead-lettered by retry after MaxDeliver. A
+// second panic, in retry itself, is logged and the delivery left to its
+// ack wait.
+func (g *Gatekeeper) settlingPanicked(ctx context.Context, c *consumer, d *delivery, r any) {
+	defer func() {
+		if r := recover(); r != nil {
+			g.o.Logger.Error("panic while handing back a message", "subject", d.subject, "panic", fmt.Sprint(r))
+		}
+	}()
+	g.retry(ctx, c, d, fmt.Errorf("panic while settling: %v", r))
 }
 
 // startSpan continues the trace the delivery's headers carry in its
@@ -130,6 +196,7 @@ func (g *Gatekeeper) startSpan(ctx context.Context, c *consumer, d *delivery) (c
 // are acknowledged, dead-lettered and terminated when it is bad input,
 // terminated when unreadable, handed back otherwise.
 func (g *Gatekeeper) settle(ctx context.Context, c *consumer, d *delivery, r result) {
+	defer d.progress.stop()
 	err := r.err
 	if err == nil {
 		if werr := wait(r.futs); werr != nil {
@@ -180,15 +247,32 @@ func wait(futs []jetstream.PubAckFuture) error {
 // retry hands a delivery back after a transient failure, with a jittered
 // exponential delay; on its last delivery it is settled for good instead
 // (see exhaust), so that nothing is dropped silently.
+//
+// An intent's failures are counted in its attempts record, not by its
+// deliveries, which also count the gatekeepers that died holding it: those
+// must never exhaust a valid intent. When Redis cannot count, nothing can
+// be decided or claimed either, and the intent is handed back.
 func (g *Gatekeeper) retry(ctx context.Context, c *consumer, d *delivery, cause error) {
 	g.o.Observer.Retried(cause)
 	delivered := max(d.delivered, 1)
-	if c.exhausts && delivered >= uint64(g.o.MaxDeliver) {
+	failed := delivered
+	if c.claims && d.stream != "" {
+		failed = 0
+		if a, _, err := g.store.MarkAttempt(ctx, d.stream, d.seq, store.MarkFail, attemptsRetention); err == nil {
+			failed = uint64(a.Failed) + 1
+		}
+	}
+	if c.exhausts && failed >= uint64(g.o.MaxDeliver) {
 		g.exhaust(ctx, c, d, cause)
 		return
 	}
+	// The delay grows with the failures, not with the deaths of
+	// gatekeepers that held it.
 	delay := g.backoff(delivered)
-	g.o.Logger.Warn("intent retried", "subject", d.subject, "deliveries", delivered, "delay", delay, "err", cause)
+	if failed > 0 {
+		delay = g.backoff(failed)
+	}
+	g.o.Logger.Warn("intent retried", "subject", d.subject, "deliveries", delivered, "failures", failed, "delay", delay, "err", cause)
 	d.msg.NakWithDelay(delay)
 }
 
@@ -205,17 +289,16 @@ func (g *Gatekeeper) backoff(delivered uint64) time.Duration {
 // with its last error. An intent is dead-lettered only if it can be claimed
 // as such; a decision already recorded (decided, but its outcome's publish
 // failed) must be published, never dead-lettered beside it, so the intent is
-// handed back and its MAX_DELIVERIES advisory republishes the recorded
-// outcome.
+// handed back, and each delivery publishes the recorded outcome again.
 func (g *Gatekeeper) exhaust(ctx context.Context, c *consumer, d *delivery, cause error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if it, err := bus.DecodeIntent(d.data, d.headers); c.claims && err == nil && it.GetCustomerId() != "" && it.GetId() != "" {
 		dec, err := g.claimExhausted(ctx, it, cause, g.o.Now())
 		if err != nil || dec != nil && dec.GetOutcome() != hushv1.Outcome_OUTCOME_INVALID {
-			g.o.Logger.Warn("intent exhausted its deliveries with a decision to publish; left to its advisory",
+			g.o.Logger.Warn("intent exhausted its attempts with a decision to publish; handed back",
 				"subject", d.subject, "deliveries", d.delivered, "err", cause, "claim_err", err)
-			d.msg.NakWithDelay(g.o.RetryBase)
+			d.msg.NakWithDelay(g.o.RetryMax)
 			return
 		}
 	}

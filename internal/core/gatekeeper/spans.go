@@ -53,7 +53,7 @@ func describeDecision(span trace.Span, d *hushv1.Decision, replayed bool, err er
 		span.SetStatus(codes.Error, "decide")
 		return
 	}
-	if d != nil {
+	if d != nil && span.IsRecording() { // the attributes cost allocations even unrecorded
 		span.SetAttributes(decisionAttributes(d, replayed)...)
 	}
 }

@@ -59,7 +59,17 @@ type Config struct {
 	// profiles of the flat-out hush phase (this process: the gatekeeper,
 	// the load generator and an in-process NATS server when there is one).
 	ProfileDir string
-	Log        io.Writer
+	// Procs, when set, runs the gatekeeper replicas as separate processes
+	// of the real binary and reads each one's CPU time; nil runs them in
+	// this process (for profiling the whole path at once).
+	Procs *Procs
+	// JSONFraction of the intents are published as protojson with
+	// Content-Type application/json, the rest as binary protobuf.
+	JSONFraction float64
+	// NATSD, when set, is the NATS server process: its CPU per decision
+	// is reported too.
+	NATSD *NATSD
+	Log   io.Writer
 }
 
 // Phase is the measurement of one phase.
@@ -92,10 +102,19 @@ type Phase struct {
 	BytesPerDecision float64 `json:"redis_bytes_per_decision,omitempty"`
 	RedisCPU         float64 `json:"redis_cpu_cores"`   // Redis CPU seconds per second
 	ProcessCPU       float64 `json:"process_cpu_cores"` // this process's
-	LoadAverage      string  `json:"load_average"`
-	PublishFailures  int64   `json:"publish_failures"`
-	MeasuredSeconds  float64 `json:"measured_seconds"`
-	ProfileDirectory string  `json:"profile_dir,omitempty"`
+	// GatekeeperCPU is the gatekeeper processes' CPU seconds per second,
+	// summed over replicas, in the process mode; the per-decision figures
+	// divide CPU time by the decisions of the measured window.
+	GatekeeperCPU     float64 `json:"gatekeeper_cpu_cores,omitempty"`
+	GatekeeperCPUPerD float64 `json:"gatekeeper_cpu_us_per_decision,omitempty"`
+	RedisCPUPerD      float64 `json:"redis_cpu_us_per_decision,omitempty"`
+	NATSCPUPerD       float64 `json:"nats_cpu_us_per_decision,omitempty"`
+	JSONFraction      float64 `json:"json_fraction"`
+	Processes         bool    `json:"gatekeeper_processes"`
+	LoadAverage       string  `json:"load_average"`
+	PublishFailures   int64   `json:"publish_failures"`
+	MeasuredSeconds   float64 `json:"measured_seconds"`
+	ProfileDirectory  string  `json:"profile_dir,omitempty"`
 }
 
 // Result is a whole run.
@@ -316,7 +335,22 @@ func (b *bench) streamPhase(ctx context.Context, name string, replicas int, rate
 			c()
 		}
 	}()
+	var procs []*gkProc
+	defer func() {
+		for _, g := range procs {
+			g.kill()
+		}
+	}()
+	p.JSONFraction, p.Processes = b.cfg.JSONFraction, b.cfg.Procs != nil && !relay
 	for i := range replicas {
+		if p.Processes {
+			g, err := b.cfg.Procs.start(ctx, name, i, b.cfg, prefix)
+			if err != nil {
+				return p, err
+			}
+			procs = append(procs, g)
+			continue
+		}
 		cnc, cjs, err := connect.NATS(b.cfg.NATSURL, connect.NATSOptions{Name: fmt.Sprintf("hush-%s-%d", kind, i), MaxPendingPublishes: b.cfg.MaxAckPending})
 		if err != nil {
 			return p, err
@@ -359,7 +393,7 @@ func (b *bench) streamPhase(ctx context.Context, name string, replicas int, rate
 	defer col.Stop()
 
 	pub := &Publisher{Subjects: subjects, Gen: b.cfg.Workload.NewGenerator(name, 1), Book: book, Rate: rate,
-		MaxBacklog: int64(2 * b.cfg.MaxAckPending * replicas)}
+		JSONFraction: b.cfg.JSONFraction, MaxBacklog: int64(2 * b.cfg.MaxAckPending * replicas)}
 	pub.Backlog = func() int64 { return int64(pub.Published()) - col.Seen() }
 	pnc, err := nats.Connect(b.cfg.NATSURL, nats.Name("hush-loadgen-publisher"))
 	if err != nil {
@@ -381,11 +415,37 @@ func (b *bench) streamPhase(ctx context.Context, name string, replicas int, rate
 	from := time.Now()
 	col.from.Store(from.UnixNano())
 	cpu0, redis0 := processCPU(), before.CPU
+	gkCPU := func() float64 {
+		var sum float64
+		for _, g := range procs {
+			sum += g.cpu()
+		}
+		return sum
+	}
+	gk0 := gkCPU()
+	natsCPU := func() float64 {
+		if b.cfg.NATSD == nil {
+			return 0
+		}
+		return b.cfg.NATSD.CPU()
+	}
+	nats0 := natsCPU()
 	if r, err := ReadRedisStats(ctx, b.admin); err == nil {
 		redis0 = r.CPU
 	}
 	stopProfile := func() error { return nil }
-	if profile {
+	if profile && len(procs) > 0 {
+		// The gatekeeper's own profile, from its /debug/pprof/.
+		if err := os.MkdirAll(b.cfg.ProfileDir, 0o755); err != nil {
+			return p, fmt.Errorf("profile dir: %w", err)
+		}
+		perr := make(chan error, 1)
+		go func() {
+			perr <- procs[0].profile(ctx, int(b.cfg.Duration.Seconds()), filepath.Join(b.cfg.ProfileDir, "gatekeeper-cpu.prof"))
+		}()
+		stopProfile = func() error { return <-perr }
+		p.ProfileDirectory = b.cfg.ProfileDir
+	} else if profile {
 		if stopProfile, err = startProfiles(b.cfg.ProfileDir); err != nil {
 			return p, err
 		}
@@ -400,8 +460,12 @@ func (b *bench) streamPhase(ctx context.Context, name string, replicas int, rate
 		return p, err
 	}
 	p.ProcessCPU = (processCPU() - cpu0) / to.Sub(from).Seconds()
+	gkSecs, natsSecs := gkCPU()-gk0, natsCPU()-nats0
+	p.GatekeeperCPU = gkSecs / to.Sub(from).Seconds()
+	var redisSecs float64
 	if r, err := ReadRedisStats(ctx, b.admin); err == nil {
-		p.RedisCPU = (r.CPU - redis0) / to.Sub(from).Seconds()
+		redisSecs = r.CPU - redis0
+		p.RedisCPU = redisSecs / to.Sub(from).Seconds()
 	}
 	p.LoadAverage = loadAverage()
 
@@ -420,6 +484,12 @@ func (b *bench) streamPhase(ctx context.Context, name string, replicas int, rate
 	if runErr != nil {
 		return p, runErr
 	}
+	for _, g := range procs {
+		if err := g.stop(); err != nil {
+			return p, err
+		}
+	}
+	procs = nil
 	for _, c := range closers {
 		c()
 	}
@@ -430,6 +500,13 @@ func (b *bench) streamPhase(ctx context.Context, name string, replicas int, rate
 	p.MeasuredSeconds = to.Sub(from).Seconds()
 	p.Published, p.Outcomes, p.ByOutcome = published, col.Seen(), byOutcome
 	p.Latency = &lat
+	if lat.Count > 0 {
+		if !relay {
+			p.RedisCPUPerD = redisSecs / float64(lat.Count) * 1e6
+		}
+		p.GatekeeperCPUPerD = gkSecs / float64(lat.Count) * 1e6
+		p.NATSCPUPerD = natsSecs / float64(lat.Count) * 1e6
+	}
 	p.Missing, p.Duplicated = book.Audit(published)
 	p.PublishFailures = pub.Failed()
 	if !relay {

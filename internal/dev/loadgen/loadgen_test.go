@@ -3,6 +3,9 @@ package loadgen_test
 import (
 	"bytes"
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -116,4 +119,63 @@ func TestSeqOfReadsEveryOutcomeID(t *testing.T) {
 			t.Errorf("SeqOf(%q) accepted a foreign id", id)
 		}
 	}
+}
+
+// TestRunWithGatekeeperProcesses runs the flat-out phase with the real
+// gatekeeper binary as two processes against natsd as a process of its
+// own, half the intents JSON, and wants each decision accounted for and
+// the gatekeepers' CPU per decision reported.
+func TestRunWithGatekeeperProcesses(t *testing.T) {
+	bin := t.TempDir()
+	out, err := exec.Command("go", "build", "-o", bin+"/", "github.com/hush-oss/hush/services/gatekeeper", "github.com/hush-oss/hush/services/natsd").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	n, err := loadgen.StartNATSD(ctx, filepath.Join(bin, "natsd"), t.TempDir(), "2m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Stop)
+	r := testenv.StartRedis(t, testenv.RedisOptions{Private: true, AppendOnly: true})
+	pol, yaml := testenv.DaytimeDefaultPolicy(t)
+	policyPath := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(policyPath, yaml, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w := loadgen.DefaultWorkload()
+	w.Customers = 2_000
+	var log bytes.Buffer
+	cfg := loadgen.Config{
+		NATSURL: n.URL, RedisURL: r.URL, FlushRedis: true, Policy: pol, Workload: w,
+		Workers: 16, MaxAckPending: 512, RedisPool: 24, AutoPipeline: true,
+		Warmup: 500 * time.Millisecond, Duration: 2 * time.Second, Replicas: []int{2},
+		Phases: []string{"replicas"}, JSONFraction: 0.5, NATSD: n, Log: &log,
+		Procs: &loadgen.Procs{Gatekeeper: filepath.Join(bin, "gatekeeper"), PolicyPath: policyPath, Dir: t.TempDir()},
+	}
+	res, err := loadgen.Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, log.String())
+	}
+	if len(res.Phases) != 1 {
+		t.Fatalf("%d phases, want replicas2", len(res.Phases))
+	}
+	p := res.Phases[0]
+	if !p.Processes || p.JSONFraction != 0.5 {
+		t.Errorf("phase ran with processes %v, JSON %v; want true, 0.5", p.Processes, p.JSONFraction)
+	}
+	if p.Missing != 0 || p.Duplicated != 0 || p.Outcomes != int64(p.Published) || p.Published == 0 {
+		t.Errorf("%d published, %d outcomes, %d missing, %d duplicated", p.Published, p.Outcomes, p.Missing, p.Duplicated)
+	}
+	if p.GatekeeperCPU <= 0 || p.GatekeeperCPUPerD <= 0 || p.RedisCPUPerD <= 0 || p.NATSCPUPerD <= 0 {
+		t.Errorf("CPU not measured: gatekeepers %.2f cores, %.1f µs/decision; Redis %.1f, NATS %.1f µs/decision",
+			p.GatekeeperCPU, p.GatekeeperCPUPerD, p.RedisCPUPerD, p.NATSCPUPerD)
+	}
+	var table bytes.Buffer
+	res.WriteTable(&table)
+	if !strings.Contains(table.String(), "gk µs/dec") {
+		t.Errorf("table lacks the gatekeepers' CPU per decision:\n%s", table.String())
+	}
+	t.Logf("gatekeepers %.1f µs/decision, Redis %.1f µs/decision, %.0f decisions/s", p.GatekeeperCPUPerD, p.RedisCPUPerD, p.Throughput)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hush-oss/hush/internal/core/bus"
@@ -24,6 +25,9 @@ type Publisher struct {
 	Book     *Book
 	// Rate is intents per second; 0 publishes flat out.
 	Rate float64
+	// JSONFraction of the intents go as protojson (Content-Type
+	// application/json), as producers without codegen send them.
+	JSONFraction float64
 	// Backlog, when set, returns how many published intents have no
 	// outcome yet; flat out, publishing pauses above MaxBacklog so that
 	// the run measures the system, not a queue growing without end.
@@ -99,11 +103,20 @@ func (p *Publisher) publish(ctx context.Context, n int64) error {
 		k := p.Gen.Customer()
 		now := time.Now()
 		it := p.Gen.Next(seq, k, now)
-		data, err := proto.Marshal(it)
+		m := nats.NewMsg(p.Subjects.Intent(it.GetSender().GetService(), it.GetChannel()))
+		var data []byte
+		var err error
+		// Spread evenly: intent seq is JSON when the fraction's running
+		// count steps past an integer.
+		if p.JSONFraction > 0 && int64(float64(seq+1)*p.JSONFraction) > int64(float64(seq)*p.JSONFraction) {
+			data, err = protojson.Marshal(it)
+			m.Header.Set(bus.HeaderContentType, bus.ContentTypeJSON)
+		} else {
+			data, err = proto.Marshal(it)
+		}
 		if err != nil {
 			return fmt.Errorf("encode intent: %w", err)
 		}
-		m := nats.NewMsg(p.Subjects.Intent(it.GetSender().GetService(), it.GetChannel()))
 		m.Data = data
 		m.Header.Set(bus.HeaderMsgID, it.GetId())
 		if !p.Book.Sent(seq, now.UnixNano()) {

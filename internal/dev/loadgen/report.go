@@ -31,10 +31,19 @@ func (r *Result) score() {
 		r.Targets = append(r.Targets,
 			Target{"sustained decisions/s (flat out)", ">= 20000", fmt.Sprintf("%.0f", hush.Throughput), hush.Throughput >= 20_000},
 			Target{"Redis script calls per decision (server)", "1", fmt.Sprintf("%.3f", hush.ScriptCalls), hush.ScriptCalls >= 0.99 && hush.ScriptCalls <= 1.02 && hush.OtherCalls == 0},
-			Target{"Redis round trips per decision (client)", "<= 1", fmt.Sprintf("%.3f", hush.RoundTrips), hush.RoundTrips > 0 && hush.RoundTrips <= 1.02},
 			Target{"Redis memory per active customer", "<= 1024 B", fmt.Sprintf("%.0f B", hush.BytesPerCustomer), hush.BytesPerCustomer <= 1024},
 			Target{"nothing lost or duplicated", "0 / 0", fmt.Sprintf("%d / %d", hush.Missing, hush.Duplicated), hush.Missing == 0 && hush.Duplicated == 0},
 		)
+		if !hush.Processes { // counted by a hook in this process
+			r.Targets = append(r.Targets, Target{"Redis round trips per decision (client)", "<= 1", fmt.Sprintf("%.3f", hush.RoundTrips), hush.RoundTrips > 0 && hush.RoundTrips <= 1.02})
+		}
+		if hush.RedisCPUPerD > 0 {
+			r.Targets = append(r.Targets, Target{"Redis CPU per decision", "<= 12 µs", fmt.Sprintf("%.1f µs", hush.RedisCPUPerD), hush.RedisCPUPerD <= 12})
+		}
+		if hush.Processes {
+			r.Targets = append(r.Targets, Target{fmt.Sprintf("gatekeeper process CPU per decision (%.0f%% JSON)", 100*hush.JSONFraction), "<= 25 µs",
+				fmt.Sprintf("%.1f µs", hush.GatekeeperCPUPerD), hush.GatekeeperCPUPerD <= 25})
+		}
 		if ceiling != nil {
 			r.Targets = append(r.Targets, Target{"ratio to the Redis-script ceiling", ">= 0.60", fmt.Sprintf("%.2f", r.RatioToCeiling), r.RatioToCeiling >= 0.6})
 		}
@@ -50,7 +59,7 @@ func (r *Result) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "\nHush load run %s: %d CPUs, GOMAXPROCS %d, %d customers (zipf s=%.2f), workers %d, max ack pending %d, redis pool %d, warm-up %s, measured %s\n\n",
 		r.Started.Format("2006-01-02 15:04:05Z"), r.CPUs, r.GOMAXPROCS, r.Workload.Customers, r.Workload.ZipfS, r.Workers, r.MaxAck, r.RedisPool, r.Warmup, r.Duration)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\treplicas\toffered/s\tthroughput/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\tscripts/dec\trt/dec\tB/customer\tB/decision\tredis cpu\tproc cpu\tlost/dup\tload avg\t")
+	fmt.Fprintln(tw, "phase\treplicas\toffered/s\tthroughput/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\tscripts/dec\trt/dec\tB/customer\tB/decision\tredis cpu\tproc cpu\tgk cpu\tgk µs/dec\tredis µs/dec\tnats µs/dec\tlost/dup\tload avg\t")
 	for _, p := range r.Phases {
 		offered := "max"
 		if p.Offered > 0 {
@@ -61,8 +70,11 @@ func (r *Result) WriteTable(w io.Writer) {
 			lat = []string{f2(p.Latency.P50), f2(p.Latency.P95), f2(p.Latency.P99), f2(p.Latency.Max)}
 		}
 		sc, rt, bc, bd := "-", "-", "-", "-"
+		if p.RoundTrips > 0 || p.Processes {
+			sc = fmt.Sprintf("%.3f", p.ScriptCalls)
+		}
 		if p.RoundTrips > 0 {
-			sc, rt = fmt.Sprintf("%.3f", p.ScriptCalls), fmt.Sprintf("%.3f", p.RoundTrips)
+			rt = fmt.Sprintf("%.3f", p.RoundTrips)
 		}
 		if p.Customers > 0 {
 			bc, bd = fmt.Sprintf("%.0f", p.BytesPerCustomer), fmt.Sprintf("%.0f", p.BytesPerDecision)
@@ -71,8 +83,19 @@ func (r *Result) WriteTable(w io.Writer) {
 		if p.Replicas > 0 {
 			replicas = fmt.Sprint(p.Replicas)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%d/%d\t%s\t\n",
-			p.Name, replicas, offered, p.Throughput, lat[0], lat[1], lat[2], lat[3], sc, rt, bc, bd, p.RedisCPU, p.ProcessCPU, p.Missing, p.Duplicated, p.LoadAverage)
+		gk, gkd, rd := "-", "-", "-"
+		if p.Processes {
+			gk, gkd = f2(p.GatekeeperCPU), fmt.Sprintf("%.1f", p.GatekeeperCPUPerD)
+		}
+		if p.RedisCPUPerD > 0 {
+			rd = fmt.Sprintf("%.1f", p.RedisCPUPerD)
+		}
+		nd := "-"
+		if p.NATSCPUPerD > 0 {
+			nd = fmt.Sprintf("%.1f", p.NATSCPUPerD)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t%d/%d\t%s\t\n",
+			p.Name, replicas, offered, p.Throughput, lat[0], lat[1], lat[2], lat[3], sc, rt, bc, bd, p.RedisCPU, p.ProcessCPU, gk, gkd, rd, nd, p.Missing, p.Duplicated, p.LoadAverage)
 	}
 	tw.Flush()
 	if r.RatioToCeiling > 0 || r.RatioToRelay > 0 {

@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/embedded"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // InstrumentRedis makes every Redis call made inside a span a CLIENT span
@@ -22,8 +23,13 @@ import (
 // itself, on the caller's context, so that it stays under hush.decide
 // whatever the pipelining.)
 func InstrumentRedis(rdb redis.UniversalClient, tp trace.TracerProvider, hooks ...redis.Hook) error {
-	if err := redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(childrenOnly{tp: tp}), redisotel.WithDBStatement(false), redisotel.WithDialFilter(true)); err != nil {
-		return fmt.Errorf("redis tracing: %w", err)
+	// With tracing off there is no hook at all: the hook formats every
+	// pipeline's commands whether it records them or not (a few percent of
+	// the gatekeeper's CPU, docs/performance.md).
+	if _, off := tp.(noop.TracerProvider); !off {
+		if err := redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(childrenOnly{tp: tp}), redisotel.WithDBStatement(false), redisotel.WithDialFilter(true)); err != nil {
+			return fmt.Errorf("redis tracing: %w", err)
+		}
 	}
 	for _, h := range hooks {
 		rdb.AddHook(h)
