@@ -471,7 +471,7 @@ func TestRedisWorkIsAChildOfTheDecision(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer nc.Close()
-			m := nats.NewMsg("hush.intent.email")
+			m := nats.NewMsg("hush.intent.py-billing.email")
 			m.Data = []byte(`{"id":"ap-1","customerId":"c-ap","channel":"email","category":"transactional","sender":{"service":"py-billing"}}`)
 			m.Header["content-type"] = []string{"application/json"}
 			m.Header["traceparent"] = []string{"00-" + traceID + "-00f067aa0ba902b7-01"}
