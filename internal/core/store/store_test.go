@@ -211,6 +211,29 @@ func TestCapWindowSlidesToTheMillisecond(t *testing.T) {
 	}
 }
 
+// TestShorterCapWindowSlidesToTheMillisecond checks the edge of a cap that
+// is not the longest: the script reads the ledger once, for the longest
+// window, and each shorter cap must still drop a contact exactly one of its
+// windows old.
+func TestShorterCapWindowSlidesToTheMillisecond(t *testing.T) {
+	r := testenv.StartRedis(t)
+	st := store.New(r.Client, r.Prefix)
+	pol := parse(t, "version: v\n"+categories+"caps:\n"+
+		"  - { id: daily, scope: category, window: 1d, max: 1, classes: [marketing] }\n"+
+		"  - { id: weekly, scope: category, window: 7d, max: 10, classes: [marketing] }\n")
+	if d, _ := decide(t, st, pol, intent("s-0", "c"), t0); d.GetOutcome() != hushv1.Outcome_OUTCOME_APPROVED {
+		t.Fatalf("first contact: %v", d.GetReasons())
+	}
+	opens := t0.Add(24 * time.Hour)
+	d, _ := decide(t, st, pol, intent("s-edge", "c"), opens.Add(-time.Millisecond))
+	if d.GetOutcome() != hushv1.Outcome_OUTCOME_SUPPRESSED || d.GetReasons()[0].GetRule() != "cap.daily" {
+		t.Fatalf("one ms before the daily window slides: %v %v, want suppressed by cap.daily", d.GetOutcome(), d.GetReasons())
+	}
+	if d, _ := decide(t, st, pol, intent("s-open", "c"), opens); d.GetOutcome() != hushv1.Outcome_OUTCOME_APPROVED {
+		t.Fatalf("exactly one day after the contact: %v, want approved", d.GetReasons())
+	}
+}
+
 func TestCapsCountOnlyTheClassesTheyCap(t *testing.T) {
 	r := testenv.StartRedis(t)
 	st := store.New(r.Client, r.Prefix)

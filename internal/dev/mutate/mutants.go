@@ -174,7 +174,7 @@ var Mutants = []Mutation{
 		Invariant: "preference versions never repeat for a customer, whatever Redis loses",
 		File:      "internal/core/consent/consent.go",
 		Find:      "\t\treturn info.State.LastSeq + 1, nil",
-		Replace:   "\t\treturn 1, nil",
+		Replace:   "\t\treturn 1 + 0*info.State.LastSeq, nil",
 		Packages:  []string{"./internal/core/consent", "./internal/core/prefsapi"},
 		Run:       "Version|Lost",
 	},
