@@ -163,12 +163,15 @@ func TestIntentsAKilledGatekeeperHeldAreDecidedByAnotherWithin5s(t *testing.T) {
 	a.cmd.Process.Signal(syscall.SIGSTOP) // it holds what it is delivered
 	const n = 400
 	e.publish("held", n)
-	// Every intent delivered: what is still pending an ack is a's.
+	// Every intent delivered: what is pending an ack then is a's share (and
+	// whatever b has in hand). Read it as soon as nothing is left to deliver:
+	// a's share is redelivered to b once the 3s ack wait passes, and on a
+	// loaded machine b may take that long over its own share.
 	var held int
 	waitUntil(t, 30*time.Second, "every intent delivered", func() bool {
 		info := e.consumer()
 		held = info.NumAckPending
-		return info.NumPending == 0 && uint64(held)+e.outcomes() == n
+		return info.NumPending == 0
 	})
 	if held == 0 {
 		t.Fatal("the frozen gatekeeper held no intent: the test did not reach its point")
