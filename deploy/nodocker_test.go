@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hush-oss/hush/internal/dev/testenv"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
@@ -80,10 +81,7 @@ func TestNATSConfigRunsWithoutDocker(t *testing.T) {
 func TestRedisConfigRunsWithoutDocker(t *testing.T) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server is required under CI")
-		}
-		t.Skip("redis-server not installed (make deps)")
+		testenv.Missing(t, "redis-server is not installed: make deps, or sudo apt-get install redis-server")
 	}
 	const hushPW, adminPW = "hush-nodocker-5d1e", "admin-nodocker-a27c"
 	dir := t.TempDir()

@@ -148,11 +148,8 @@ func TestMain(m *testing.M) {
 // git must never pick it up.
 func TestSecretsFileIsIgnored(t *testing.T) {
 	out, err := exec.Command("git", "-C", "..", "rev-parse", "--git-dir").CombinedOutput()
-	switch {
-	case err != nil && os.Getenv("CI") == "true":
-		t.Fatalf("git: %v %s", err, out)
-	case err != nil:
-		t.Skipf("not in a git work tree (%v %s)", err, out)
+	if err != nil {
+		testenv.Missing(t, fmt.Sprintf("git does not see a work tree here: %v %s", err, out))
 	}
 	for _, f := range []string{".env", ".env.local", "deploy/.env"} {
 		if err := exec.Command("git", "-C", "..", "check-ignore", "-q", f).Run(); err != nil {

@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/hush-oss/hush/internal/dev/testenv"
 )
 
 // npmDir is the folder whose package.json pins the Node tools the tests
@@ -39,21 +41,13 @@ func repoRoot(t *testing.T) string {
 func npmTool(t *testing.T, rel string) string {
 	t.Helper()
 	if _, err := exec.LookPath("node"); err != nil {
-		missing(t, "node is not installed (Debian: apt-get install nodejs npm)")
+		testenv.Missing(t, "node is not installed (Debian: apt-get install nodejs npm)")
 	}
 	p := filepath.Join(npmDir(t), "node_modules", rel)
 	if _, err := os.Stat(p); err != nil {
-		missing(t, rel+" is not installed: run `make test-deps` (npm ci in tools/npm)")
+		testenv.Missing(t, rel+" is not installed: run `make test-deps` (npm ci in tools/npm)")
 	}
 	return p
-}
-
-func missing(t *testing.T, msg string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
 }
 
 // nodeCmd runs a Node tool with the telemetry and update checks of the
