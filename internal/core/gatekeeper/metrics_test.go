@@ -143,16 +143,24 @@ func TestRedisErrorsAreCountedAndMissingKeysAreNot(t *testing.T) {
 	}
 }
 
-func TestRetriesAreToldApartByStage(t *testing.T) {
+// newMetrics is the gatekeeper's metrics on a telemetry set-up of their own,
+// with no gatekeeper around them: what a test records is all there is.
+func newMetrics(t *testing.T) (*telemetry.Telemetry, *gatekeeper.Metrics) {
+	t.Helper()
 	tel, err := telemetry.Setup(context.Background(), telemetry.Config{ServiceName: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tel.Shutdown(context.Background())
+	t.Cleanup(func() { tel.Shutdown(context.Background()) })
 	m, err := gatekeeper.NewMetrics(tel.MeterProvider)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return tel, m
+}
+
+func TestRetriesAreToldApartByStage(t *testing.T) {
+	tel, m := newMetrics(t)
 	m.Retried(fmt.Errorf("%w hush.dispatch.email: %w", gatekeeper.ErrPublish, errors.New("nats: timeout")))
 	m.Retried(fmt.Errorf("publish hush.dispatch.email: %w", nats.ErrConnectionClosed))
 	m.Retried(fmt.Errorf("publish hush.dispatch.email: %w", jetstream.ErrTooManyStalledMsgs))
@@ -203,15 +211,7 @@ func TestDeferredBacklogCountsPendingSchedules(t *testing.T) {
 // the policy in force and reloads are reported, and every consumer's oldest
 // unacknowledged message has an age.
 func TestMetricsAnOperatorCanAlertOn(t *testing.T) {
-	tel, err := telemetry.Setup(context.Background(), telemetry.Config{ServiceName: "t"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tel.Shutdown(context.Background())
-	m, err := gatekeeper.NewMetrics(tel.MeterProvider)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tel, m := newMetrics(t)
 	pol, err := policy.Parse("test.yaml", []byte(telPolicy))
 	if err != nil {
 		t.Fatal(err)
