@@ -69,7 +69,7 @@ func deadLetterHint(dl *hushv1.DeadLetter) string {
 
 func (a *app) deadLetterView(seq uint64, dl *hushv1.DeadLetter) deadLetterView {
 	v := deadLetterView{Seq: seq, ReceivedAt: ts(dl.GetReceivedAt().AsTime()), Subject: dl.GetSubject(), Stage: dl.GetStage(),
-		Error: dl.GetError(), Hint: deadLetterHint(dl), Deliveries: dl.GetDeliveryCount(), IntentSeq: dl.GetStreamSequence(), Headers: dl.GetHeaders()}
+		Error: plainSpaces(dl.GetError()), Hint: deadLetterHint(dl), Deliveries: dl.GetDeliveryCount(), IntentSeq: dl.GetStreamSequence(), Headers: dl.GetHeaders()}
 	h := nats.Header{}
 	for k, val := range dl.GetHeaders() {
 		h.Set(k, val)
@@ -230,9 +230,16 @@ func sortedKeys(m map[string]string) []string {
 	return keys
 }
 
+// truncate keeps the first n characters of s.
 func truncate(s string, n int) string {
-	if len(s) <= n {
+	r := []rune(s)
+	if len(r) <= n {
 		return s
 	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
+	return string(r[:n]) + "…"
 }
+
+// plainSpaces turns the no-break spaces Go's protobuf errors put in at
+// random (so that nobody matches their text) into spaces: an operator reads
+// the same error whichever binary decoded the message.
+func plainSpaces(s string) string { return strings.ReplaceAll(s, "\u00a0", " ") }
