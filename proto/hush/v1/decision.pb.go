@@ -35,6 +35,9 @@ const (
 	Outcome_OUTCOME_DEFERRED Outcome = 3
 	// Undecodable or invalid; moved to hush.deadletter.
 	Outcome_OUTCOME_INVALID Outcome = 4
+	// Folded into a pending digest (digest_id); dispatched as part of one
+	// Digest message on hush.dispatch.<channel>.
+	Outcome_OUTCOME_FOLDED Outcome = 5
 )
 
 // Enum value maps for Outcome.
@@ -45,6 +48,7 @@ var (
 		2: "OUTCOME_SUPPRESSED",
 		3: "OUTCOME_DEFERRED",
 		4: "OUTCOME_INVALID",
+		5: "OUTCOME_FOLDED",
 	}
 	Outcome_value = map[string]int32{
 		"OUTCOME_UNSPECIFIED": 0,
@@ -52,6 +56,7 @@ var (
 		"OUTCOME_SUPPRESSED":  2,
 		"OUTCOME_DEFERRED":    3,
 		"OUTCOME_INVALID":     4,
+		"OUTCOME_FOLDED":      5,
 	}
 )
 
@@ -129,6 +134,30 @@ const (
 	ReasonCode_REASON_CODE_PRODUCER_NOT_ALLOWED ReasonCode = 18
 	// An operator cancelled the intent's deferral: it is never released.
 	ReasonCode_REASON_CODE_DEFERRAL_CANCELLED ReasonCode = 19
+	// 20-24: priority, reserved budget, arbitration, waiting for a slot.
+	// The cap's remaining budget is reserved for higher priorities.
+	ReasonCode_REASON_CODE_RESERVED_BUDGET ReasonCode = 20
+	// Another intent of higher priority (or equal priority and older) took
+	// the slot in the same arbitration window.
+	ReasonCode_REASON_CODE_LOST_ARBITRATION ReasonCode = 21
+	// A cap that defers would free a slot only after the intent's not_after
+	// or the rule's maximum wait.
+	ReasonCode_REASON_CODE_CAP_WAIT_EXCEEDED ReasonCode = 22
+	// 25-29: digests.
+	// Folded into a digest instead of being sent alone.
+	ReasonCode_REASON_CODE_FOLDED_INTO_DIGEST ReasonCode = 25
+	// 30-39: regulation packs and the primitives they use.
+	// A cooldown after an inbound event (conversation, refusal, STOP) is on.
+	ReasonCode_REASON_CODE_COOLDOWN ReasonCode = 30
+	// A day on which the customer's region allows no contact (Sunday, public
+	// holiday).
+	ReasonCode_REASON_CODE_NO_CONTACT_DAY ReasonCode = 31
+	// Outside the hours the customer's region allows on that weekday.
+	ReasonCode_REASON_CODE_OUTSIDE_CONTACT_HOURS ReasonCode = 32
+	// The category requires recorded opt-in consent, and none is recorded.
+	ReasonCode_REASON_CODE_CONSENT_REQUIRED ReasonCode = 33
+	// The customer sent a STOP keyword for this channel and sender scope.
+	ReasonCode_REASON_CODE_STOP_KEYWORD ReasonCode = 34
 )
 
 // Enum value maps for ReasonCode.
@@ -154,6 +183,15 @@ var (
 		17: "REASON_CODE_SENDER_UNVERIFIED",
 		18: "REASON_CODE_PRODUCER_NOT_ALLOWED",
 		19: "REASON_CODE_DEFERRAL_CANCELLED",
+		20: "REASON_CODE_RESERVED_BUDGET",
+		21: "REASON_CODE_LOST_ARBITRATION",
+		22: "REASON_CODE_CAP_WAIT_EXCEEDED",
+		25: "REASON_CODE_FOLDED_INTO_DIGEST",
+		30: "REASON_CODE_COOLDOWN",
+		31: "REASON_CODE_NO_CONTACT_DAY",
+		32: "REASON_CODE_OUTSIDE_CONTACT_HOURS",
+		33: "REASON_CODE_CONSENT_REQUIRED",
+		34: "REASON_CODE_STOP_KEYWORD",
 	}
 	ReasonCode_value = map[string]int32{
 		"REASON_CODE_UNSPECIFIED":            0,
@@ -176,6 +214,15 @@ var (
 		"REASON_CODE_SENDER_UNVERIFIED":      17,
 		"REASON_CODE_PRODUCER_NOT_ALLOWED":   18,
 		"REASON_CODE_DEFERRAL_CANCELLED":     19,
+		"REASON_CODE_RESERVED_BUDGET":        20,
+		"REASON_CODE_LOST_ARBITRATION":       21,
+		"REASON_CODE_CAP_WAIT_EXCEEDED":      22,
+		"REASON_CODE_FOLDED_INTO_DIGEST":     25,
+		"REASON_CODE_COOLDOWN":               30,
+		"REASON_CODE_NO_CONTACT_DAY":         31,
+		"REASON_CODE_OUTSIDE_CONTACT_HOURS":  32,
+		"REASON_CODE_CONSENT_REQUIRED":       33,
+		"REASON_CODE_STOP_KEYWORD":           34,
 	}
 )
 
@@ -214,7 +261,13 @@ type Reason struct {
 	Rule string `protobuf:"bytes,2,opt,name=rule,proto3" json:"rule,omitempty"`
 	// A sentence for people: "5 of 5 contacts in the last 24h; next allowed
 	// 2026-11-23T10:02:00Z".
-	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// The regulation pack the rule comes from (e.g. "us-reg-f"), its version
+	// and the section of the law it implements ("12 CFR 1006.14(b)(2)(i)").
+	// Empty for the business's own rules.
+	Pack          string `protobuf:"bytes,4,opt,name=pack,proto3" json:"pack,omitempty"`
+	PackVersion   string `protobuf:"bytes,5,opt,name=pack_version,json=packVersion,proto3" json:"pack_version,omitempty"`
+	Section       string `protobuf:"bytes,6,opt,name=section,proto3" json:"section,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -270,6 +323,27 @@ func (x *Reason) GetMessage() string {
 	return ""
 }
 
+func (x *Reason) GetPack() string {
+	if x != nil {
+		return x.Pack
+	}
+	return ""
+}
+
+func (x *Reason) GetPackVersion() string {
+	if x != nil {
+		return x.PackVersion
+	}
+	return ""
+}
+
+func (x *Reason) GetSection() string {
+	if x != nil {
+		return x.Section
+	}
+	return ""
+}
+
 // Decision is the recorded outcome for one intent id. It is kept in Redis by
 // intent id for the policy's decision retention, so that a redelivered or
 // republished intent gets the same decision again.
@@ -291,7 +365,15 @@ type Decision struct {
 	// For deferrals: when the intent is released and decided again.
 	ReleaseAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=release_at,json=releaseAt,proto3" json:"release_at,omitempty"`
 	// W3C trace id of the intent's trace, when it carried one.
-	TraceId       string `protobuf:"bytes,11,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	TraceId string `protobuf:"bytes,11,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	// For suppressions by a counted rule: the earliest instant at which the
+	// same intent could pass that rule, from the ledger. A producer can
+	// schedule a retry for then instead of retrying blindly.
+	NextAllowedAt *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=next_allowed_at,json=nextAllowedAt,proto3" json:"next_allowed_at,omitempty"`
+	// For folded intents: the digest they were folded into.
+	DigestId string `protobuf:"bytes,13,opt,name=digest_id,json=digestId,proto3" json:"digest_id,omitempty"`
+	// The priority the intent was decided with (its own or its category's).
+	Priority      string `protobuf:"bytes,14,opt,name=priority,proto3" json:"priority,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -403,6 +485,296 @@ func (x *Decision) GetTraceId() string {
 	return ""
 }
 
+func (x *Decision) GetNextAllowedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextAllowedAt
+	}
+	return nil
+}
+
+func (x *Decision) GetDigestId() string {
+	if x != nil {
+		return x.DigestId
+	}
+	return ""
+}
+
+func (x *Decision) GetPriority() string {
+	if x != nil {
+		return x.Priority
+	}
+	return ""
+}
+
+// Digest is published on hush.dispatch.<channel> in place of the intents
+// folded into it: one message, counted once against caps.
+type Digest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique, deterministic id; also the dispatch's Nats-Msg-Id.
+	Id         string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	CustomerId string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	Channel    string `protobuf:"bytes,3,opt,name=channel,proto3" json:"channel,omitempty"`
+	// The folded intents, in the order they were folded, with payloads.
+	Intents    []*ContactIntent       `protobuf:"bytes,4,rep,name=intents,proto3" json:"intents,omitempty"`
+	ReleasedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=released_at,json=releasedAt,proto3" json:"released_at,omitempty"`
+	// Why it was released now: "schedule" (the customer's time), "wake"
+	// (quiet hours ended), "count" (N pending).
+	Trigger       string `protobuf:"bytes,6,opt,name=trigger,proto3" json:"trigger,omitempty"`
+	TraceId       string `protobuf:"bytes,7,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Digest) Reset() {
+	*x = Digest{}
+	mi := &file_hush_v1_decision_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Digest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Digest) ProtoMessage() {}
+
+func (x *Digest) ProtoReflect() protoreflect.Message {
+	mi := &file_hush_v1_decision_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Digest.ProtoReflect.Descriptor instead.
+func (*Digest) Descriptor() ([]byte, []int) {
+	return file_hush_v1_decision_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Digest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Digest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *Digest) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *Digest) GetIntents() []*ContactIntent {
+	if x != nil {
+		return x.Intents
+	}
+	return nil
+}
+
+func (x *Digest) GetReleasedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReleasedAt
+	}
+	return nil
+}
+
+func (x *Digest) GetTrigger() string {
+	if x != nil {
+		return x.Trigger
+	}
+	return ""
+}
+
+func (x *Digest) GetTraceId() string {
+	if x != nil {
+		return x.TraceId
+	}
+	return ""
+}
+
+// CheckRequest asks "may I contact?" for one intent or a batch, without
+// counting anything. The answer is advisory: the gate still decides when
+// the intent is published.
+type CheckRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Intents       []*ContactIntent       `protobuf:"bytes,1,rep,name=intents,proto3" json:"intents,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckRequest) Reset() {
+	*x = CheckRequest{}
+	mi := &file_hush_v1_decision_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckRequest) ProtoMessage() {}
+
+func (x *CheckRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hush_v1_decision_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
+func (*CheckRequest) Descriptor() ([]byte, []int) {
+	return file_hush_v1_decision_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CheckRequest) GetIntents() []*ContactIntent {
+	if x != nil {
+		return x.Intents
+	}
+	return nil
+}
+
+// CheckAnswer is the would-be decision for one intent of a CheckRequest.
+type CheckAnswer struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	IntentId string                 `protobuf:"bytes,1,opt,name=intent_id,json=intentId,proto3" json:"intent_id,omitempty"`
+	Outcome  Outcome                `protobuf:"varint,2,opt,name=outcome,proto3,enum=hush.v1.Outcome" json:"outcome,omitempty"`
+	Reasons  []*Reason              `protobuf:"bytes,3,rep,name=reasons,proto3" json:"reasons,omitempty"`
+	// When the intent could pass, if it would not pass now.
+	NextAllowedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=next_allowed_at,json=nextAllowedAt,proto3" json:"next_allowed_at,omitempty"`
+	// Set when the intent could not be checked (invalid): what is wrong.
+	Error         string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckAnswer) Reset() {
+	*x = CheckAnswer{}
+	mi := &file_hush_v1_decision_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckAnswer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckAnswer) ProtoMessage() {}
+
+func (x *CheckAnswer) ProtoReflect() protoreflect.Message {
+	mi := &file_hush_v1_decision_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckAnswer.ProtoReflect.Descriptor instead.
+func (*CheckAnswer) Descriptor() ([]byte, []int) {
+	return file_hush_v1_decision_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *CheckAnswer) GetIntentId() string {
+	if x != nil {
+		return x.IntentId
+	}
+	return ""
+}
+
+func (x *CheckAnswer) GetOutcome() Outcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return Outcome_OUTCOME_UNSPECIFIED
+}
+
+func (x *CheckAnswer) GetReasons() []*Reason {
+	if x != nil {
+		return x.Reasons
+	}
+	return nil
+}
+
+func (x *CheckAnswer) GetNextAllowedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextAllowedAt
+	}
+	return nil
+}
+
+func (x *CheckAnswer) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// CheckResponse answers a CheckRequest, one answer per intent in order.
+type CheckResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Answers       []*CheckAnswer         `protobuf:"bytes,1,rep,name=answers,proto3" json:"answers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckResponse) Reset() {
+	*x = CheckResponse{}
+	mi := &file_hush_v1_decision_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckResponse) ProtoMessage() {}
+
+func (x *CheckResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hush_v1_decision_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
+func (*CheckResponse) Descriptor() ([]byte, []int) {
+	return file_hush_v1_decision_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CheckResponse) GetAnswers() []*CheckAnswer {
+	if x != nil {
+		return x.Answers
+	}
+	return nil
+}
+
 // SuppressionRecord is published on hush.suppressed.<channel>: the
 // suppression log. It carries the decision and the intent without its
 // payload and with its destination replaced by a hash.
@@ -419,7 +791,7 @@ type SuppressionRecord struct {
 
 func (x *SuppressionRecord) Reset() {
 	*x = SuppressionRecord{}
-	mi := &file_hush_v1_decision_proto_msgTypes[2]
+	mi := &file_hush_v1_decision_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -431,7 +803,7 @@ func (x *SuppressionRecord) String() string {
 func (*SuppressionRecord) ProtoMessage() {}
 
 func (x *SuppressionRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_hush_v1_decision_proto_msgTypes[2]
+	mi := &file_hush_v1_decision_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -444,7 +816,7 @@ func (x *SuppressionRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuppressionRecord.ProtoReflect.Descriptor instead.
 func (*SuppressionRecord) Descriptor() ([]byte, []int) {
-	return file_hush_v1_decision_proto_rawDescGZIP(), []int{2}
+	return file_hush_v1_decision_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SuppressionRecord) GetDecision() *Decision {
@@ -501,7 +873,7 @@ type DeadLetter struct {
 
 func (x *DeadLetter) Reset() {
 	*x = DeadLetter{}
-	mi := &file_hush_v1_decision_proto_msgTypes[3]
+	mi := &file_hush_v1_decision_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -513,7 +885,7 @@ func (x *DeadLetter) String() string {
 func (*DeadLetter) ProtoMessage() {}
 
 func (x *DeadLetter) ProtoReflect() protoreflect.Message {
-	mi := &file_hush_v1_decision_proto_msgTypes[3]
+	mi := &file_hush_v1_decision_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -526,7 +898,7 @@ func (x *DeadLetter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeadLetter.ProtoReflect.Descriptor instead.
 func (*DeadLetter) Descriptor() ([]byte, []int) {
-	return file_hush_v1_decision_proto_rawDescGZIP(), []int{3}
+	return file_hush_v1_decision_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DeadLetter) GetSubject() string {
@@ -610,11 +982,14 @@ var File_hush_v1_decision_proto protoreflect.FileDescriptor
 
 const file_hush_v1_decision_proto_rawDesc = "" +
 	"\n" +
-	"\x16hush/v1/decision.proto\x12\ahush.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14hush/v1/intent.proto\"_\n" +
+	"\x16hush/v1/decision.proto\x12\ahush.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14hush/v1/intent.proto\"\xb0\x01\n" +
 	"\x06Reason\x12'\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x13.hush.v1.ReasonCodeR\x04code\x12\x12\n" +
 	"\x04rule\x18\x02 \x01(\tR\x04rule\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"\xc5\x03\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\x12\n" +
+	"\x04pack\x18\x04 \x01(\tR\x04pack\x12!\n" +
+	"\fpack_version\x18\x05 \x01(\tR\vpackVersion\x12\x18\n" +
+	"\asection\x18\x06 \x01(\tR\asection\"\xc2\x04\n" +
 	"\bDecision\x12\x1b\n" +
 	"\tintent_id\x18\x01 \x01(\tR\bintentId\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
@@ -630,7 +1005,30 @@ const file_hush_v1_decision_proto_rawDesc = "" +
 	"\n" +
 	"release_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\treleaseAt\x12\x19\n" +
-	"\btrace_id\x18\v \x01(\tR\atraceId\"\x9d\x01\n" +
+	"\btrace_id\x18\v \x01(\tR\atraceId\x12B\n" +
+	"\x0fnext_allowed_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\rnextAllowedAt\x12\x1b\n" +
+	"\tdigest_id\x18\r \x01(\tR\bdigestId\x12\x1a\n" +
+	"\bpriority\x18\x0e \x01(\tR\bpriority\"\xf7\x01\n" +
+	"\x06Digest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
+	"\vcustomer_id\x18\x02 \x01(\tR\n" +
+	"customerId\x12\x18\n" +
+	"\achannel\x18\x03 \x01(\tR\achannel\x120\n" +
+	"\aintents\x18\x04 \x03(\v2\x16.hush.v1.ContactIntentR\aintents\x12;\n" +
+	"\vreleased_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"releasedAt\x12\x18\n" +
+	"\atrigger\x18\x06 \x01(\tR\atrigger\x12\x19\n" +
+	"\btrace_id\x18\a \x01(\tR\atraceId\"@\n" +
+	"\fCheckRequest\x120\n" +
+	"\aintents\x18\x01 \x03(\v2\x16.hush.v1.ContactIntentR\aintents\"\xdb\x01\n" +
+	"\vCheckAnswer\x12\x1b\n" +
+	"\tintent_id\x18\x01 \x01(\tR\bintentId\x12*\n" +
+	"\aoutcome\x18\x02 \x01(\x0e2\x10.hush.v1.OutcomeR\aoutcome\x12)\n" +
+	"\areasons\x18\x03 \x03(\v2\x0f.hush.v1.ReasonR\areasons\x12B\n" +
+	"\x0fnext_allowed_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\rnextAllowedAt\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\"?\n" +
+	"\rCheckResponse\x12.\n" +
+	"\aanswers\x18\x01 \x03(\v2\x14.hush.v1.CheckAnswerR\aanswers\"\x9d\x01\n" +
 	"\x11SuppressionRecord\x12-\n" +
 	"\bdecision\x18\x01 \x01(\v2\x11.hush.v1.DecisionR\bdecision\x12.\n" +
 	"\x06intent\x18\x02 \x01(\v2\x16.hush.v1.ContactIntentR\x06intent\x12)\n" +
@@ -653,13 +1051,14 @@ const file_hush_v1_decision_proto_rawDesc = "" +
 	"\x0edata_truncated\x18\v \x01(\bR\rdataTruncated\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*{\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\x8f\x01\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10OUTCOME_APPROVED\x10\x01\x12\x16\n" +
 	"\x12OUTCOME_SUPPRESSED\x10\x02\x12\x14\n" +
 	"\x10OUTCOME_DEFERRED\x10\x03\x12\x13\n" +
-	"\x0fOUTCOME_INVALID\x10\x04*\x8c\x05\n" +
+	"\x0fOUTCOME_INVALID\x10\x04\x12\x12\n" +
+	"\x0eOUTCOME_FOLDED\x10\x05*\xb7\a\n" +
 	"\n" +
 	"ReasonCode\x12\x1b\n" +
 	"\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -682,7 +1081,16 @@ const file_hush_v1_decision_proto_rawDesc = "" +
 	"\x13REASON_CODE_INVALID\x10\x10\x12!\n" +
 	"\x1dREASON_CODE_SENDER_UNVERIFIED\x10\x11\x12$\n" +
 	" REASON_CODE_PRODUCER_NOT_ALLOWED\x10\x12\x12\"\n" +
-	"\x1eREASON_CODE_DEFERRAL_CANCELLED\x10\x13B/Z-github.com/hush-oss/hush/proto/hush/v1;hushv1b\x06proto3"
+	"\x1eREASON_CODE_DEFERRAL_CANCELLED\x10\x13\x12\x1f\n" +
+	"\x1bREASON_CODE_RESERVED_BUDGET\x10\x14\x12 \n" +
+	"\x1cREASON_CODE_LOST_ARBITRATION\x10\x15\x12!\n" +
+	"\x1dREASON_CODE_CAP_WAIT_EXCEEDED\x10\x16\x12\"\n" +
+	"\x1eREASON_CODE_FOLDED_INTO_DIGEST\x10\x19\x12\x18\n" +
+	"\x14REASON_CODE_COOLDOWN\x10\x1e\x12\x1e\n" +
+	"\x1aREASON_CODE_NO_CONTACT_DAY\x10\x1f\x12%\n" +
+	"!REASON_CODE_OUTSIDE_CONTACT_HOURS\x10 \x12 \n" +
+	"\x1cREASON_CODE_CONSENT_REQUIRED\x10!\x12\x1c\n" +
+	"\x18REASON_CODE_STOP_KEYWORD\x10\"B/Z-github.com/hush-oss/hush/proto/hush/v1;hushv1b\x06proto3"
 
 var (
 	file_hush_v1_decision_proto_rawDescOnce sync.Once
@@ -697,34 +1105,46 @@ func file_hush_v1_decision_proto_rawDescGZIP() []byte {
 }
 
 var file_hush_v1_decision_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_hush_v1_decision_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_hush_v1_decision_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_hush_v1_decision_proto_goTypes = []any{
 	(Outcome)(0),                  // 0: hush.v1.Outcome
 	(ReasonCode)(0),               // 1: hush.v1.ReasonCode
 	(*Reason)(nil),                // 2: hush.v1.Reason
 	(*Decision)(nil),              // 3: hush.v1.Decision
-	(*SuppressionRecord)(nil),     // 4: hush.v1.SuppressionRecord
-	(*DeadLetter)(nil),            // 5: hush.v1.DeadLetter
-	nil,                           // 6: hush.v1.DeadLetter.HeadersEntry
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*ContactIntent)(nil),         // 8: hush.v1.ContactIntent
+	(*Digest)(nil),                // 4: hush.v1.Digest
+	(*CheckRequest)(nil),          // 5: hush.v1.CheckRequest
+	(*CheckAnswer)(nil),           // 6: hush.v1.CheckAnswer
+	(*CheckResponse)(nil),         // 7: hush.v1.CheckResponse
+	(*SuppressionRecord)(nil),     // 8: hush.v1.SuppressionRecord
+	(*DeadLetter)(nil),            // 9: hush.v1.DeadLetter
+	nil,                           // 10: hush.v1.DeadLetter.HeadersEntry
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(*ContactIntent)(nil),         // 12: hush.v1.ContactIntent
 }
 var file_hush_v1_decision_proto_depIdxs = []int32{
 	1,  // 0: hush.v1.Reason.code:type_name -> hush.v1.ReasonCode
 	0,  // 1: hush.v1.Decision.outcome:type_name -> hush.v1.Outcome
 	2,  // 2: hush.v1.Decision.reasons:type_name -> hush.v1.Reason
 	2,  // 3: hush.v1.Decision.shadow_reasons:type_name -> hush.v1.Reason
-	7,  // 4: hush.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
-	7,  // 5: hush.v1.Decision.release_at:type_name -> google.protobuf.Timestamp
-	3,  // 6: hush.v1.SuppressionRecord.decision:type_name -> hush.v1.Decision
-	8,  // 7: hush.v1.SuppressionRecord.intent:type_name -> hush.v1.ContactIntent
-	6,  // 8: hush.v1.DeadLetter.headers:type_name -> hush.v1.DeadLetter.HeadersEntry
-	7,  // 9: hush.v1.DeadLetter.received_at:type_name -> google.protobuf.Timestamp
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	11, // 4: hush.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
+	11, // 5: hush.v1.Decision.release_at:type_name -> google.protobuf.Timestamp
+	11, // 6: hush.v1.Decision.next_allowed_at:type_name -> google.protobuf.Timestamp
+	12, // 7: hush.v1.Digest.intents:type_name -> hush.v1.ContactIntent
+	11, // 8: hush.v1.Digest.released_at:type_name -> google.protobuf.Timestamp
+	12, // 9: hush.v1.CheckRequest.intents:type_name -> hush.v1.ContactIntent
+	0,  // 10: hush.v1.CheckAnswer.outcome:type_name -> hush.v1.Outcome
+	2,  // 11: hush.v1.CheckAnswer.reasons:type_name -> hush.v1.Reason
+	11, // 12: hush.v1.CheckAnswer.next_allowed_at:type_name -> google.protobuf.Timestamp
+	6,  // 13: hush.v1.CheckResponse.answers:type_name -> hush.v1.CheckAnswer
+	3,  // 14: hush.v1.SuppressionRecord.decision:type_name -> hush.v1.Decision
+	12, // 15: hush.v1.SuppressionRecord.intent:type_name -> hush.v1.ContactIntent
+	10, // 16: hush.v1.DeadLetter.headers:type_name -> hush.v1.DeadLetter.HeadersEntry
+	11, // 17: hush.v1.DeadLetter.received_at:type_name -> google.protobuf.Timestamp
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_hush_v1_decision_proto_init() }
@@ -739,7 +1159,7 @@ func file_hush_v1_decision_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hush_v1_decision_proto_rawDesc), len(file_hush_v1_decision_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   5,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -62,7 +62,14 @@ type ContactIntent struct {
 	// the customer's suppression list.
 	Destination string `protobuf:"bytes,12,opt,name=destination,proto3" json:"destination,omitempty"`
 	// Opaque content for the channel sender. Hush never reads it.
-	Payload       []byte `protobuf:"bytes,13,opt,name=payload,proto3" json:"payload,omitempty"`
+	Payload []byte `protobuf:"bytes,13,opt,name=payload,proto3" json:"payload,omitempty"`
+	// How much the contact matters when it competes for a cap's budget:
+	// "low", "normal", "high" or "urgent". Empty: the category's priority in
+	// the policy (or normal).
+	Priority string `protobuf:"bytes,14,opt,name=priority,proto3" json:"priority,omitempty"`
+	// What the contact is about (a debt, claim or order id). Caps and
+	// cooldowns can count per subject. Never a personal identifier.
+	SubjectRef    string `protobuf:"bytes,15,opt,name=subject_ref,json=subjectRef,proto3" json:"subject_ref,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -188,6 +195,20 @@ func (x *ContactIntent) GetPayload() []byte {
 	return nil
 }
 
+func (x *ContactIntent) GetPriority() string {
+	if x != nil {
+		return x.Priority
+	}
+	return ""
+}
+
+func (x *ContactIntent) GetSubjectRef() string {
+	if x != nil {
+		return x.SubjectRef
+	}
+	return ""
+}
+
 // Sender identifies the service (and, for agent contacts, the agent) that
 // wants to make a contact.
 type Sender struct {
@@ -247,11 +268,23 @@ func (x *Sender) GetAgentId() string {
 // may not). It opens a reply window in which replies (intents whose
 // in_reply_to names the thread) are not unsolicited.
 type InboundContact struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	CustomerId    string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	Channel       string                 `protobuf:"bytes,2,opt,name=channel,proto3" json:"channel,omitempty"`
-	ThreadId      string                 `protobuf:"bytes,3,opt,name=thread_id,json=threadId,proto3" json:"thread_id,omitempty"`
-	ReceivedAt    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	CustomerId string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	Channel    string                 `protobuf:"bytes,2,opt,name=channel,proto3" json:"channel,omitempty"`
+	ThreadId   string                 `protobuf:"bytes,3,opt,name=thread_id,json=threadId,proto3" json:"thread_id,omitempty"`
+	ReceivedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
+	// The text of an inbound message (SMS), read only to recognise STOP
+	// keywords. Never logged, never stored.
+	Body string `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`
+	// What happened: "message" (default), "conversation" (a telephone
+	// conversation took place), "refusal" (the customer refused further
+	// contact), "stop_keyword". Policy cooldowns start from events of a kind.
+	Kind string `protobuf:"bytes,6,opt,name=kind,proto3" json:"kind,omitempty"`
+	// What the contact was about, for cooldowns scoped to a subject.
+	SubjectRef string `protobuf:"bytes,7,opt,name=subject_ref,json=subjectRef,proto3" json:"subject_ref,omitempty"`
+	// The business service (sender scope) the customer was in contact with,
+	// e.g. the short code's owner. Empty: the whole company.
+	Service       string `protobuf:"bytes,8,opt,name=service,proto3" json:"service,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -314,11 +347,39 @@ func (x *InboundContact) GetReceivedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *InboundContact) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
+func (x *InboundContact) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *InboundContact) GetSubjectRef() string {
+	if x != nil {
+		return x.SubjectRef
+	}
+	return ""
+}
+
+func (x *InboundContact) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
 var File_hush_v1_intent_proto protoreflect.FileDescriptor
 
 const file_hush_v1_intent_proto_rawDesc = "" +
 	"\n" +
-	"\x14hush/v1/intent.proto\x12\ahush.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbd\x03\n" +
+	"\x14hush/v1/intent.proto\x12\ahush.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfa\x03\n" +
 	"\rContactIntent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
@@ -335,17 +396,25 @@ const file_hush_v1_intent_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x127\n" +
 	"\tnot_after\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12 \n" +
 	"\vdestination\x18\f \x01(\tR\vdestination\x12\x18\n" +
-	"\apayload\x18\r \x01(\fR\apayload\"=\n" +
+	"\apayload\x18\r \x01(\fR\apayload\x12\x1a\n" +
+	"\bpriority\x18\x0e \x01(\tR\bpriority\x12\x1f\n" +
+	"\vsubject_ref\x18\x0f \x01(\tR\n" +
+	"subjectRef\"=\n" +
 	"\x06Sender\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x19\n" +
-	"\bagent_id\x18\x02 \x01(\tR\aagentId\"\xa5\x01\n" +
+	"\bagent_id\x18\x02 \x01(\tR\aagentId\"\x88\x02\n" +
 	"\x0eInboundContact\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12\x18\n" +
 	"\achannel\x18\x02 \x01(\tR\achannel\x12\x1b\n" +
 	"\tthread_id\x18\x03 \x01(\tR\bthreadId\x12;\n" +
 	"\vreceived_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"receivedAtB/Z-github.com/hush-oss/hush/proto/hush/v1;hushv1b\x06proto3"
+	"receivedAt\x12\x12\n" +
+	"\x04body\x18\x05 \x01(\tR\x04body\x12\x12\n" +
+	"\x04kind\x18\x06 \x01(\tR\x04kind\x12\x1f\n" +
+	"\vsubject_ref\x18\a \x01(\tR\n" +
+	"subjectRef\x12\x18\n" +
+	"\aservice\x18\b \x01(\tR\aserviceB/Z-github.com/hush-oss/hush/proto/hush/v1;hushv1b\x06proto3"
 
 var (
 	file_hush_v1_intent_proto_rawDescOnce sync.Once

@@ -104,8 +104,16 @@ type Preferences struct {
 	SuppressedDestinations []string `protobuf:"bytes,12,rep,name=suppressed_destinations,json=suppressedDestinations,proto3" json:"suppressed_destinations,omitempty"`
 	// ISO 3166-1 alpha-2 country and optional subdivision ("US-FL"), for
 	// regional quiet-hour rules.
-	Region        string                 `protobuf:"bytes,13,opt,name=region,proto3" json:"region,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	Region    string                 `protobuf:"bytes,13,opt,name=region,proto3" json:"region,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// Opt-in consent the customer gave (GDPR art. 7(1): the controller must
+	// be able to show it). A category that requires consent passes only with
+	// a grant that covers it and is not withdrawn.
+	Consents []*ConsentGrant `protobuf:"bytes,15,rep,name=consents,proto3" json:"consents,omitempty"`
+	// Channel consent withdrawn for a sender scope, e.g. by a STOP keyword.
+	Revocations []*Revocation `protobuf:"bytes,16,rep,name=revocations,proto3" json:"revocations,omitempty"`
+	// "Send me one summary a day at HH:MM": categories folded into a digest.
+	Digest        *DigestPreference `protobuf:"bytes,17,opt,name=digest,proto3" json:"digest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -238,6 +246,282 @@ func (x *Preferences) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Preferences) GetConsents() []*ConsentGrant {
+	if x != nil {
+		return x.Consents
+	}
+	return nil
+}
+
+func (x *Preferences) GetRevocations() []*Revocation {
+	if x != nil {
+		return x.Revocations
+	}
+	return nil
+}
+
+func (x *Preferences) GetDigest() *DigestPreference {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
+
+// ConsentGrant is recorded opt-in consent: when, how, to which wording and
+// from what source.
+type ConsentGrant struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The category consented to ("" with channel set: any category).
+	Category string `protobuf:"bytes,1,opt,name=category,proto3" json:"category,omitempty"`
+	// The channel consented to ("": any channel).
+	Channel string                 `protobuf:"bytes,2,opt,name=channel,proto3" json:"channel,omitempty"`
+	GivenAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=given_at,json=givenAt,proto3" json:"given_at,omitempty"`
+	// How it was given: "web_form", "sms_keyword", "verbal", "paper", ...
+	Method string `protobuf:"bytes,4,opt,name=method,proto3" json:"method,omitempty"`
+	// The version of the consent wording the customer saw.
+	WordingVersion string `protobuf:"bytes,5,opt,name=wording_version,json=wordingVersion,proto3" json:"wording_version,omitempty"`
+	// Where it came from: the page, the call recording id, the form id.
+	Source string `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"`
+	// Consent scoped to one subject (e.g. one debt), where the law asks so.
+	SubjectRef string `protobuf:"bytes,7,opt,name=subject_ref,json=subjectRef,proto3" json:"subject_ref,omitempty"`
+	// When the grant was withdrawn; unset while it holds.
+	WithdrawnAt   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=withdrawn_at,json=withdrawnAt,proto3" json:"withdrawn_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConsentGrant) Reset() {
+	*x = ConsentGrant{}
+	mi := &file_hush_v1_preferences_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsentGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsentGrant) ProtoMessage() {}
+
+func (x *ConsentGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_hush_v1_preferences_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsentGrant.ProtoReflect.Descriptor instead.
+func (*ConsentGrant) Descriptor() ([]byte, []int) {
+	return file_hush_v1_preferences_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ConsentGrant) GetCategory() string {
+	if x != nil {
+		return x.Category
+	}
+	return ""
+}
+
+func (x *ConsentGrant) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *ConsentGrant) GetGivenAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.GivenAt
+	}
+	return nil
+}
+
+func (x *ConsentGrant) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *ConsentGrant) GetWordingVersion() string {
+	if x != nil {
+		return x.WordingVersion
+	}
+	return ""
+}
+
+func (x *ConsentGrant) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *ConsentGrant) GetSubjectRef() string {
+	if x != nil {
+		return x.SubjectRef
+	}
+	return ""
+}
+
+func (x *ConsentGrant) GetWithdrawnAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WithdrawnAt
+	}
+	return nil
+}
+
+// Revocation withdraws consent to contacts on a channel from a sender
+// scope (a service, or "" for the whole company).
+type Revocation struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Channel string                 `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	Service string                 `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
+	At      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
+	// How: "stop_keyword", "api", "preference_page", ...
+	Via string `protobuf:"bytes,4,opt,name=via,proto3" json:"via,omitempty"`
+	// The keyword's language, when via is stop_keyword.
+	Language string `protobuf:"bytes,5,opt,name=language,proto3" json:"language,omitempty"`
+	// The legal deadline by which it must be honoured (recorded for the
+	// history; Hush honours it at once).
+	HonourBy      *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=honour_by,json=honourBy,proto3" json:"honour_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Revocation) Reset() {
+	*x = Revocation{}
+	mi := &file_hush_v1_preferences_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Revocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Revocation) ProtoMessage() {}
+
+func (x *Revocation) ProtoReflect() protoreflect.Message {
+	mi := &file_hush_v1_preferences_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Revocation.ProtoReflect.Descriptor instead.
+func (*Revocation) Descriptor() ([]byte, []int) {
+	return file_hush_v1_preferences_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Revocation) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *Revocation) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *Revocation) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *Revocation) GetVia() string {
+	if x != nil {
+		return x.Via
+	}
+	return ""
+}
+
+func (x *Revocation) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
+func (x *Revocation) GetHonourBy() *timestamppb.Timestamp {
+	if x != nil {
+		return x.HonourBy
+	}
+	return nil
+}
+
+// DigestPreference folds contacts of some categories into one summary a
+// day at a local time of the customer's choosing.
+type DigestPreference struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Categories folded ("marketing", "survey", ...).
+	Categories []string `protobuf:"bytes,1,rep,name=categories,proto3" json:"categories,omitempty"`
+	// Local "HH:MM" at which the day's digest is released.
+	At            string `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DigestPreference) Reset() {
+	*x = DigestPreference{}
+	mi := &file_hush_v1_preferences_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DigestPreference) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DigestPreference) ProtoMessage() {}
+
+func (x *DigestPreference) ProtoReflect() protoreflect.Message {
+	mi := &file_hush_v1_preferences_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DigestPreference.ProtoReflect.Descriptor instead.
+func (*DigestPreference) Descriptor() ([]byte, []int) {
+	return file_hush_v1_preferences_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *DigestPreference) GetCategories() []string {
+	if x != nil {
+		return x.Categories
+	}
+	return nil
+}
+
+func (x *DigestPreference) GetAt() string {
+	if x != nil {
+		return x.At
+	}
+	return ""
+}
+
 // CareHold pauses contacts for a customer in a difficult time.
 type CareHold struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -250,7 +534,7 @@ type CareHold struct {
 
 func (x *CareHold) Reset() {
 	*x = CareHold{}
-	mi := &file_hush_v1_preferences_proto_msgTypes[1]
+	mi := &file_hush_v1_preferences_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -262,7 +546,7 @@ func (x *CareHold) String() string {
 func (*CareHold) ProtoMessage() {}
 
 func (x *CareHold) ProtoReflect() protoreflect.Message {
-	mi := &file_hush_v1_preferences_proto_msgTypes[1]
+	mi := &file_hush_v1_preferences_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -275,7 +559,7 @@ func (x *CareHold) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CareHold.ProtoReflect.Descriptor instead.
 func (*CareHold) Descriptor() ([]byte, []int) {
-	return file_hush_v1_preferences_proto_rawDescGZIP(), []int{1}
+	return file_hush_v1_preferences_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CareHold) GetReason() string {
@@ -311,7 +595,7 @@ type QuietHours struct {
 
 func (x *QuietHours) Reset() {
 	*x = QuietHours{}
-	mi := &file_hush_v1_preferences_proto_msgTypes[2]
+	mi := &file_hush_v1_preferences_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -323,7 +607,7 @@ func (x *QuietHours) String() string {
 func (*QuietHours) ProtoMessage() {}
 
 func (x *QuietHours) ProtoReflect() protoreflect.Message {
-	mi := &file_hush_v1_preferences_proto_msgTypes[2]
+	mi := &file_hush_v1_preferences_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -336,7 +620,7 @@ func (x *QuietHours) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuietHours.ProtoReflect.Descriptor instead.
 func (*QuietHours) Descriptor() ([]byte, []int) {
-	return file_hush_v1_preferences_proto_rawDescGZIP(), []int{2}
+	return file_hush_v1_preferences_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *QuietHours) GetStart() string {
@@ -364,7 +648,7 @@ type MaxFrequency struct {
 
 func (x *MaxFrequency) Reset() {
 	*x = MaxFrequency{}
-	mi := &file_hush_v1_preferences_proto_msgTypes[3]
+	mi := &file_hush_v1_preferences_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -376,7 +660,7 @@ func (x *MaxFrequency) String() string {
 func (*MaxFrequency) ProtoMessage() {}
 
 func (x *MaxFrequency) ProtoReflect() protoreflect.Message {
-	mi := &file_hush_v1_preferences_proto_msgTypes[3]
+	mi := &file_hush_v1_preferences_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -389,7 +673,7 @@ func (x *MaxFrequency) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MaxFrequency.ProtoReflect.Descriptor instead.
 func (*MaxFrequency) Descriptor() ([]byte, []int) {
-	return file_hush_v1_preferences_proto_rawDescGZIP(), []int{3}
+	return file_hush_v1_preferences_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *MaxFrequency) GetCount() uint32 {
@@ -426,7 +710,7 @@ type PreferenceChange struct {
 
 func (x *PreferenceChange) Reset() {
 	*x = PreferenceChange{}
-	mi := &file_hush_v1_preferences_proto_msgTypes[4]
+	mi := &file_hush_v1_preferences_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -438,7 +722,7 @@ func (x *PreferenceChange) String() string {
 func (*PreferenceChange) ProtoMessage() {}
 
 func (x *PreferenceChange) ProtoReflect() protoreflect.Message {
-	mi := &file_hush_v1_preferences_proto_msgTypes[4]
+	mi := &file_hush_v1_preferences_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -451,7 +735,7 @@ func (x *PreferenceChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreferenceChange.ProtoReflect.Descriptor instead.
 func (*PreferenceChange) Descriptor() ([]byte, []int) {
-	return file_hush_v1_preferences_proto_rawDescGZIP(), []int{4}
+	return file_hush_v1_preferences_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PreferenceChange) GetCustomerId() string {
@@ -507,7 +791,7 @@ var File_hush_v1_preferences_proto protoreflect.FileDescriptor
 
 const file_hush_v1_preferences_proto_rawDesc = "" +
 	"\n" +
-	"\x19hush/v1/preferences.proto\x12\ahush.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x05\n" +
+	"\x19hush/v1/preferences.proto\x12\ahush.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa7\x06\n" +
 	"\vPreferences\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12!\n" +
@@ -527,7 +811,33 @@ const file_hush_v1_preferences_proto_rawDesc = "" +
 	"\x17suppressed_destinations\x18\f \x03(\tR\x16suppressedDestinations\x12\x16\n" +
 	"\x06region\x18\r \x01(\tR\x06region\x129\n" +
 	"\n" +
-	"updated_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"k\n" +
+	"updated_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x121\n" +
+	"\bconsents\x18\x0f \x03(\v2\x15.hush.v1.ConsentGrantR\bconsents\x125\n" +
+	"\vrevocations\x18\x10 \x03(\v2\x13.hush.v1.RevocationR\vrevocations\x121\n" +
+	"\x06digest\x18\x11 \x01(\v2\x19.hush.v1.DigestPreferenceR\x06digest\"\xb4\x02\n" +
+	"\fConsentGrant\x12\x1a\n" +
+	"\bcategory\x18\x01 \x01(\tR\bcategory\x12\x18\n" +
+	"\achannel\x18\x02 \x01(\tR\achannel\x125\n" +
+	"\bgiven_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\agivenAt\x12\x16\n" +
+	"\x06method\x18\x04 \x01(\tR\x06method\x12'\n" +
+	"\x0fwording_version\x18\x05 \x01(\tR\x0ewordingVersion\x12\x16\n" +
+	"\x06source\x18\x06 \x01(\tR\x06source\x12\x1f\n" +
+	"\vsubject_ref\x18\a \x01(\tR\n" +
+	"subjectRef\x12=\n" +
+	"\fwithdrawn_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vwithdrawnAt\"\xd3\x01\n" +
+	"\n" +
+	"Revocation\x12\x18\n" +
+	"\achannel\x18\x01 \x01(\tR\achannel\x12\x18\n" +
+	"\aservice\x18\x02 \x01(\tR\aservice\x12*\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x10\n" +
+	"\x03via\x18\x04 \x01(\tR\x03via\x12\x1a\n" +
+	"\blanguage\x18\x05 \x01(\tR\blanguage\x127\n" +
+	"\thonour_by\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bhonourBy\"B\n" +
+	"\x10DigestPreference\x12\x1e\n" +
+	"\n" +
+	"categories\x18\x01 \x03(\tR\n" +
+	"categories\x12\x0e\n" +
+	"\x02at\x18\x02 \x01(\tR\x02at\"k\n" +
 	"\bCareHold\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x15\n" +
 	"\x06set_by\x18\x02 \x01(\tR\x05setBy\x120\n" +
@@ -567,34 +877,44 @@ func file_hush_v1_preferences_proto_rawDescGZIP() []byte {
 }
 
 var file_hush_v1_preferences_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_hush_v1_preferences_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_hush_v1_preferences_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_hush_v1_preferences_proto_goTypes = []any{
 	(Mode)(0),                     // 0: hush.v1.Mode
 	(*Preferences)(nil),           // 1: hush.v1.Preferences
-	(*CareHold)(nil),              // 2: hush.v1.CareHold
-	(*QuietHours)(nil),            // 3: hush.v1.QuietHours
-	(*MaxFrequency)(nil),          // 4: hush.v1.MaxFrequency
-	(*PreferenceChange)(nil),      // 5: hush.v1.PreferenceChange
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 7: google.protobuf.Duration
+	(*ConsentGrant)(nil),          // 2: hush.v1.ConsentGrant
+	(*Revocation)(nil),            // 3: hush.v1.Revocation
+	(*DigestPreference)(nil),      // 4: hush.v1.DigestPreference
+	(*CareHold)(nil),              // 5: hush.v1.CareHold
+	(*QuietHours)(nil),            // 6: hush.v1.QuietHours
+	(*MaxFrequency)(nil),          // 7: hush.v1.MaxFrequency
+	(*PreferenceChange)(nil),      // 8: hush.v1.PreferenceChange
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 10: google.protobuf.Duration
 }
 var file_hush_v1_preferences_proto_depIdxs = []int32{
 	0,  // 0: hush.v1.Preferences.mode:type_name -> hush.v1.Mode
-	6,  // 1: hush.v1.Preferences.mode_until:type_name -> google.protobuf.Timestamp
-	2,  // 2: hush.v1.Preferences.care_hold:type_name -> hush.v1.CareHold
-	3,  // 3: hush.v1.Preferences.quiet_hours:type_name -> hush.v1.QuietHours
-	4,  // 4: hush.v1.Preferences.max_frequency:type_name -> hush.v1.MaxFrequency
-	6,  // 5: hush.v1.Preferences.updated_at:type_name -> google.protobuf.Timestamp
-	6,  // 6: hush.v1.CareHold.until:type_name -> google.protobuf.Timestamp
-	7,  // 7: hush.v1.MaxFrequency.window:type_name -> google.protobuf.Duration
-	6,  // 8: hush.v1.PreferenceChange.changed_at:type_name -> google.protobuf.Timestamp
-	1,  // 9: hush.v1.PreferenceChange.old:type_name -> hush.v1.Preferences
-	1,  // 10: hush.v1.PreferenceChange.new:type_name -> hush.v1.Preferences
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	9,  // 1: hush.v1.Preferences.mode_until:type_name -> google.protobuf.Timestamp
+	5,  // 2: hush.v1.Preferences.care_hold:type_name -> hush.v1.CareHold
+	6,  // 3: hush.v1.Preferences.quiet_hours:type_name -> hush.v1.QuietHours
+	7,  // 4: hush.v1.Preferences.max_frequency:type_name -> hush.v1.MaxFrequency
+	9,  // 5: hush.v1.Preferences.updated_at:type_name -> google.protobuf.Timestamp
+	2,  // 6: hush.v1.Preferences.consents:type_name -> hush.v1.ConsentGrant
+	3,  // 7: hush.v1.Preferences.revocations:type_name -> hush.v1.Revocation
+	4,  // 8: hush.v1.Preferences.digest:type_name -> hush.v1.DigestPreference
+	9,  // 9: hush.v1.ConsentGrant.given_at:type_name -> google.protobuf.Timestamp
+	9,  // 10: hush.v1.ConsentGrant.withdrawn_at:type_name -> google.protobuf.Timestamp
+	9,  // 11: hush.v1.Revocation.at:type_name -> google.protobuf.Timestamp
+	9,  // 12: hush.v1.Revocation.honour_by:type_name -> google.protobuf.Timestamp
+	9,  // 13: hush.v1.CareHold.until:type_name -> google.protobuf.Timestamp
+	10, // 14: hush.v1.MaxFrequency.window:type_name -> google.protobuf.Duration
+	9,  // 15: hush.v1.PreferenceChange.changed_at:type_name -> google.protobuf.Timestamp
+	1,  // 16: hush.v1.PreferenceChange.old:type_name -> hush.v1.Preferences
+	1,  // 17: hush.v1.PreferenceChange.new:type_name -> hush.v1.Preferences
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_hush_v1_preferences_proto_init() }
@@ -608,7 +928,7 @@ func file_hush_v1_preferences_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hush_v1_preferences_proto_rawDesc), len(file_hush_v1_preferences_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   5,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
