@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
@@ -38,6 +39,8 @@ func scopeValue(it *hushv1.ContactIntent, s Scope) string {
 		return it.GetSender().GetService()
 	case ScopeUnsolicited:
 		return "u"
+	case ScopeSubject:
+		return it.GetSubjectRef()
 	}
 	return ""
 }
@@ -73,6 +76,15 @@ func CapMessage(c CapCheck, count int, next time.Time) string {
 		what = "contacts from " + c.Value
 	case ScopeUnsolicited:
 		what = "unsolicited agent contacts"
+	case ScopeSubject:
+		what = fmt.Sprintf("contacts about %q", c.Value)
+	}
+	if c.Channels != "" {
+		what = strings.Trim(c.Channels, ",") + " " + what
+	}
+	if c.Days > 0 {
+		return fmt.Sprintf("%d of %d %s in the last %d calendar days (counted in the customer's time zone, today included)",
+			count, c.Max, what, c.Days)
 	}
 	prefix := ""
 	if c.Code == hushv1.ReasonCode_REASON_CODE_CUSTOMER_FREQUENCY {

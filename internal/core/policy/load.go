@@ -37,6 +37,7 @@ type rawPolicy struct {
 	Unsolicited       *rawUnsolicited        `yaml:"unsolicited"`
 	Caps              []rawCap               `yaml:"caps"`
 	Producers         map[string]rawProducer `yaml:"producers"`
+	Packs             []rawPackUse           `yaml:"packs"`
 }
 
 type rawCategory struct {
@@ -208,6 +209,7 @@ func (c *compiler) compile(r *rawPolicy) *Policy {
 	c.quietHours(p, r.QuietHours)
 	c.counted(p, r)
 	c.caps(p, r.Caps)
+	c.packs(p, r.Packs)
 	return p
 }
 
@@ -503,12 +505,15 @@ func (c *compiler) mode(s string, path ...any) Mode {
 }
 
 func (c *compiler) scope(s string, path ...any) Scope {
+	if s == "subject" {
+		return ScopeSubject
+	}
 	for i, n := range scopeNames {
 		if n == s {
 			return Scope(i)
 		}
 	}
-	c.fail(fmt.Sprintf("want one of %s, got %q", strings.Join(scopeNames[:], ", "), s), path...)
+	c.fail(fmt.Sprintf("want one of %s, subject, got %q", strings.Join(scopeNames[:], ", "), s), path...)
 	return ScopeCustomer
 }
 

@@ -119,6 +119,10 @@ const (
 	ScopeTopic                    // contacts on the intent's topic (a cooldown)
 	ScopeSender                   // contacts from the intent's sending service
 	ScopeUnsolicited              // unsolicited agent contacts (the over-servicing guard)
+
+	// ScopeSubject counts contacts about the intent's subject_ref (a debt,
+	// a claim). It is the ledger field after the class code.
+	ScopeSubject Scope = LedgerClassField + 1
 )
 
 // LedgerClassField is the index of the contact's class code in a ledger
@@ -133,6 +137,9 @@ var scopeNames = [...]string{"customer", "channel", "category", "topic", "sender
 func (s Scope) String() string {
 	if s == ScopeUnsolicited {
 		return "unsolicited"
+	}
+	if s == ScopeSubject {
+		return "subject"
 	}
 	return scopeNames[s]
 }
@@ -175,6 +182,12 @@ type Policy struct {
 	fallbackRegion string
 	// producers is the producers section: who may use which category.
 	producers producerGrants
+	// packs are the regulation packs the policy composes (packs.go).
+	packs []Pack
+	// EventRetention is how long the store keeps a customer's inbound
+	// events (conversation, refusal, ...): the longest cooldown any pack
+	// reads; zero when none does.
+	EventRetention time.Duration
 }
 
 // Cap is a rolling-window cap: at most Max contacts of its classes in any
@@ -258,11 +271,14 @@ type Reason struct {
 	Code    hushv1.ReasonCode
 	Rule    string
 	Message string
+	// Pack, PackVersion and Section name the regulation pack rule that
+	// decided; empty for the policy's own rules.
+	Pack, PackVersion, Section string
 }
 
 // Proto returns the reason as a message.
 func (r Reason) Proto() *hushv1.Reason {
-	return &hushv1.Reason{Code: r.Code, Rule: r.Rule, Message: r.Message}
+	return &hushv1.Reason{Code: r.Code, Rule: r.Rule, Message: r.Message, Pack: r.Pack, PackVersion: r.PackVersion, Section: r.Section}
 }
 
 // CapCheck is a cap the store must check against the customer's contact
@@ -279,6 +295,13 @@ type CapCheck struct {
 	Shadow  bool
 	Code    hushv1.ReasonCode
 	Classes string
+	// Channels, for a pack's cap, limits the contacts it counts to some
+	// channels (",voice,sms,"; "" every channel); Days is its length in
+	// calendar days (0: a rolling Window); Pack, PackVersion and Section
+	// name the pack rule.
+	Channels                   string
+	Days                       int
+	Pack, PackVersion, Section string
 }
 
 // AgentCheck is the per-agent cap on unsolicited contacts. It lives outside
@@ -315,6 +338,9 @@ type Verdict struct {
 	// Agent is the per-agent cap to reserve before the store decides; its
 	// Agent field is empty when none applies.
 	Agent AgentCheck
+	// Cooldowns must be checked by the store, with the caps, against the
+	// customer's recorded inbound events (regulation packs).
+	Cooldowns []CooldownCheck
 }
 
 // Approved reports whether the rules let the intent through so far.

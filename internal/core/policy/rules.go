@@ -25,6 +25,9 @@ const (
 	RuleCaps                  = "cap.<id>"
 	RuleUnsolicitedCustomer   = "unsolicited.customer_cap"
 	RuleUnsolicitedAgent      = "unsolicited.agent_cap"
+	// RulePacks stands for the rules of the policy's regulation packs
+	// ("<pack>.<rule>"); each pack sets its mode in the packs section.
+	RulePacks = "packs.<pack>.<rule>"
 )
 
 // rule is one entry of the rule list. A rule either objects to an intent
@@ -42,6 +45,8 @@ type rule struct {
 	object  func(p *Policy, s subject) (objection, bool)
 	count   func(p *Policy, s subject, caps []CapCheck) []CapCheck
 	reserve func(p *Policy, s subject) AgentCheck
+	// packs applies the regulation packs (packs.go); true when one decided.
+	packs func(p *Policy, s subject, v *Verdict, caps []CapCheck) ([]CapCheck, bool)
 }
 
 // rules is every rule in the order of the design: the producer's right to
@@ -63,6 +68,7 @@ var rules = [...]rule{
 	{id: RuleEssentialOnly, prefs: true, object: essentialOnly},
 	{id: RuleTopicOptOut, prefs: true, object: topicOptOut},
 	{id: RuleQuietHours, object: quietHoursRule},
+	{id: RulePacks, packs: packRules},
 	{id: RuleUnsolicitedPurpose, object: unsolicitedPurpose},
 	{id: RuleCustomerFrequency, count: customerFrequency},
 	{id: RuleCaps, count: policyCaps},
@@ -82,7 +88,7 @@ func RuleOrder() []string {
 
 // RuleIDs lists the rules a policy file may set a mode for, in the order
 // they are applied. (Caps set their mode on the cap.)
-var RuleIDs = slices.DeleteFunc(RuleOrder(), func(id string) bool { return id == RuleCaps })
+var RuleIDs = slices.DeleteFunc(RuleOrder(), func(id string) bool { return id == RuleCaps || id == RulePacks })
 
 // subject is what every rule reads: the input and what follows from it.
 // Rules take it by value, so that nothing of an evaluation escapes to the
@@ -148,6 +154,11 @@ func (p *Policy) Evaluate(in Input) Verdict {
 			caps = r.count(p, s, caps)
 		case r.reserve != nil:
 			v.Agent = r.reserve(p, s)
+		case r.packs != nil:
+			var decided bool
+			if caps, decided = r.packs(p, s, &v, caps); decided {
+				return v
+			}
 		default:
 			if o, no := r.object(p, s); no && p.decide(&v, r.id, o) {
 				return v
@@ -338,7 +349,7 @@ func policyCaps(p *Policy, s subject, caps []CapCheck) []CapCheck {
 	}
 	for i := range p.caps {
 		c := &p.caps[i]
-		if !c.appliesTo(s.class) || c.Scope == ScopeTopic && s.it.GetTopic() == "" {
+		if !c.appliesTo(s.class) || c.Scope == ScopeTopic && s.it.GetTopic() == "" || c.Scope == ScopeSubject && s.it.GetSubjectRef() == "" {
 			continue // a cooldown needs a topic to cool down
 		}
 		caps = append(caps, c.Check(scopeValue(s.it, c.Scope)))

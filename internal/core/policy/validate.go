@@ -54,6 +54,7 @@ func (p *Policy) Validate(it *hushv1.ContactIntent, subjectChannel string) error
 		{"sender.service", it.GetSender().GetService()},
 		{"sender.agent_id", it.GetSender().GetAgentId()},
 		{"in_reply_to", it.GetInReplyTo()},
+		{"subject_ref", it.GetSubjectRef()},
 	} {
 		if f.v != "" {
 			if err := checkID(f.name, f.v); err != nil {
@@ -84,6 +85,9 @@ func ValidateInbound(in *hushv1.InboundContact, subjectChannel string) error {
 	}
 	if subjectChannel != in.GetChannel() {
 		return invalid("channel", "%q does not match the subject's channel %q", in.GetChannel(), subjectChannel)
+	}
+	if err := validateEvent(in); err != nil {
+		return err
 	}
 	return checkID("thread_id", in.GetThreadId())
 }

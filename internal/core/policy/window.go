@@ -16,6 +16,8 @@ type Contact struct {
 	Unsolicited bool
 	// Class is the one-letter class code (Class.Code).
 	Class string
+	// Subject is the intent's subject_ref (ScopeSubject).
+	Subject string
 }
 
 // Value is the contact's value of a scope: its channel, category, ...; ""
@@ -34,6 +36,8 @@ func (c *Contact) Value(s Scope) string {
 		if c.Unsolicited {
 			return "u"
 		}
+	case ScopeSubject:
+		return c.Subject
 	}
 	return ""
 }
@@ -79,7 +83,8 @@ func countsCode(codes, code string) bool {
 // was made: the contact is in the window's scope value and of a class it
 // counts. It is the rule the store's decision script applies.
 func (c *CapCheck) Counts(e *Contact) bool {
-	return (c.Scope == ScopeCustomer || e.Value(c.Scope) == c.Value) && countsCode(c.Classes, e.Class)
+	return (c.Scope == ScopeCustomer || e.Value(c.Scope) == c.Value) && countsCode(c.Classes, e.Class) &&
+		(c.Channels == "" || strings.Contains(c.Channels, ","+e.Channel+","))
 }
 
 // Fill is how full the window is at a time, read from a customer's ledger
