@@ -44,12 +44,15 @@ func (g *Gatekeeper) handleInbound(ctx context.Context, m *delivery) result {
 	if at := in.GetReceivedAt(); at != nil && at.AsTime().Before(now) {
 		from = at.AsTime()
 	}
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := g.recordEvent(sctx, in, from, now); err != nil {
+		return result{err: err}
+	}
 	until := from.Add(g.policy.Load().ReplyWindow)
 	if !until.After(now) {
 		return result{} // the window closed before it reached us
 	}
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	ends, err := g.store.OpenReplyWindow(sctx, in.GetCustomerId(), in.GetChannel(), in.GetThreadId(), until, now)
 	if err != nil {
 		return result{err: err}

@@ -14,7 +14,7 @@ type Contact = policy.Contact
 // A ledger member is the intent id, then the fields caps can be scoped to
 // in policy.Scope order (channel, category, topic, sender, kind: "u" for an
 // unsolicited agent contact), then the class code (policy.LedgerClassField),
-// joined by \x1f; its score is the contact's time in unix ms. decide.lua
+// then the subject_ref (policy.ScopeSubject), joined by \x1f; its score is the contact's time in unix ms. decide.lua
 // reads the same layout.
 const memberSep = "\x1f"
 
@@ -30,16 +30,16 @@ func ledgerMember(it *hushv1.ContactIntent, unsolicited bool, class policy.Class
 	if unsolicited {
 		kind = "u"
 	}
-	return strings.Join([]string{it.GetId(), it.GetChannel(), it.GetCategory(), it.GetTopic(), it.GetSender().GetService(), kind, class.Code()}, memberSep)
+	return strings.Join([]string{it.GetId(), it.GetChannel(), it.GetCategory(), it.GetTopic(), it.GetSender().GetService(), kind, class.Code(), it.GetSubjectRef()}, memberSep)
 }
 
 // decodeMember reads a ledger member made at a time; members written before
 // a field existed read it as empty.
 func decodeMember(member string, at time.Time) Contact {
 	f := strings.Split(member, memberSep)
-	for len(f) < policy.LedgerClassField+1 {
+	for len(f) < int(policy.ScopeSubject)+1 {
 		f = append(f, "")
 	}
 	return Contact{IntentID: f[0], Channel: f[1], Category: f[2], Topic: f[3], Sender: f[4], At: at,
-		Unsolicited: f[5] == "u", Class: f[policy.LedgerClassField]}
+		Unsolicited: f[5] == "u", Class: f[policy.LedgerClassField], Subject: f[policy.ScopeSubject]}
 }

@@ -183,7 +183,7 @@ func (s *Store) Decide(ctx context.Context, r DecideRequest) (DecideResult, erro
 	}
 	it := r.Intent
 	customer := it.GetCustomerId()
-	keys := []string{s.DecisionKey(customer, it.GetId()), s.PrefsKey(customer), s.LedgerKey(customer), s.RepliesKey(customer), s.UncappedKey(customer)}
+	keys := []string{s.DecisionKey(customer, it.GetId()), s.PrefsKey(customer), s.LedgerKey(customer), s.RepliesKey(customer), s.UncappedKey(customer), s.EventsKey(customer)}
 	ctx, span := s.tracer.Start(ctx, SpanDecide, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
 		attribute.String("db.system", "redis"), attribute.String("db.system.name", "redis"),
 		attribute.String("db.operation.name", "EVALSHA"), attribute.String("hush.customer_id", customer)))
@@ -242,7 +242,7 @@ func decideArgs(r DecideRequest) ([]any, error) {
 		args = append(args, c.Rule, int32(c.Code), int(c.Scope), c.Value, c.Window.Milliseconds(), c.Max, enforce, c.Classes)
 	}
 	args = append(args, r.Source)
-	return args, nil
+	return appendPackArgs(args, caps, r.Verdict), nil
 }
 
 // decideReply reads decide.lua's reply.
@@ -410,7 +410,7 @@ func decodeRecord(rec string) (*hushv1.Decision, error) {
 	}
 	for _, h := range strings.Split(hits, "\x1d") {
 		f := strings.Split(h, "\x1f")
-		if len(f) != 9 {
+		if len(f) != 9 && len(f) != 9+packHitFields {
 			return nil, fmt.Errorf("decision record: cap hit %q has %d fields", h, len(f))
 		}
 		code, _ := strconv.Atoi(f[1])
@@ -422,6 +422,9 @@ func decodeRecord(rec string) (*hushv1.Decision, error) {
 		c := policy.CapCheck{Rule: f[0], Code: hushv1.ReasonCode(code), Scope: policy.Scope(scope), Value: f[3],
 			Window: time.Duration(window) * time.Millisecond, Max: limit, Shadow: f[8] != "1"}
 		r := &hushv1.Reason{Code: c.Code, Rule: c.Rule, Message: policy.CapMessage(c, count, time.UnixMilli(next))}
+		if len(f) > 9 {
+			r = packReason(c, f, count)
+		}
 		if c.Shadow {
 			d.ShadowReasons = append(d.ShadowReasons, r)
 			continue

@@ -12,6 +12,9 @@
 -- KEYS[5] uncapped contacts zset like KEYS[3], for contacts no cap counts (critical and
 --                           transactional ones that are not unsolicited): kept apart so
 --                           that the ledger the caps read stays as small as the caps allow
+--                           (members carry the intent's subject_ref as an 8th field)
+-- KEYS[6] inbound events    zset, member "<kind>\31<channel>\31<subject>\31<service>\31<thread>",
+--                           score = event time in unix ms (store/events.go)
 --
 -- ARGV[1] preferences version the rules were evaluated with ("0": none)
 -- ARGV[2] now: the decision's timestamp, unix ms
@@ -32,6 +35,18 @@
 --         delivery can tell a redelivery of this message (same source) from a
 --         producer's republish of the intent (another source)
 --
+-- Regulation packs, after the source (so that the layout above stays):
+-- ARGV[pack_from + i], i = 0..caps-1: the cap's pack fields, "" for a policy cap, else
+--         "<channels>\31<days>\31<pack>\31<version>\31<section>": channels (",voice,sms,",
+--         "" every channel) limits the contacts the cap counts; the fields are appended
+--         to the cap's hit
+-- ARGV[pack_from + caps] number of cooldowns; then 9 ARGV per cooldown: rule id, reason
+--         code, event kind, event field (0 any, 2 channel, 3 subject, 4 service; an event
+--         of service "" matches every service), value, since (unix ms: events at or after
+--         it count), period ms, "1" enforce | "0" shadow, and the pack fields
+--         "<kind>\31<days>\31<pack>\31<version>\31<section>" appended to its hit
+-- A cooldown's hit is "rule\31code\31field\31value\31period\310\31event_ms\310\31enforce\31<pack fields>".
+--
 -- Returns one of:
 --   {"replay", record}                 the intent was decided before; nothing changed
 --   {"stale", version, prefs, reply}   preferences or the reply window differ from
@@ -49,6 +64,7 @@ local prefs_key     = KEYS[2]
 local ledger_key    = KEYS[3]
 local replies_key   = KEYS[4]
 local uncapped_key  = KEYS[5]
+local events_key    = KEYS[6]
 
 local prefs_version = ARGV[1]
 local now           = tonumber(ARGV[2])
@@ -63,6 +79,9 @@ local capped        = ARGV[10] == '1'
 local ncaps         = tonumber(ARGV[11])
 local caps_from     = 12 -- the first of the 8 ARGV of each cap
 local source        = ARGV[caps_from + ncaps * 8]
+local pack_from     = caps_from + ncaps * 8 + 1
+local ncool         = tonumber(ARGV[pack_from + ncaps] or '0')
+local cool_from     = pack_from + ncaps + 1 -- the first of the 9 ARGV of each cooldown
 
 -- cap returns the i-th cap (0-based) of the ARGV tail by name.
 local function cap(i)
@@ -70,7 +89,8 @@ local function cap(i)
   return {
     rule = ARGV[b], code = ARGV[b + 1], field = tonumber(ARGV[b + 2]), value = ARGV[b + 3],
     window = tonumber(ARGV[b + 4]), limit = tonumber(ARGV[b + 5]), enforce = ARGV[b + 6],
-    classes = ARGV[b + 7],
+    classes = ARGV[b + 7], extra = ARGV[pack_from + i] or '',
+    channels = string.match(ARGV[pack_from + i] or '', '^[^\31]*'),
   }
 end
 
@@ -105,7 +125,30 @@ local hits = {}
 local blocked = false
 
 if approved then
-  if ncaps > 0 then
+  -- Cooldowns: an inbound event of the kind, in scope, since the cooldown's
+  -- start closes contact.
+  for i = 0, ncool - 1 do
+    local b = cool_from + i * 9
+    local kind, field, value = ARGV[b + 2], tonumber(ARGV[b + 3]), ARGV[b + 4]
+    local enforce = ARGV[b + 7]
+    local raw = redis.call('ZRANGEBYSCORE', events_key, ARGV[b + 5], '+inf', 'WITHSCORES')
+    for j = #raw - 1, 1, -2 do -- the newest event first
+      local ev = split(raw[j])
+      if ev[1] == kind and (field == 0 or ev[field] == value or (field == 4 and ev[4] == '')) then
+        hits[#hits + 1] = table.concat({ARGV[b], ARGV[b + 1], field, value, ARGV[b + 6], 0, raw[j + 1], 0, enforce}, '\31')
+            .. '\31' .. ARGV[b + 8]
+        if enforce == '1' then
+          blocked = true
+        end
+        break
+      end
+    end
+    if blocked then
+      break
+    end
+  end
+
+  if ncaps > 0 and not blocked then
     redis.call('ZREMRANGEBYSCORE', ledger_key, '-inf', now - ledger_ms)
 
     local caps = {}
@@ -128,7 +171,8 @@ if approved then
         -- fields[1] is the intent id; ledger field k is fields[k + 1]; the
         -- class code is fields[7].
         if e[2] > since and (c.field == 0 or e[1][c.field + 1] == c.value)
-            and (c.classes == '' or string.find(c.classes, e[1][7] or '?', 1, true)) then
+            and (c.classes == '' or string.find(c.classes, e[1][7] or '?', 1, true))
+            and (c.channels == '' or string.find(c.channels, ',' .. e[1][2] .. ',', 1, true)) then
           times[#times + 1] = e[2]
         end
       end
@@ -137,6 +181,9 @@ if approved then
         -- slides out (ZRANGEBYSCORE returned the contacts oldest first).
         local next_ms = times[#times - c.limit + 1] + c.window
         hits[#hits + 1] = table.concat({c.rule, c.code, c.field, c.value, c.window, c.limit, #times, next_ms, c.enforce}, '\31')
+        if c.extra ~= '' then
+          hits[#hits] = hits[#hits] .. '\31' .. c.extra
+        end
         if c.enforce == '1' then
           blocked = true
           break
