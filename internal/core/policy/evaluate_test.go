@@ -272,7 +272,7 @@ func TestEvaluate(t *testing.T) {
 			}
 		}
 		for _, id := range policy.RuleOrder() {
-			if !seen[id] {
+			if !seen[id] && id != policy.RulePacks { // packs have conformance tables of their own
 				t.Errorf("rule %s has no row in this table", id)
 			}
 		}

@@ -56,7 +56,7 @@ func TestPolicyErrors(t *testing.T) {
 			[]string{"p.yaml:6: caps[0].classes[0]: transactional contacts ignore caps"}},
 		{"cap of an unknown class", head + "caps:\n  - { id: a, scope: customer, window: 1h, max: 1, classes: [promo] }\n", []string{`caps[0].classes[0]: unknown class "promo"`}},
 		{"cap without classes", head + "caps:\n  - { id: a, scope: customer, window: 1h, max: 1 }\n", []string{"p.yaml:6: caps[0].classes: required"}},
-		{"unknown scope", head + "caps:\n  - { id: a, scope: planet, window: 1h, max: 1, classes: [marketing] }\n", []string{`caps[0].scope: want one of customer, channel, category, topic, sender, got "planet"`}},
+		{"unknown scope", head + "caps:\n  - { id: a, scope: planet, window: 1h, max: 1, classes: [marketing] }\n", []string{`caps[0].scope: want one of customer, channel, category, topic, sender, subject, got "planet"`}},
 		{"duplicate cap id", head + "caps:\n  - { id: a, scope: customer, window: 1h, max: 1, classes: [marketing] }\n  - { id: a, scope: channel, window: 1h, max: 1, classes: [marketing] }\n",
 			[]string{`p.yaml:7: caps[1].id: duplicate cap id "a"`}},
 		{"overlapping quiet windows", head + "quiet_hours:\n  quiet: [\"21:00-08:00\", \"07:00-09:00\"]\n",

@@ -45,8 +45,9 @@ type rule struct {
 	object  func(p *Policy, s subject) (objection, bool)
 	count   func(p *Policy, s subject, caps []CapCheck) []CapCheck
 	reserve func(p *Policy, s subject) AgentCheck
-	// packs applies the regulation packs (packs.go); true when one decided.
-	packs func(p *Policy, s subject, v *Verdict, caps []CapCheck) ([]CapCheck, bool)
+	// packs marks the entry that applies the regulation packs (packRules,
+	// called directly so that the verdict stays on the stack).
+	packs bool
 }
 
 // rules is every rule in the order of the design: the producer's right to
@@ -68,7 +69,7 @@ var rules = [...]rule{
 	{id: RuleEssentialOnly, prefs: true, object: essentialOnly},
 	{id: RuleTopicOptOut, prefs: true, object: topicOptOut},
 	{id: RuleQuietHours, object: quietHoursRule},
-	{id: RulePacks, packs: packRules},
+	{id: RulePacks, packs: true},
 	{id: RuleUnsolicitedPurpose, object: unsolicitedPurpose},
 	{id: RuleCustomerFrequency, count: customerFrequency},
 	{id: RuleCaps, count: policyCaps},
@@ -154,9 +155,9 @@ func (p *Policy) Evaluate(in Input) Verdict {
 			caps = r.count(p, s, caps)
 		case r.reserve != nil:
 			v.Agent = r.reserve(p, s)
-		case r.packs != nil:
+		case r.packs:
 			var decided bool
-			if caps, decided = r.packs(p, s, &v, caps); decided {
+			if caps, decided = packRules(p, s, &v, caps); decided {
 				return v
 			}
 		default:
