@@ -136,8 +136,20 @@ func (a *app) reasons(title string, rs []*hushv1.Reason) {
 		return
 	}
 	rows := make([][]string, 0, len(rs))
+	law := false
 	for _, r := range rs {
-		rows = append(rows, []string{"  " + policy.ShortCode(r.GetCode()), orDash(r.GetRule()), r.GetMessage()})
+		law = law || r.GetPack() != ""
+	}
+	for _, r := range rs {
+		row := []string{"  " + policy.ShortCode(r.GetCode()), orDash(r.GetRule())}
+		if law { // a regulation pack decided: name its version and section
+			row = append(row, lawOf(r))
+		}
+		rows = append(rows, append(row, r.GetMessage()))
+	}
+	if law {
+		a.table([]string{"  REASON", "RULE", "PACK, SECTION", "WHY"}, rows)
+		return
 	}
 	a.table([]string{"  REASON", "RULE", "WHY"}, rows)
 }

@@ -166,3 +166,41 @@ func allowedWindow(s string) (window, error) {
 	}
 	return w, nil
 }
+
+// describe says when the calendar allows contact, runs of weekdays with the
+// same hours together: "Mon-Fri 10:00-13:00, 14:00-20:00; closed Sat, Sun
+// and FR public holidays".
+func (c *calendar) describe() string {
+	week := []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday, time.Sunday}
+	var parts, closed []string
+	for i := 0; i < len(week); {
+		wd := week[i]
+		if c.closed[wd] {
+			closed = append(closed, wd.String()[:3])
+			i++
+			continue
+		}
+		j := i
+		for j+1 < len(week) && !c.closed[week[j+1]] && c.hoursOn(week[j+1]) == c.hoursOn(wd) {
+			j++
+		}
+		if c.limited {
+			days := wd.String()[:3]
+			switch {
+			case i == 0 && j == len(week)-1:
+				days = "every day"
+			case j > i:
+				days += "-" + week[j].String()[:3]
+			}
+			parts = append(parts, days+" "+c.hoursOn(wd))
+		}
+		i = j + 1
+	}
+	if c.holidays != "" {
+		closed = append(closed, c.holidays+" public holidays")
+	}
+	if len(closed) > 0 {
+		parts = append(parts, "closed "+strings.Join(closed, ", "))
+	}
+	return strings.Join(parts, "; ")
+}

@@ -81,21 +81,7 @@ func (r *PackRule) Describe() string {
 	case r.cool != nil:
 		fmt.Fprintf(&b, "none for %s after a %s, per %s", r.cool.span(), r.cool.after, r.cool.scope)
 	default:
-		var parts []string
-		if r.cal.limited {
-			for _, wd := range []time.Weekday{1, 2, 3, 4, 5, 6, 0} {
-				parts = append(parts, wd.String()[:3]+" "+r.cal.hoursOn(wd))
-			}
-		}
-		for wd, c := range r.cal.closed {
-			if c {
-				parts = append(parts, "closed "+time.Weekday(wd).String()+"s")
-			}
-		}
-		if r.cal.holidays != "" {
-			parts = append(parts, "closed on "+r.cal.holidays+" public holidays")
-		}
-		b.WriteString(strings.Join(parts, "; "))
+		b.WriteString(r.cal.describe())
 	}
 	if len(r.Channels) > 0 {
 		b.WriteString("; channels " + strings.Join(r.Channels, ","))
