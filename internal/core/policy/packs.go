@@ -292,12 +292,14 @@ func (c *compiler) packs(p *Policy, uses []rawPackUse) {
 			}
 		}
 		pk.Categories = u.Categories
+		// Calendar days start at a local midnight, up to a day before the
+		// UTC one in the zones furthest apart: keep two days more.
 		for _, r := range pk.Rules {
 			switch {
 			case r.cap != nil:
-				p.LedgerRetention = max(p.LedgerRetention, r.cap.window, time.Duration(r.cap.days+1)*24*time.Hour)
+				p.LedgerRetention = max(p.LedgerRetention, r.cap.window, time.Duration(r.cap.days+2)*24*time.Hour)
 			case r.cool != nil:
-				p.EventRetention = max(p.EventRetention, r.cool.window, time.Duration(r.cool.days+1)*24*time.Hour)
+				p.EventRetention = max(p.EventRetention, r.cool.window, time.Duration(r.cool.days+2)*24*time.Hour)
 			}
 		}
 		p.packs = append(p.packs, pk)
