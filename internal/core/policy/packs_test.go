@@ -127,3 +127,50 @@ func TestPackInShadowModeOnlyReports(t *testing.T) {
 		t.Fatalf("caps %v, cooldowns %+v; want the attempts cap and the refusal cooldown, in shadow", capRules, v.Cooldowns)
 	}
 }
+
+// BenchmarkEvaluatePacks measures the rules with every shipped pack
+// composed: go test -run '^$' -bench EvaluatePacks -benchmem ./internal/core/policy
+func BenchmarkEvaluatePacks(b *testing.B) {
+	pol, err := policy.Parse("p.yaml", []byte(`version: p
+categories:
+  collections: { class: service }
+  canvassing:  { class: marketing }
+packs:
+  - { name: us-tcpa, categories: [collections] }
+  - { name: us-state-mini-tcpa, categories: [collections] }
+  - { name: us-reg-f, categories: [collections] }
+  - { name: fr-demarchage, categories: [canvassing] }
+`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	us := &hushv1.Preferences{TimeZone: "America/New_York", Region: "US-FL"}
+	fr := &hushv1.Preferences{TimeZone: "Europe/Paris", Region: "FR"}
+	monday := time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC)
+	call := func(category string) *hushv1.ContactIntent {
+		return &hushv1.ContactIntent{Id: "i", CustomerId: "c", Channel: "voice", Category: category, SubjectRef: "debt-1", Sender: &hushv1.Sender{Service: "s"}}
+	}
+	for _, c := range []struct {
+		name  string
+		it    *hushv1.ContactIntent
+		prefs *hushv1.Preferences
+		now   time.Time
+		want  hushv1.Outcome
+	}{
+		{"approved/us-collection-call", call("collections"), us, monday, hushv1.Outcome_OUTCOME_APPROVED},
+		{"deferred/us-collection-call-at-night", call("collections"), us, monday.Add(10 * time.Hour), hushv1.Outcome_OUTCOME_DEFERRED},
+		{"approved/fr-canvassing", call("canvassing"), fr, monday, hushv1.Outcome_OUTCOME_APPROVED},
+		{"deferred/fr-canvassing-on-saturday", call("canvassing"), fr, monday.Add(5 * 24 * time.Hour), hushv1.Outcome_OUTCOME_DEFERRED},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			in := policy.Input{Intent: c.it, Prefs: c.prefs, Now: c.now}
+			if v := pol.Evaluate(in); v.Outcome != c.want {
+				b.Fatalf("outcome %v (%s), want %v", v.Outcome, v.Reason.Message, c.want)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				pol.Evaluate(in)
+			}
+		})
+	}
+}
