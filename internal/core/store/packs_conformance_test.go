@@ -38,6 +38,8 @@ type pastEvent struct{ kind, subject, at string }
 type conformanceRow struct {
 	section, name string
 	zone, region  string // the customer's time zone and region ("" unknown)
+	// noSubject: the intent names no subject_ref (the earlier contacts do).
+	noSubject bool
 	// zoneUnknown keeps the zone out of the customer's preferences (it
 	// still reads the row's times): the candidate zones come from the region.
 	zoneUnknown bool
@@ -120,6 +122,8 @@ var regFRows = []conformanceRow{
 		at:     "2026-11-22 20:00:00", want: suppressed, rule: "us-reg-f.call-frequency", code: capCode}),
 	regF(conformanceRow{section: "12 CFR 1006.14(b)(2)(i)(A)", name: "calls are counted per debt: another debt's 8th call", before: sevenDays, beforeSubject: "debt-2",
 		at: "2026-11-22 15:00:00", want: approved}),
+	regF(conformanceRow{section: "12 CFR 1006.14(b)(2)(i)(A)", name: "a call naming no debt counts every call (fail closed)", before: sevenDays,
+		noSubject: true, at: "2026-11-22 15:00:00", want: suppressed, rule: "us-reg-f.call-frequency", code: capCode}),
 	regF(conformanceRow{section: "12 CFR 1006.14(b)(2)(i)(A)", name: "texts are not counted and not limited by the rule", before: sevenDays, beforeChannel: "sms",
 		at: "2026-11-22 15:00:00", want: approved}),
 	regF(conformanceRow{section: "12 CFR 1006.14(b)(2)(i)(A)", name: "a text after 7 calls is not a call", before: sevenDays, channel: "sms", beforeChannel: "voice",
@@ -219,6 +223,8 @@ var stateRows = []conformanceRow{
 		want: deferred, rule: "us-state-mini-tcpa.ri-hours", code: hoursCode, release: "2026-11-24 09:00:00"}),
 	state(conformanceRow{section: "R.I. Gen. Laws 5-61-3.4(a)(1)", name: "Christmas in Rhode Island", zone: "America/New_York", region: "US-RI", at: "2026-12-25 12:00:00",
 		want: deferred, rule: "us-state-mini-tcpa.ri-hours", code: dayCode, release: "2026-12-26 10:00:00"}),
+	state(conformanceRow{section: "R.I. Gen. Laws 5-61-3.4(a)(1)", name: "Independence Day observed on Friday 3 July 2026", zone: "America/New_York", region: "US-RI", at: "2026-07-03 12:00:00",
+		want: deferred, rule: "us-state-mini-tcpa.ri-hours", code: dayCode, release: "2026-07-06 09:00:00"}),
 	state(conformanceRow{section: "Ala. Code 8-19C-4", name: "region unknown: every state's rules apply (fail closed)", zone: "America/Chicago", at: "2026-11-29 12:00:00",
 		want: deferred, rule: "us-state-mini-tcpa.al-sundays-holidays", code: dayCode}),
 	state(conformanceRow{section: "Ala. Code 8-19C-4", name: "a Sunday in California: no state rule", zone: "America/Los_Angeles", region: "US-CA", at: "2026-11-29 12:00:00", want: approved}),
@@ -318,7 +324,11 @@ func checkRow(t *testing.T, st *store.Store, pol *policy.Policy, customer string
 			t.Fatalf("earlier contact at %s: %s %v, want approved", b, d.GetOutcome(), d.GetReasons())
 		}
 	}
-	d, _, err := tryDecide(st, pol, mk("row", row.channel, row.subject), local(t, row.zone, row.at), prefs, version)
+	subject := row.subject
+	if row.noSubject {
+		subject = ""
+	}
+	d, _, err := tryDecide(st, pol, mk("row", row.channel, subject), local(t, row.zone, row.at), prefs, version)
 	if err != nil {
 		t.Fatal(err)
 	}
