@@ -163,17 +163,24 @@ func (a *app) windowsAt(pol *policy.Policy, st *store.Store, d *hushv1.Decision,
 		return nil, nil
 	}
 	at := d.GetDecidedAt().AsTime()
+	it := logged.GetIntent()
+	if it == nil {
+		it = dispatched
+	}
+	packCaps, err := a.packCapsAt(pol, st, d, it, at)
+	if err != nil {
+		return nil, err
+	}
 	var longest time.Duration
 	for _, c := range pol.Caps() {
+		longest = max(longest, c.Window)
+	}
+	for _, c := range packCaps {
 		longest = max(longest, c.Window)
 	}
 	ledger, err := st.Ledger(a.ctx, d.GetCustomerId(), at.Add(-longest))
 	if err != nil {
 		return nil, err
-	}
-	it := logged.GetIntent()
-	if it == nil {
-		it = dispatched
 	}
 	self := store.Contact{IntentID: d.GetIntentId(), Channel: d.GetChannel(), Category: d.GetCategory()}
 	if it != nil {
@@ -195,7 +202,7 @@ func (a *app) windowsAt(pol *policy.Policy, st *store.Store, d *hushv1.Decision,
 		out = append(out, windowCount{Rule: chk.Rule, Scope: c.Scope.String(), Value: chk.Value,
 			Window: policy.FormatWindow(c.Window), Count: n, Max: c.Max, Mode: string(c.Mode)})
 	}
-	return out, nil
+	return append(out, packWindows(packCaps, others, at)...), nil
 }
 
 // findIntent searches the suppression log, then the dispatch stream, for

@@ -93,9 +93,11 @@ func TestExplainNamesThePackAndSection(t *testing.T) {
 		}
 	}
 	out := c.run("explain", "v-1", "--customer", "west")
-	for _, want := range []string{"PACK, SECTION", "us-tcpa 2026.11.1, 47 CFR 64.1200(c)(1)", "us-reg-f 2026.11.1, 12 CFR 1006.6(b)(1)(i)", "outside_contact_hours"} {
+	for _, want := range []string{"PACK, SECTION", "us-tcpa 2026.11.1, 47 CFR 64.1200(c)(1)", "us-reg-f 2026.11.1, 12 CFR 1006.6(b)(1)(i)", "outside_contact_hours",
+		"us-reg-f.call-frequency", "7 calendar days"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("explain does not say %q:\n%s", want, out)
 		}
 	}
+	t.Logf("hushctl explain v-1:\n%s", out)
 }

@@ -688,3 +688,29 @@ func (p *Policy) candidateZones(it *hushv1.ContactIntent, prefs *hushv1.Preferen
 	}
 	return out
 }
+
+// PackCaps returns the caps the policy's packs apply to an intent at a
+// time, as Evaluate makes them (the customer's zones and consent from
+// prefs): for tools that read how full they are from a ledger.
+func (p *Policy) PackCaps(it *hushv1.ContactIntent, prefs *hushv1.Preferences, at time.Time) []CapCheck {
+	s := subject{it: it, prefs: prefs, now: at, class: p.categories[it.GetCategory()]}
+	var zones []*time.Location
+	var out []CapCheck
+	for i := range p.packs {
+		pk := &p.packs[i]
+		if !slices.Contains(pk.Categories, it.GetCategory()) {
+			continue
+		}
+		for j := range pk.Rules {
+			r := &pk.Rules[j]
+			if r.cap == nil || !r.applies(pk, s) {
+				continue
+			}
+			if zones == nil {
+				zones = p.candidateZones(it, prefs)
+			}
+			out = append(out, r.capCheck(pk, s, zones))
+		}
+	}
+	return out
+}
