@@ -358,3 +358,38 @@ func checkRow(t *testing.T, st *store.Store, pol *policy.Policy, customer string
 	}
 	t.Logf("%s: %s", reason.GetSection(), reason.GetMessage())
 }
+
+// BenchmarkDecidePacks measures one decision's store call for a Regulation
+// F collection call (a per-subject calendar cap and a cooldown read from the
+// customer's events), customers rotating over 1,000, each with a recorded
+// conversation about another debt: go test -run '^$' -bench DecidePacks ./internal/core/store
+func BenchmarkDecidePacks(b *testing.B) {
+	pol, err := policy.Parse("bench.yaml", []byte(conformancePolicy))
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := testenv.StartRedis(b, testenv.RedisOptions{Private: true})
+	st := store.New(r.Client, r.Prefix)
+	ctx := context.Background()
+	prefs := &hushv1.Preferences{TimeZone: "America/New_York", Region: "US-NY"}
+	start := time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)
+	for i := range 1000 {
+		in := &hushv1.InboundContact{CustomerId: fmt.Sprint("c-", i), Channel: "voice", ThreadId: "t", Kind: "conversation", SubjectRef: "debt-0"}
+		if err := st.RecordEvent(ctx, in, start.Add(-time.Hour), start, pol.EventRetention); err != nil {
+			b.Fatal(err)
+		}
+	}
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		n++
+		now := start.Add(time.Duration(n) * time.Millisecond)
+		it := &hushv1.ContactIntent{Id: fmt.Sprint("bench-", n), CustomerId: fmt.Sprint("c-", n%1000), Channel: "voice",
+			Category: "collections", SubjectRef: fmt.Sprint("debt-", 1+n%3), Sender: &hushv1.Sender{Service: "collector"}}
+		v := pol.Evaluate(policy.Input{Intent: it, Prefs: prefs, Now: now})
+		if _, err := st.Decide(ctx, store.DecideRequest{Intent: it, Now: now, Verdict: &v, Decision: pol.Decision(it, &v, now, ""),
+			DecisionRetention: pol.DecisionRetention, LedgerRetention: pol.LedgerRetention}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
