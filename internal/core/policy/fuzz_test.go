@@ -21,6 +21,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("version: v\ncategories:\n  m: { class: marketing }\nquiet_hours:\n  quiet: [\"23:59-00:00\", \"00:00-00:01\"]\n"))
 	f.Add([]byte("version: v\ncategories:\n  m: { class: marketing }\ncaps:\n  - { id: a, scope: topic, window: 1d, max: 1, classes: [marketing] }\n"))
 	f.Add([]byte("version: v\ncategories: {m: {class: marketing}}\nquiet_hours: {regions: {US: {allowed: \"08:00-21:00\"}}}\nunsolicited: {agent: {window: 99999999999d, max: 1}}\n"))
+	f.Add([]byte("version: v\ncategories:\n  m: { class: marketing }\npacks:\n  - { name: fr-demarchage, categories: [m] }\n  - { name: us-reg-f, mode: shadow, categories: [m] }\n"))
 	f.Add([]byte("{"))
 	f.Add([]byte("- a\n- b\n"))
 	times := []time.Time{noon, paris(23, 0), paris(7, 59)}
