@@ -131,7 +131,7 @@ func keepConsent(next, cur *hushv1.Preferences, put bool) error {
 	return nil
 }
 
-func grantEqual(a, b *hushv1.ConsentGrant) bool  { return proto.Equal(a, b) }
+func grantEqual(a, b *hushv1.ConsentGrant) bool    { return proto.Equal(a, b) }
 func revocationEqual(a, b *hushv1.Revocation) bool { return proto.Equal(a, b) }
 
 // validateConsents checks the grants and revocations preferences carry.
