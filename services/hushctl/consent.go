@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/hush-oss/hush/internal/core/store"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 
@@ -63,4 +64,33 @@ func revocationString(r *hushv1.Revocation) string {
 		s += ", honour by " + ts(r.GetHonourBy().AsTime())
 	}
 	return s
+}
+
+// consentOnRecord follows the reasons of a decision that recorded consent
+// or a STOP decided: what is on record for the customer now (the grants and
+// revocations; prefs history says who recorded each, when and how).
+func (a *app) consentOnRecord(st *store.Store, d *hushv1.Decision) error {
+	relevant := false
+	for _, r := range append(d.GetReasons(), d.GetShadowReasons()...) {
+		switch r.GetCode() {
+		case hushv1.ReasonCode_REASON_CODE_CONSENT_REQUIRED, hushv1.ReasonCode_REASON_CODE_STOP_KEYWORD:
+			relevant = true
+		}
+	}
+	if !relevant {
+		return nil
+	}
+	p, _, err := st.Preferences(a.ctx, d.GetCustomerId())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "\nconsent on record now (hushctl prefs history %s shows who recorded it, when and how):\n", d.GetCustomerId())
+	rows := consentRows(p)
+	if len(rows) == 0 {
+		fmt.Fprintln(a.stdout, "  (none)")
+	}
+	for _, r := range rows {
+		fmt.Fprintf(a.stdout, "  %s: %s\n", r[0], r[1])
+	}
+	return nil
 }
