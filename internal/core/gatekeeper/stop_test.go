@@ -266,12 +266,12 @@ func TestStopBodyIsNeverLoggedTracedOrDeadLettered(t *testing.T) {
 	for _, s := range spans.GetSpans() {
 		seen.WriteString(s.Name)
 		for _, a := range s.Attributes {
-			seen.WriteString(" " + string(a.Key) + "=" + a.Value.Emit())
+			seen.WriteString(" " + string(a.Key) + "=" + a.Value.String())
 		}
 		for _, e := range s.Events {
 			seen.WriteString(" " + e.Name)
 			for _, a := range e.Attributes {
-				seen.WriteString(" " + a.Value.Emit())
+				seen.WriteString(" " + a.Value.String())
 			}
 		}
 		seen.WriteString(" " + s.Status.Description)
