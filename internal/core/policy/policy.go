@@ -175,6 +175,9 @@ type Policy struct {
 	fallbackRegion string
 	// producers is the producers section: who may use which category.
 	producers producerGrants
+	// consent is the consent section and the categories that require
+	// recorded opt-in consent.
+	consent consentPolicy
 }
 
 // Cap is a rolling-window cap: at most Max contacts of its classes in any
