@@ -97,6 +97,9 @@ func explain(a *app, args []string) error {
 	})
 	a.reasons("reasons", d.GetReasons())
 	a.reasons("shadow rules that would have said no", d.GetShadowReasons())
+	if err := a.consentOnRecord(st, d); err != nil {
+		return err
+	}
 	fmt.Fprintf(a.stdout, "\ncounters when decided (contacts in each window, from the ledger; policy %s, %s):\n", pol.Version, polSource)
 	if len(windows) == 0 {
 		fmt.Fprintln(a.stdout, "  (no cap applies to this category)")

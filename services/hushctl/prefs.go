@@ -81,7 +81,7 @@ func prefsRows(p *hushv1.Preferences, v uint64) [][2]string {
 	if p.GetUpdatedAt() != nil {
 		updated = ts(p.GetUpdatedAt().AsTime())
 	}
-	return [][2]string{
+	rows := [][2]string{
 		{"customer", p.GetCustomerId()},
 		{"version", strconv.FormatUint(v, 10)},
 		{"mode", mode},
@@ -95,8 +95,9 @@ func prefsRows(p *hushv1.Preferences, v uint64) [][2]string {
 		{"max frequency", freq},
 		{"suppressed destinations", list(hashes)},
 		{"region", orDash(p.GetRegion())},
-		{"updated", updated},
 	}
+	rows = append(rows, consentRows(p)...)
+	return append(rows, [2]string{"updated", updated})
 }
 
 // setFlags are the changes prefs set can make; empty flags change nothing.
@@ -427,8 +428,13 @@ func valueString(fd protoreflect.FieldDescriptor, v protoreflect.Value, has bool
 		items := make([]string, 0, l.Len())
 		for i := range l.Len() {
 			s := l.Get(i).String()
-			if fd.Name() == "suppressed_destinations" {
+			switch m := l.Get(i); fd.Name() {
+			case "suppressed_destinations":
 				s = s[:min(12, len(s))] + "…"
+			case "consents":
+				s = "{" + grantString(m.Message().Interface().(*hushv1.ConsentGrant)) + "}"
+			case "revocations":
+				s = "{" + revocationString(m.Message().Interface().(*hushv1.Revocation)) + "}"
 			}
 			items = append(items, s)
 		}

@@ -87,6 +87,9 @@ func CapMessage(c CapCheck, count int, next time.Time) string {
 			count, c.Max, what, c.Days)
 	}
 	prefix := ""
+	if c.Code == hushv1.ReasonCode_REASON_CODE_STOP_KEYWORD {
+		return "the one confirmation a STOP keyword allows was sent already"
+	}
 	if c.Code == hushv1.ReasonCode_REASON_CODE_CUSTOMER_FREQUENCY {
 		prefix = "the customer's own limit: "
 	}

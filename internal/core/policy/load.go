@@ -37,6 +37,7 @@ type rawPolicy struct {
 	Unsolicited       *rawUnsolicited        `yaml:"unsolicited"`
 	Caps              []rawCap               `yaml:"caps"`
 	Producers         map[string]rawProducer `yaml:"producers"`
+	Consent           *rawConsent            `yaml:"consent"`
 	Packs             []rawPackUse           `yaml:"packs"`
 }
 
@@ -46,6 +47,9 @@ type rawCategory struct {
 	// Restricted limits the category to the producers that list it
 	// (always so for critical and transactional categories).
 	Restricted *bool `yaml:"restricted"`
+	// RequiresConsent: contacts wait for recorded opt-in consent
+	// (see consent.go).
+	RequiresConsent bool `yaml:"requires_consent"`
 }
 
 type rawRule struct {
@@ -205,6 +209,7 @@ func (c *compiler) compile(r *rawPolicy) *Policy {
 	c.basics(p, r)
 	c.categories(p, r.Categories)
 	c.producers(p, r.Categories, r.Producers)
+	c.consent(p, r.Categories, r.Consent)
 	c.ruleModes(p, r.Rules)
 	c.quietHours(p, r.QuietHours)
 	c.counted(p, r)

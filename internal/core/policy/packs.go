@@ -143,14 +143,14 @@ type rawPackRule struct {
 	Unconfirmed   string              `yaml:"unconfirmed"`
 	Channels      []string            `yaml:"channels"`
 	Regions       []string            `yaml:"regions"`
-	UnlessConsent *rawConsent         `yaml:"unless_consent"`
+	UnlessConsent *rawPackConsent     `yaml:"unless_consent"`
 	Hours         map[string][]string `yaml:"hours"`
 	Closed        *rawClosed          `yaml:"closed"`
 	Cap           *rawPackCap         `yaml:"cap"`
 	Cooldown      *rawPackCooldown    `yaml:"cooldown"`
 }
 
-type rawConsent struct {
+type rawPackConsent struct {
 	Within  string `yaml:"within"`
 	Subject bool   `yaml:"subject"`
 }

@@ -182,6 +182,9 @@ type Policy struct {
 	fallbackRegion string
 	// producers is the producers section: who may use which category.
 	producers producerGrants
+	// consent is the consent section and the categories that require
+	// recorded opt-in consent.
+	consent consentPolicy
 	// packs are the regulation packs the policy composes (packs.go).
 	packs []Pack
 	// EventRetention is how long the store keeps a customer's inbound

@@ -110,6 +110,7 @@ func (s *Server) routes() {
 	api("PUT /v1/customers/{customer}/care-hold", s.putCareHold)
 	api("DELETE /v1/customers/{customer}/care-hold", s.deleteCareHold)
 	api("POST /v1/customers/{customer}/consent/revoke", s.revokeConsent)
+	s.consentRoutes(api)
 	api("POST /v1/customers/{customer}/inbound", s.postInbound)
 	api("POST /v1/customers/{customer}/suppressions", s.postSuppression)
 	api("DELETE /v1/customers/{customer}/suppressions/{hash}", s.deleteSuppression)
@@ -358,6 +359,9 @@ func (s *Server) putPrefs(w http.ResponseWriter, r *http.Request, who *Principal
 			return badField("care_hold", "is set and cleared with PUT and DELETE /care-hold (staff)")
 		}
 		hold := p.GetCareHold()
+		if err := keepConsent(in, p, true); err != nil {
+			return err
+		}
 		proto.Reset(p)
 		proto.Merge(p, in)
 		p.CareHold = hold
@@ -402,6 +406,9 @@ func (s *Server) patchPrefs(w http.ResponseWriter, r *http.Request, who *Princip
 		}
 		if !sameHold(next.GetCareHold(), p.GetCareHold()) {
 			return badField("care_hold", "is set and cleared with PUT and DELETE /care-hold (staff)")
+		}
+		if err := keepConsent(next, p, false); err != nil {
+			return err
 		}
 		proto.Reset(p)
 		proto.Merge(p, next)

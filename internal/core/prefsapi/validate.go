@@ -92,6 +92,9 @@ func ValidatePreferences(p *hushv1.Preferences, pol *policy.Policy) error {
 	if r := p.GetRegion(); r != "" && !regionCode.MatchString(r) {
 		return badField("region", "want ISO 3166-1 alpha-2 with an optional subdivision (\"US-FL\"), got %q", r)
 	}
+	if err := validateConsents(p, pol); err != nil {
+		return err
+	}
 	if h := p.GetCareHold(); h != nil {
 		if u := h.GetUntil(); u != nil {
 			if err := u.CheckValid(); err != nil {
