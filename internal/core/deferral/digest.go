@@ -1,7 +1,6 @@
 package deferral
 
 import (
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,11 +17,11 @@ const (
 )
 
 // DigestSubject is the subject of the release schedule of a customer's
-// pending digest on a channel: one per customer and channel, so that a new
-// schedule (an earlier release, the next digest) replaces the last. It has
-// one token more than a deferral's, so deferral listings never see it.
-func DigestSubject(s bus.Subjects, customer, channel string) string {
-	return s.Prefix + ".deferred." + bus.Token(customer) + "." + bus.Token(channel) + ".digest"
+// pending digest: one per digest, so that a new schedule (an earlier
+// release) replaces the last. It has one token more than a deferral's, so
+// deferral listings never see it.
+func DigestSubject(s bus.Subjects, customer, id string) string {
+	return s.Prefix + ".deferred." + bus.Token(customer) + "." + bus.Token(id) + ".digest"
 }
 
 // DigestReleased is where a digest's release schedule fires.
@@ -36,10 +35,11 @@ func IsDigestRelease(s bus.Subjects, subject string, hdr nats.Header) bool {
 }
 
 // DigestScheduleMsg returns the message that releases digest id of a
-// customer on a channel at releaseAt; its Nats-Msg-Id names the digest and
-// the time, so that scheduling the same release twice stores it once.
+// customer on a channel at releaseAt. It has no Nats-Msg-Id: a schedule
+// replaced by an older one (two folds racing) must be stored again, which
+// a duplicate window would drop.
 func DigestScheduleMsg(s bus.Subjects, customer, channel, id string, releaseAt time.Time) *nats.Msg {
-	m := nats.NewMsg(DigestSubject(s, customer, channel))
+	m := nats.NewMsg(DigestSubject(s, customer, id))
 	m.Data = []byte(id)
 	at := releaseAt.UTC()
 	m.Header.Set(hdrSchedule, "@at "+at.Format(time.RFC3339Nano))
@@ -49,6 +49,5 @@ func DigestScheduleMsg(s bus.Subjects, customer, channel, id string, releaseAt t
 	m.Header.Set(HeaderCustomer, customer)
 	m.Header.Set(HeaderChannel, channel)
 	m.Header.Set(HeaderDigestID, id)
-	m.Header.Set(bus.HeaderMsgID, "digest/"+id+"/"+strconv.FormatInt(at.UnixMilli(), 10))
 	return m
 }

@@ -28,12 +28,12 @@ const HeaderDigest = "Hush-Digest"
 // fold changed it meanwhile (an earlier release, the next digest). Of
 // concurrent folds, the last to publish has read the state it published
 // after publishing it, so the schedule left on the subject (one per
-// customer and channel) is always the current one. A crash before the
+// digest) is always the current one. A crash before the
 // schedule is stored leaves the intent unacked: its redelivery replays the
 // fold and schedules again.
-func (g *Gatekeeper) scheduleDigest(ctx context.Context, customer, channel string) error {
+func (g *Gatekeeper) scheduleDigest(ctx context.Context, customer, channel, id string) error {
 	for range 5 {
-		p, ok, err := g.store.PendingDigest(ctx, customer, channel)
+		p, ok, err := g.store.PendingDigest(ctx, customer, id)
 		if err != nil || !ok {
 			return err // released already: nothing to schedule
 		}
@@ -43,7 +43,7 @@ func (g *Gatekeeper) scheduleDigest(ctx context.Context, customer, channel strin
 		if err != nil {
 			return fmt.Errorf("%w digest schedule: %w", ErrPublish, err)
 		}
-		now, ok, err := g.store.PendingDigest(ctx, customer, channel)
+		now, ok, err := g.store.PendingDigest(ctx, customer, id)
 		if err != nil || !ok || now.ID == p.ID && now.ReleaseAt.Equal(p.ReleaseAt) {
 			return err
 		}

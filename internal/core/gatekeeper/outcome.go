@@ -52,7 +52,7 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m *delivery, it *hushv1
 	case hushv1.Outcome_OUTCOME_FOLDED:
 		// Logged like a suppression (folded into digest_id), once its
 		// digest's release is scheduled (digest.go).
-		if err := g.scheduleDigest(ctx, it.GetCustomerId(), it.GetChannel()); err != nil {
+		if err := g.scheduleDigest(ctx, it.GetCustomerId(), it.GetChannel(), d.GetDigestId()); err != nil {
 			return result{err: err}
 		}
 		var err error

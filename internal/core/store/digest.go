@@ -25,11 +25,17 @@ var (
 	digestReleaseScript = redis.NewScript(digestReleaseLua)
 )
 
-// PendingDigestKey is the customer's pending digest for a channel: its id,
-// release time and trigger, and how many intents it holds. The intents are
-// beside it (":o" their order, ":i" the intents).
-func (s *Store) PendingDigestKey(customer, channel string) string {
-	return s.key(customer, "dg:"+channel)
+// PendingDigestKey is a pending digest: its release time and trigger, and
+// how many intents it holds. The intents are beside it (":o" their order,
+// ":i" the intents).
+func (s *Store) PendingDigestKey(customer, digestID string) string {
+	return s.key(customer, "dg:"+digestID)
+}
+
+// OpenDigestKey holds the id of the customer's open digest on a channel:
+// the one folds go to until it is full or released.
+func (s *Store) OpenDigestKey(customer, channel string) string {
+	return s.key(customer, "dgo:"+channel)
 }
 
 // ReleasedDigestKey is where a released digest's intents are kept for the
@@ -72,14 +78,13 @@ func (s *Store) fold(ctx context.Context, r DecideRequest) (DecideResult, error)
 	if thread != "" && !r.ReplyUntil.IsZero() {
 		assumed = strconv.FormatInt(r.ReplyUntil.UnixMilli(), 10)
 	}
-	pending := s.PendingDigestKey(customer, channel)
 	keys := []string{s.DecisionKey(customer, it.GetId()), s.PrefsKey(customer), s.RepliesKey(customer),
-		pending, pending + ":o", pending + ":i", s.key(customer, "dgn")}
+		s.OpenDigestKey(customer, channel), s.key(customer, "dgn")}
 	v := r.Verdict
 	res, err := digestFoldScript.Run(ctx, s.rdb, keys,
 		strconv.FormatUint(r.PrefsVersion, 10), thread, assumed, blob, it.GetId(), intent,
 		v.ReleaseAt.UnixMilli(), v.Digest.Trigger, v.Digest.WakeAt.UnixMilli(), v.Digest.Max,
-		r.DecisionRetention.Milliseconds(), r.Source, channel, digestIDPrefix(customer, channel),
+		r.DecisionRetention.Milliseconds(), r.Source, channel, digestIDPrefix(customer, channel), s.key(customer, "dg:"),
 	).StringSlice()
 	if err != nil {
 		return DecideResult{}, fmt.Errorf("fold %s: %w", it.GetId(), err)
@@ -96,20 +101,32 @@ type PendingDigest struct {
 	Count int
 }
 
-// PendingDigest returns the customer's pending digest on a channel; ok is
-// false when there is none.
-func (s *Store) PendingDigest(ctx context.Context, customer, channel string) (PendingDigest, bool, error) {
-	vals, err := s.rdb.HMGet(ctx, s.PendingDigestKey(customer, channel), "id", "at", "trigger", "n").Result()
-	if err != nil {
-		return PendingDigest{}, false, fmt.Errorf("read pending digest of %s: %w", customer, err)
-	}
-	id, _ := vals[0].(string)
-	if id == "" {
+// OpenDigest returns the customer's open digest on a channel; ok is false
+// when there is none.
+func (s *Store) OpenDigest(ctx context.Context, customer, channel string) (PendingDigest, bool, error) {
+	id, err := s.rdb.Get(ctx, s.OpenDigestKey(customer, channel)).Result()
+	if errors.Is(err, redis.Nil) {
 		return PendingDigest{}, false, nil
 	}
-	at, _ := vals[1].(string)
-	trigger, _ := vals[2].(string)
-	n, _ := vals[3].(string)
+	if err != nil {
+		return PendingDigest{}, false, fmt.Errorf("read open digest of %s: %w", customer, err)
+	}
+	return s.PendingDigest(ctx, customer, id)
+}
+
+// PendingDigest returns a customer's digest that is pending (folded into
+// and not yet released); ok is false when it is not.
+func (s *Store) PendingDigest(ctx context.Context, customer, id string) (PendingDigest, bool, error) {
+	vals, err := s.rdb.HMGet(ctx, s.PendingDigestKey(customer, id), "at", "trigger", "n").Result()
+	if err != nil {
+		return PendingDigest{}, false, fmt.Errorf("read pending digest %s: %w", id, err)
+	}
+	at, _ := vals[0].(string)
+	if at == "" {
+		return PendingDigest{}, false, nil
+	}
+	trigger, _ := vals[1].(string)
+	n, _ := vals[2].(string)
 	ms, _ := strconv.ParseInt(at, 10, 64)
 	count, _ := strconv.Atoi(n)
 	return PendingDigest{ID: id, ReleaseAt: time.UnixMilli(ms), Trigger: trigger, Count: count}, true, nil
@@ -136,8 +153,8 @@ var ErrDigestGone = errors.New("digest is not pending")
 // exactly once: a second release of the same id replays the first
 // (Replayed, with the first's Source).
 func (s *Store) ReleaseDigest(ctx context.Context, customer, channel, id string, now time.Time, retention time.Duration, source string) (ReleasedDigest, error) {
-	pending := s.PendingDigestKey(customer, channel)
-	keys := []string{pending, pending + ":o", pending + ":i", s.ReleasedDigestKey(customer, id)}
+	pending := s.PendingDigestKey(customer, id)
+	keys := []string{pending, pending + ":o", pending + ":i", s.ReleasedDigestKey(customer, id), s.OpenDigestKey(customer, channel)}
 	res, err := digestReleaseScript.Run(ctx, s.rdb, keys, id, now.UnixMilli(), retention.Milliseconds(), source).Slice()
 	if err != nil {
 		return ReleasedDigest{}, fmt.Errorf("release digest %s: %w", id, err)

@@ -46,7 +46,7 @@ func TestFoldIsIdempotentAndReleaseExactlyOnce(t *testing.T) {
 		t.Fatalf("a second fold of a: %v", again)
 	}
 	fold(t, st, "c", "b", at.Add(time.Hour), 0)
-	p, ok, err := st.PendingDigest(ctx, "c", "email")
+	p, ok, err := st.OpenDigest(ctx, "c", "email")
 	if err != nil || !ok || p.Count != 2 || !p.ReleaseAt.Equal(at) || p.Trigger != policy.TriggerSchedule {
 		t.Fatalf("pending: %+v %v %v; want 2 intents released at %v", p, ok, err, at)
 	}
@@ -62,7 +62,7 @@ func TestFoldIsIdempotentAndReleaseExactlyOnce(t *testing.T) {
 	if _, err := st.ReleaseDigest(ctx, "c", "email", store.DigestID("c", "email", 9), time.Now(), time.Hour, ""); !errors.Is(err, store.ErrDigestGone) {
 		t.Fatalf("release of a digest never opened: %v", err)
 	}
-	if _, ok, _ := st.PendingDigest(ctx, "c", "email"); ok {
+	if _, ok, _ := st.OpenDigest(ctx, "c", "email"); ok {
 		t.Fatal("a released digest is still pending")
 	}
 	// a replayed intent stays in the digest it was folded into
@@ -80,7 +80,7 @@ func TestFullDigestIsDueAtOnce(t *testing.T) {
 	at := time.Now().Add(time.Hour)
 	fold(t, st, "c", "a", at, 2)
 	fold(t, st, "c", "b", at, 2)
-	p, _, err := st.PendingDigest(context.Background(), "c", "email")
+	p, _, err := st.PendingDigest(context.Background(), "c", store.DigestID("c", "email", 1))
 	if err != nil || p.Trigger != policy.TriggerCount || !p.ReleaseAt.Before(at) {
 		t.Fatalf("pending %+v %v; want a count release now", p, err)
 	}
@@ -113,7 +113,13 @@ func TestEveryFoldedIntentInExactlyOneDigest(t *testing.T) {
 	go func() {
 		defer close(done)
 		for k := 0; ; k++ {
-			p, ok, err := st.PendingDigest(ctx, "c", "email")
+			stopped := false // read before the digest: a fold may precede it
+			select {
+			case <-stop:
+				stopped = true
+			default:
+			}
+			p, ok, err := st.OpenDigest(ctx, "c", "email")
 			if err != nil {
 				t.Error(err)
 				return
@@ -128,12 +134,8 @@ func TestEveryFoldedIntentInExactlyOneDigest(t *testing.T) {
 					mu.Unlock()
 				}
 			}
-			select {
-			case <-stop:
-				if !ok {
-					return
-				}
-			default:
+			if stopped && !ok {
+				return
 			}
 		}
 	}()

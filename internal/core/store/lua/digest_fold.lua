@@ -8,10 +8,14 @@
 -- KEYS[1] decision record      string, PX = decision retention
 -- KEYS[2] preferences          hash { v = version, p = Preferences protobuf }
 -- KEYS[3] reply windows        hash { <family>:<thread id> = window end, unix ms }
--- KEYS[4] pending digest       hash { id, at = release unix ms, trigger, n = intents }
--- KEYS[5] pending order        list of intent ids, in the order they were folded
--- KEYS[6] pending intents      hash { <intent id> = ContactIntent protobuf }
--- KEYS[7] digest numbers       hash { <channel> = number of the last digest opened }
+-- KEYS[4] open digest          string: the id of the digest folds on this channel go to
+-- KEYS[5] digest numbers       hash { <channel> = number of the last digest opened }
+-- Each pending digest is kept under ARGV[15] .. <id> (in the same hash tag):
+--   <id>    hash { at = release unix ms, trigger, n = intents }
+--   <id>:o  list of intent ids, in the order they were folded
+--   <id>:i  hash { <intent id> = ContactIntent protobuf }
+-- A digest that reaches max pending is closed (no longer open) and due at
+-- once; the next fold opens the next digest.
 --
 -- ARGV[1]  preferences version the rules were evaluated with ("0": none)
 -- ARGV[2]  the thread the intent replies to ("" when none)
@@ -27,6 +31,7 @@
 -- ARGV[12] the message being decided, "<stream>/<sequence>" ("" unknown)
 -- ARGV[13] channel
 -- ARGV[14] digest id prefix: the id is the prefix and the digest's number
+-- ARGV[15] key prefix of pending digests, "<prefix>:{c:<customer>}:dg:"
 --
 -- Returns one of:
 --   {"replay", record}                 decided before; nothing changed
@@ -39,10 +44,8 @@
 local record_key  = KEYS[1]
 local prefs_key   = KEYS[2]
 local replies_key = KEYS[3]
-local pending_key = KEYS[4]
-local order_key   = KEYS[5]
-local intents_key = KEYS[6]
-local numbers_key = KEYS[7]
+local open_key    = KEYS[4]
+local numbers_key = KEYS[5]
 
 local prefs_version = ARGV[1]
 local thread        = ARGV[2]
@@ -58,6 +61,7 @@ local retention_ms  = ARGV[11]
 local source        = ARGV[12]
 local channel       = ARGV[13]
 local id_prefix     = ARGV[14]
+local digest_keys   = ARGV[15]
 
 local rec = redis.call('GET', record_key)
 if rec then
@@ -73,25 +77,30 @@ if version ~= prefs_version or reply ~= assumed_reply then
   return {'stale', version, redis.call('HGET', prefs_key, 'p') or '', reply}
 end
 
--- A second guard against folding twice: the intent is in the pending digest
--- already (its record expired, or was lost).
-local id = redis.call('HGET', pending_key, 'id')
-local folded = id and redis.call('HEXISTS', intents_key, intent_id) == 1
-
-if folded then
-  -- only the record is written again, below
-elseif not id then
+local id = redis.call('GET', open_key)
+if not id then
   id = id_prefix .. redis.call('HINCRBY', numbers_key, channel, 1)
-  redis.call('HSET', pending_key, 'id', id, 'at', release_at, 'trigger', trigger, 'n', 0)
-elseif release_at < tonumber(redis.call('HGET', pending_key, 'at')) then
-  redis.call('HSET', pending_key, 'at', release_at, 'trigger', trigger)
+  redis.call('SET', open_key, id)
+  redis.call('HSET', digest_keys .. id, 'at', release_at, 'trigger', trigger, 'n', 0)
 end
-if not folded then
+local pending_key = digest_keys .. id
+local order_key   = pending_key .. ':o'
+local intents_key = pending_key .. ':i'
+
+-- A second guard against folding twice: the intent is in the open digest
+-- already (its record expired, or was lost).
+if redis.call('HEXISTS', intents_key, intent_id) == 0 then
+  if release_at < tonumber(redis.call('HGET', pending_key, 'at')) then
+    redis.call('HSET', pending_key, 'at', release_at, 'trigger', trigger)
+  end
   local n = redis.call('HINCRBY', pending_key, 'n', 1)
   redis.call('RPUSH', order_key, intent_id)
   redis.call('HSET', intents_key, intent_id, intent)
-  if max_pending > 0 and n >= max_pending and wake_at < tonumber(redis.call('HGET', pending_key, 'at')) then
-    redis.call('HSET', pending_key, 'at', wake_at, 'trigger', 'count')
+  if max_pending > 0 and n >= max_pending then
+    redis.call('DEL', open_key)
+    if wake_at < tonumber(redis.call('HGET', pending_key, 'at')) then
+      redis.call('HSET', pending_key, 'at', wake_at, 'trigger', 'count')
+    end
   end
 end
 

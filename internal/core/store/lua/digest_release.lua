@@ -5,12 +5,13 @@
 -- never opened) is "gone".
 --
 -- All keys share the customer's hash tag {c:<customer>} (Redis Cluster safe).
--- KEYS[1] pending digest   hash { id, at, trigger, n } (see digest_fold.lua)
+-- KEYS[1] pending digest   hash { at, trigger, n } (see digest_fold.lua)
 -- KEYS[2] pending order    list of intent ids
 -- KEYS[3] pending intents  hash { <intent id> = ContactIntent protobuf }
 -- KEYS[4] released digest  hash { s = source, t = trigger, r = released unix ms,
 --                          n = intents, i<k> = k-th intent id, b<k> = its intent },
 --                          PX = decision retention
+-- KEYS[5] open digest      string: the id of the channel's open digest
 --
 -- ARGV[1] digest id
 -- ARGV[2] now, unix ms
@@ -24,6 +25,7 @@ local pending_key  = KEYS[1]
 local order_key    = KEYS[2]
 local intents_key  = KEYS[3]
 local released_key = KEYS[4]
+local open_key     = KEYS[5]
 
 local digest_id    = ARGV[1]
 local now          = ARGV[2]
@@ -44,7 +46,7 @@ end
 if redis.call('EXISTS', released_key) == 1 then
   return reply('replay')
 end
-if redis.call('HGET', pending_key, 'id') ~= digest_id then
+if redis.call('EXISTS', pending_key) == 0 then
   return {'gone'}
 end
 
@@ -54,5 +56,8 @@ for k, id in ipairs(ids) do
   redis.call('HSET', released_key, 'i' .. k, id, 'b' .. k, redis.call('HGET', intents_key, id) or '')
 end
 redis.call('DEL', pending_key, order_key, intents_key)
+if redis.call('GET', open_key) == digest_id then
+  redis.call('DEL', open_key)
+end
 redis.call('PEXPIRE', released_key, retention_ms)
 return reply('done')
