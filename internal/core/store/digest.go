@@ -237,3 +237,15 @@ func (s *Store) DigestIntents(ctx context.Context, customer, digestID string) ([
 	}
 	return out, nil
 }
+
+// DigestHolds reports whether a pending digest holds an intent.
+func (s *Store) DigestHolds(ctx context.Context, customer, digestID, intentID string) (bool, error) {
+	_, err := s.rdb.HGet(ctx, s.PendingDigestKey(customer, digestID)+":i", intentID).Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read digest %s: %w", digestID, err)
+	}
+	return true, nil
+}
