@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/hush-oss/hush/internal/core/policy"
 	"github.com/hush-oss/hush/internal/core/store"
@@ -77,4 +78,30 @@ func (a *app) printDigest(info *digestInfo) {
 	default:
 		fmt.Fprintln(a.stdout, "  no longer recorded (past the decision retention)")
 	}
+}
+
+// setDigest applies --digest: CATEGORIES@HH:MM, "none", or "" (unchanged).
+func setDigest(p *hushv1.Preferences, v string) error {
+	switch v {
+	case "":
+		return nil
+	case "none":
+		p.Digest = nil
+		return nil
+	}
+	cats, at, ok := strings.Cut(v, "@")
+	if !ok || cats == "" {
+		return fmt.Errorf("--digest: want CATEGORIES@HH:MM like marketing,survey@19:30, got %q", v)
+	}
+	p.Digest = &hushv1.DigestPreference{Categories: csv(cats), At: at}
+	return nil
+}
+
+// digestWords shows a digest preference: "marketing, survey at 19:30".
+func digestWords(p *hushv1.Preferences) string {
+	d := p.GetDigest()
+	if d == nil {
+		return "-"
+	}
+	return strings.Join(d.GetCategories(), ", ") + " at " + d.GetAt()
 }

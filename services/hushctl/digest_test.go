@@ -88,3 +88,24 @@ func TestExplainAFoldedIntent(t *testing.T) {
 		}
 	}
 }
+
+// TestPrefsSetDigest: an operator records "one summary a day" for a
+// customer, validated against the policy like the preference page.
+func TestPrefsSetDigest(t *testing.T) {
+	c := newCLI(t)
+	c.env["HUSH_POLICY"] = "testdata/digest.yaml"
+	out := c.run("prefs", "set", "ada", "--digest", "newsletter@07:15")
+	if !strings.Contains(out, "newsletter at 07:15") {
+		t.Errorf("prefs set --digest:\n%s", out)
+	}
+	p, _, err := c.store.Preferences(context.Background(), "ada")
+	if err != nil || p.GetDigest().GetAt() != "07:15" || len(p.GetDigest().GetCategories()) != 1 {
+		t.Fatalf("Redis: %v %v", p, err)
+	}
+	if _, _, err := c.try("prefs", "set", "ada", "--digest", "transactional@07:15"); err == nil || !strings.Contains(err.Error(), "digest.categories") {
+		t.Errorf("a transactional digest: %v", err)
+	}
+	if out := c.run("prefs", "set", "ada", "--digest", "none"); !strings.Contains(out, "digest                   -") {
+		t.Errorf("prefs set --digest none:\n%s", out)
+	}
+}
