@@ -75,9 +75,20 @@ func explain(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	dg, err := a.digestOf(st, d) // digest.go
+	if err != nil {
+		return err
+	}
 	if a.c.JSON {
-		return a.printJSON(map[string]any{"source": source, "decision": protoJSON(d), "windows": windows,
-			"counters_policy": map[string]string{"version": pol.Version, "source": polSource}})
+		out := map[string]any{"source": source, "decision": protoJSON(d), "windows": windows,
+			"counters_policy": map[string]string{"version": pol.Version, "source": polSource}}
+		if dg != nil {
+			out["digest"] = dg
+			if dg.Decision != nil {
+				out["digest_decision"] = protoJSON(dg.Decision)
+			}
+		}
+		return a.printJSON(out)
 	}
 	release := "-"
 	if d.GetReleaseAt() != nil {
@@ -100,6 +111,7 @@ func explain(a *app, args []string) error {
 	if err := a.consentOnRecord(st, d); err != nil {
 		return err
 	}
+	a.printDigest(dg)
 	fmt.Fprintf(a.stdout, "\ncounters when decided (contacts in each window, from the ledger; policy %s, %s):\n", pol.Version, polSource)
 	if len(windows) == 0 {
 		fmt.Fprintln(a.stdout, "  (no cap applies to this category)")

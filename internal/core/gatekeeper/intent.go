@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hush-oss/hush/internal/core/bus"
+	"github.com/hush-oss/hush/internal/core/deferral"
 	"github.com/hush-oss/hush/internal/core/policy"
 	"github.com/hush-oss/hush/internal/core/store"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
@@ -25,6 +26,9 @@ func (g *Gatekeeper) handle(ctx context.Context, m *delivery) result {
 	defer g.o.Observer.InFlight(-1)
 	if g.tracing { // the attributes cost allocations even unrecorded
 		span.SetAttributes(consumeAttributes(m.subject, m.data, g.o.Durable)...)
+	}
+	if deferral.IsDigestRelease(g.o.Subjects, m.subject, m.headers) {
+		return g.handleDigest(ctx, m) // digest.go
 	}
 	it, err := bus.DecodeIntent(m.data, m.headers)
 	if err != nil {

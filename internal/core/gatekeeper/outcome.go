@@ -49,6 +49,16 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m *delivery, it *hushv1
 		}
 	case hushv1.Outcome_OUTCOME_APPROVED:
 		out = g.dispatchMsg(m, it)
+	case hushv1.Outcome_OUTCOME_FOLDED:
+		// Logged like a suppression (folded into digest_id), once its
+		// digest's release is scheduled (digest.go).
+		if err := g.scheduleDigest(ctx, it.GetCustomerId(), it.GetChannel(), d.GetDigestId()); err != nil {
+			return result{err: err}
+		}
+		var err error
+		if out, err = suppressionMsg(g.o.Subjects.Suppressed(it.GetChannel()), it, d); err != nil {
+			return result{err: err}
+		}
 	default:
 		var err error
 		if out, err = suppressionMsg(g.o.Subjects.Suppressed(it.GetChannel()), it, d); err != nil {

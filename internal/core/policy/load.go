@@ -38,6 +38,7 @@ type rawPolicy struct {
 	Caps              []rawCap               `yaml:"caps"`
 	Producers         map[string]rawProducer `yaml:"producers"`
 	Consent           *rawConsent            `yaml:"consent"`
+	Digest            *rawDigest             `yaml:"digest"`
 }
 
 type rawCategory struct {
@@ -213,6 +214,7 @@ func (c *compiler) compile(r *rawPolicy) *Policy {
 	c.quietHours(p, r.QuietHours)
 	c.counted(p, r)
 	c.caps(p, r.Caps)
+	c.digest(p, r.Digest)
 	return p
 }
 
@@ -398,7 +400,7 @@ func (c *compiler) quietHours(p *Policy, r *rawQuietHours) {
 	if r.Classes != nil {
 		q.classes = c.quietClasses(r.Classes)
 	}
-	q.rule.action = c.action(r.Action, Defer, "quiet_hours", "action")
+	q.rule.action = c.quietAction(r.Action, Defer, "quiet_hours", "action")
 	if r.Quiet != nil {
 		q.rule.windows = c.windows(r.Quiet, "quiet_hours", "quiet")
 	}
@@ -438,7 +440,7 @@ func (c *compiler) region(code string, reg rawRegion, action Action) quietRule {
 	if !regionCode.MatchString(code) {
 		c.fail("want an ISO 3166 code like US or US-FL", "quiet_hours", "regions", code)
 	}
-	rule := quietRule{action: c.action(reg.Action, action, "quiet_hours", "regions", code, "action")}
+	rule := quietRule{action: c.quietAction(reg.Action, action, "quiet_hours", "regions", code, "action")}
 	switch {
 	case reg.Allowed != "" && reg.Quiet != nil:
 		c.fail("give either allowed or quiet, not both", "quiet_hours", "regions", code, "allowed")

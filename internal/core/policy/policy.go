@@ -178,6 +178,8 @@ type Policy struct {
 	// consent is the consent section and the categories that require
 	// recorded opt-in consent.
 	consent consentPolicy
+	// digest is the digest section (digest.go).
+	digest digestConfig
 }
 
 // Cap is a rolling-window cap: at most Max contacts of its classes in any
@@ -242,6 +244,10 @@ type Input struct {
 	// when the caller vouches for the intent's sender.service itself (a
 	// simulation over recorded intents, a capacity estimate).
 	Publisher *Publisher
+	// Digest marks a released digest, decided as one contact: it is never
+	// folded again, and quiet hours were settled when its release was
+	// scheduled.
+	Digest bool
 }
 
 // Publisher is the producer whose credential published an intent. NATS lets
@@ -318,6 +324,9 @@ type Verdict struct {
 	// Agent is the per-agent cap to reserve before the store decides; its
 	// Agent field is empty when none applies.
 	Agent AgentCheck
+	// Digest says how a folded intent's digest is released (Outcome
+	// folded; see digest.go).
+	Digest DigestFold
 }
 
 // Approved reports whether the rules let the intent through so far.

@@ -180,6 +180,11 @@ type prefsPageData struct {
 	Channels, Categories, Topics []choice
 	Zones                        []zoneGroup
 	Script                       template.JS
+
+	// Digest are the kinds of message a daily summary may hold, DigestAt
+	// its time ("send me one summary a day at HH:MM").
+	Digest   []choice
+	DigestAt string
 }
 
 // classWords says in plain words what a class of contacts is.
@@ -279,6 +284,7 @@ func (s *Server) prefsPageData(p *hushv1.Preferences) prefsPageData {
 		d.Topics = append(d.Topics, choice{t, t, !slices.Contains(p.GetOptedOutTopics(), t)}) // by name: it is what customers type
 	}
 	d.Zones = zoneGroups(d.TimeZone)
+	d.Digest, d.DigestAt = s.digestChoices(p), p.GetDigest().GetAt()
 	return d
 }
 
@@ -307,6 +313,7 @@ func (s *Server) withForm(d prefsPageData, f url.Values) prefsPageData {
 	d.TopicOff, d.QuietStart, d.QuietEnd = f.Get("topic_off"), f.Get("quiet_start"), f.Get("quiet_end")
 	d.TimeZone = f.Get("time_zone")
 	d.Zones = zoneGroups(d.TimeZone)
+	s.withDigestForm(&d, f)
 	return d
 }
 
@@ -450,7 +457,7 @@ func (s *Server) preferencePost(w http.ResponseWriter, r *http.Request) {
 			p.QuietHours = &hushv1.QuietHours{Start: qs, End: qe}
 		}
 		p.TimeZone = strings.TrimSpace(f.Get("time_zone"))
-		return nil
+		return s.formDigest(p, f)
 	}
 	if _, err := s.apply(r.Context(), c.Customer, "customer", consent.ViaPage, nil, mutate); err != nil {
 		var fe *fieldError
@@ -520,6 +527,8 @@ func pageField(fe *fieldError) string {
 		return "mode-until"
 	case fe.Field == "mode":
 		return "mode"
+	case strings.HasPrefix(fe.Field, "digest"):
+		return "digest-at"
 	}
 	return ""
 }
@@ -536,6 +545,8 @@ func pageFieldError(fe *fieldError) string {
 		return "The end date " + fe.Msg + "."
 	case fe.Field == "mode":
 		return "Choose how much we may contact you."
+	case strings.HasPrefix(fe.Field, "digest"):
+		return "For your daily summary, " + fe.Msg + "."
 	}
 	return fe.Error() + "."
 }

@@ -177,6 +177,9 @@ type DecideResult struct {
 // decision for the same intent id, refuses stale preferences, checks every
 // cap of an approval and counts it, all atomically.
 func (s *Store) Decide(ctx context.Context, r DecideRequest) (DecideResult, error) {
+	if r.Verdict.Outcome == hushv1.Outcome_OUTCOME_FOLDED {
+		return s.fold(ctx, r) // digest.go
+	}
 	args, err := decideArgs(r)
 	if err != nil {
 		return DecideResult{}, err

@@ -230,4 +230,22 @@ var Mutants = []Mutation{
 		Packages:  []string{"./internal/core/prefsapi"},
 		Run:       "TestConsentRequiredUntilRecordedThroughTheAPI",
 	},
+	{
+		Name:      "digest-fold-not-idempotent",
+		Invariant: "every folded intent lands in exactly one digest: a redelivered or republished intent replays its fold",
+		File:      "internal/core/store/lua/digest_fold.lua",
+		Find:      "if rec then\n  return {'replay', rec}\nend",
+		Replace:   "if false then\n  return {'replay', rec}\nend",
+		Packages:  []string{"./internal/core/store"},
+		Run:       "TestFold|TestFullDigest|TestEveryFoldedIntent",
+	},
+	{
+		Name:      "folded-intent-also-dispatched",
+		Invariant: "a folded intent is sent only in its digest, never also alone",
+		File:      "internal/core/gatekeeper/outcome.go",
+		Find:      "\t\t}\n\t\tvar err error\n\t\tif out, err = suppressionMsg(g.o.Subjects.Suppressed(it.GetChannel()), it, d); err != nil {",
+		Replace:   "\t\t}\n\t\tout = g.dispatchMsg(m, it)\n\t\tvar err error\n\t\tif false {",
+		Packages:  []string{"./internal/core/gatekeeper"},
+		Run:       "TestDigest|TestReleasedDigest",
+	},
 }
