@@ -180,6 +180,9 @@ type prefsPageData struct {
 	Channels, Categories, Topics []choice
 	Zones                        []zoneGroup
 	Script                       template.JS
+	// History is the customer's last 30 days of contacts (history.go);
+	// nil on pages that do not show it.
+	History *History
 }
 
 // classWords says in plain words what a class of contacts is.
@@ -383,6 +386,7 @@ func (s *Server) preferencePage(w http.ResponseWriter, r *http.Request) {
 	}
 	d := s.prefsPageData(p)
 	d.Saved = r.URL.Query().Get("saved") == "1"
+	d.History = s.pageHistory(r.Context(), c.Customer, p)
 	s.render(w, http.StatusOK, "preferences.html", d)
 }
 
