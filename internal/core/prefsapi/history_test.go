@@ -37,7 +37,7 @@ func (e *env) historyWorkload(customer string) {
 		{"m-4", "campaigns", "", "email", "marketing", ""},
 		{"s-1", "campaigns", "", "sms", "marketing", ""}, // text messages switched off
 		{"s-2", "campaigns", "", "sms", "marketing", ""},
-		{"t-1", "demo", "", "email", "transactional", ""},    // a receipt: sent
+		{"t-1", "demo", "", "email", "transactional", ""},     // a receipt: sent
 		{"a-1", "support", "agent-9", "email", "support", ""}, // an agent, unasked, without a purpose
 	}
 	for i, s := range script {
@@ -177,4 +177,3 @@ func TestPressureReportOverHTTPIsForStaff(t *testing.T) {
 		}
 	}
 }
-
