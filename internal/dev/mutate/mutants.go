@@ -227,8 +227,8 @@ var Mutants = []Mutation{
 		File:      "internal/core/policy/unsolicited.go",
 		Find:      "return it.GetInReplyTo() == \"\" || !in.Now.Before(in.ReplyUntil)",
 		Replace:   "return true",
-		Packages:  []string{"./services/hushctl"},
-		Run:       "TestPressureReport",
+		Packages:  []string{"./internal/core/policy", "./services/hushctl"},
+		Run:       "TestUnsolicitedIsWhatTheGuardCounts|TestPressureReport",
 	},
 	{
 		Name:      "pressure-previous-counted-as-current",
