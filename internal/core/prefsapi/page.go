@@ -185,6 +185,9 @@ type prefsPageData struct {
 	// its time ("send me one summary a day at HH:MM").
 	Digest   []choice
 	DigestAt string
+	// History is the customer's last 30 days of contacts (history.go);
+	// nil on pages that do not show it.
+	History *History
 }
 
 // classWords says in plain words what a class of contacts is.
@@ -390,6 +393,7 @@ func (s *Server) preferencePage(w http.ResponseWriter, r *http.Request) {
 	}
 	d := s.prefsPageData(p)
 	d.Saved = r.URL.Query().Get("saved") == "1"
+	d.History = s.pageHistory(r.Context(), c.Customer, p)
 	s.render(w, http.StatusOK, "preferences.html", d)
 }
 
