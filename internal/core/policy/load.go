@@ -37,6 +37,7 @@ type rawPolicy struct {
 	Unsolicited       *rawUnsolicited        `yaml:"unsolicited"`
 	Caps              []rawCap               `yaml:"caps"`
 	Producers         map[string]rawProducer `yaml:"producers"`
+	Arbitration       *rawArbitration        `yaml:"arbitration"`
 }
 
 type rawCategory struct {
@@ -45,6 +46,8 @@ type rawCategory struct {
 	// Restricted limits the category to the producers that list it
 	// (always so for critical and transactional categories).
 	Restricted *bool `yaml:"restricted"`
+	// Priority is the category's intents' priority when they give none.
+	Priority string `yaml:"priority"`
 }
 
 type rawRule struct {
@@ -87,6 +90,10 @@ type rawCap struct {
 	Max     int      `yaml:"max"`
 	Classes []string `yaml:"classes"`
 	Mode    string   `yaml:"mode"`
+	// Reserve, Action and MaxWait: see priority_load.go.
+	Reserve *rawReserve `yaml:"reserve"`
+	Action  string      `yaml:"action"`
+	MaxWait string      `yaml:"max_wait"`
 }
 
 // Bounds that make a cap or window meaningful.
@@ -208,6 +215,7 @@ func (c *compiler) compile(r *rawPolicy) *Policy {
 	c.quietHours(p, r.QuietHours)
 	c.counted(p, r)
 	c.caps(p, r.Caps)
+	c.priorities(p, r)
 	return p
 }
 
@@ -328,6 +336,7 @@ func (c *compiler) caps(p *Policy, caps []rawCap) {
 		}
 		cp.codes = cp.set.codes()
 		cp.rule = "cap." + rc.ID
+		c.capBudget(&cp, rc, i)
 		p.LedgerRetention = max(p.LedgerRetention, cp.Window)
 		p.caps = append(p.caps, cp)
 	}

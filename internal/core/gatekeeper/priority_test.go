@@ -1,0 +1,100 @@
+package gatekeeper_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/hush-oss/hush/internal/core/bus"
+	"github.com/hush-oss/hush/internal/core/gatekeeper"
+	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
+)
+
+// TestCapDeferralIsReleasedWithinASecondOfItsSlot: a cap that defers holds
+// the intent it blocks (durably, as a JetStream schedule) until the exact
+// instant the window frees a slot, read from the ledger; the intent is then
+// decided again and dispatched within a second of that instant.
+func TestCapDeferralIsReleasedWithinASecondOfItsSlot(t *testing.T) {
+	h := newHarness(t)
+	h.usePolicy(`version: wait-1
+categories:
+  marketing: { class: marketing }
+caps:
+  - { id: burst, scope: customer, window: 3s, max: 1, classes: [marketing], action: defer, max_wait: 1m }
+`)
+	h.startGatekeeper(gatekeeper.Options{})
+	h.publish(intent("first", "c-wait", "email", "marketing"))
+	waitAcked(t, h, 1)
+	h.publish(intent("second", "c-wait", "email", "marketing"))
+	waitAcked(t, h, 2)
+
+	ledger, err := h.store.Ledger(context.Background(), "c-wait", time.Now().Add(-time.Hour))
+	if err != nil || len(ledger) != 1 {
+		t.Fatalf("ledger %v, %v; want the first contact", ledger, err)
+	}
+	slot := ledger[0].At.Add(3 * time.Second)
+	_, deferred := h.terminal()
+	d := deferred["second"]
+	if len(d) != 1 || !d[0].GetReleaseAt().AsTime().Equal(slot) || d[0].GetReasons()[0].GetRule() != "cap.burst" {
+		t.Fatalf("deferral log %v; want second deferred by cap.burst to %s", d, slot)
+	}
+
+	waitFor(t, 30*time.Second, "second dispatched", func() bool { return h.streamMsgs(bus.StreamDispatch) >= 2 })
+	out, _ := h.terminal()
+	if got := out["second"]; len(got) != 1 || got[0] != "dispatched" {
+		t.Fatalf("second: %v, want dispatched once after its slot", got)
+	}
+	for _, m := range h.read(bus.StreamDispatch) {
+		md, _ := m.Metadata()
+		if m.Headers().Get(nats.MsgIdHdr) == "second" && (md.Timestamp.Before(slot) || md.Timestamp.After(slot.Add(time.Second))) {
+			t.Errorf("second dispatched at %s, want within 1s after its slot %s", md.Timestamp, slot)
+		}
+	}
+	assertLedger(t, h, "c-wait", 2)
+}
+
+// TestArbitrationAcrossGatekeepersEndToEnd publishes a burst of one
+// customer's intents to three gatekeepers; the cap has one slot. The
+// high-priority one takes it whichever replica decides it, and the others
+// are suppressed with what they lost to.
+func TestArbitrationAcrossGatekeepersEndToEnd(t *testing.T) {
+	h := newHarness(t)
+	h.usePolicy(`version: arb-1
+categories:
+  marketing: { class: marketing }
+  service:   { class: service, priority: high }
+arbitration: { window: 250ms }
+caps:
+  - { id: daily, scope: customer, window: 24h, max: 1, classes: [service, marketing] }
+`)
+	for range 3 {
+		h.startGatekeeper(gatekeeper.Options{})
+	}
+	created := time.Now().Add(-time.Minute)
+	for i, c := range []struct{ id, category, priority string }{
+		{"low-old", "marketing", "low"}, {"normal", "marketing", ""}, {"service", "service", ""}, {"urgent-marketing", "marketing", "urgent"},
+	} {
+		it := intent(c.id, "c-burst", "email", c.category)
+		it.Priority, it.CreatedAt = c.priority, timestamppb.New(created.Add(time.Duration(i)*time.Second))
+		h.publish(it)
+	}
+	waitFor(t, 30*time.Second, "four outcomes", func() bool {
+		return h.streamMsgs(bus.StreamDispatch)+h.streamMsgs(bus.StreamSuppressed) >= 4
+	})
+	out, _ := h.terminal()
+	if got := out["urgent-marketing"]; len(got) != 1 || got[0] != "dispatched" {
+		t.Fatalf("outcomes %v; want the urgent intent dispatched", out)
+	}
+	for _, m := range h.read(bus.StreamSuppressed) {
+		d := suppression(t, m).GetDecision()
+		r := d.GetReasons()[0]
+		if r.GetCode() != hushv1.ReasonCode_REASON_CODE_LOST_ARBITRATION || !strings.HasPrefix(r.GetMessage(), "lost to a priority-urgent marketing contact: 1 of 1 contacts in the last 1 day") {
+			t.Errorf("%s: %v, want lost_arbitration to the urgent one", d.GetIntentId(), r)
+		}
+	}
+	assertLedger(t, h, "c-burst", 1)
+}
