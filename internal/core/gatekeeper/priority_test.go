@@ -98,3 +98,51 @@ caps:
 	}
 	assertLedger(t, h, "c-burst", 1)
 }
+
+// TestReleasesAtTheSameInstantAreArbitrated: deferrals of one customer
+// released at the end of the same quiet hours compete for the cap's two
+// slots; across three gatekeepers the two highest priorities take them
+// (the older of equals first) and the others are told what they lost to.
+func TestReleasesAtTheSameInstantAreArbitrated(t *testing.T) {
+	h := newHarness(t)
+	h.usePolicy(`version: arb-2
+categories:
+  marketing: { class: marketing }
+arbitration: { window: 200ms }
+caps:
+  - { id: daily, scope: customer, window: 24h, max: 2, classes: [marketing] }
+`)
+	for range 3 {
+		h.startGatekeeper(gatekeeper.Options{})
+	}
+	releaseAt := time.Now().Add(3 * time.Second).Truncate(time.Millisecond)
+	created := time.Now().Add(-time.Hour)
+	for i, c := range []struct{ id, priority string }{
+		{"normal-old", "normal"}, {"high-new", "high"}, {"low-oldest", "low"}, {"normal-new", ""},
+	} {
+		it := intent(c.id, "c-dawn", "email", "marketing")
+		it.Priority = c.priority
+		it.CreatedAt = timestamppb.New(created.Add(time.Duration(i) * time.Minute))
+		if c.id == "low-oldest" {
+			it.CreatedAt = timestamppb.New(created.Add(-time.Hour))
+		}
+		h.recordDeferral(it, releaseAt)
+		h.publish(it)
+	}
+	waitFor(t, 30*time.Second, "four terminal outcomes", func() bool {
+		out, _ := h.terminal()
+		return len(out) == 4
+	})
+	out, _ := h.terminal()
+	for id, want := range map[string]string{
+		"high-new":   "dispatched",
+		"normal-old": "dispatched",
+		"normal-new": "suppressed:lost_arbitration:cap.daily",
+		"low-oldest": "suppressed:lost_arbitration:cap.daily",
+	} {
+		if got := out[id]; len(got) != 1 || got[0] != want {
+			t.Errorf("%s: %v, want [%s]", id, got, want)
+		}
+	}
+	assertLedger(t, h, "c-dawn", 2)
+}

@@ -263,4 +263,15 @@ caps:
 			t.Errorf("round %d: %d competitors left in the arbitration", round, n)
 		}
 	}
+	// A redelivered competitor replays its decision and leaves the
+	// arbitration at once: it holds no place that would delay the others.
+	again := intent("c-high-new", "arb-0")
+	again.Priority = "high"
+	res, err := stores[0].DecideFresh(context.Background(), store.Fresh{Policy: pol}, again, store.Seen{})
+	if err != nil || !res.Replayed || res.Decision.GetOutcome() != hushv1.Outcome_OUTCOME_APPROVED {
+		t.Fatalf("replay %+v, %v", res, err)
+	}
+	if n := r.Client.ZCard(context.Background(), stores[0].ArbitrationKey("arb-0")).Val(); n != 0 {
+		t.Errorf("a replayed competitor left %d places in the arbitration", n)
+	}
 }

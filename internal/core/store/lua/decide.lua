@@ -121,6 +121,9 @@ local function split(s)
 end
 
 local rec = redis.call('GET', record_key)
+if rec and arb_member ~= '' then
+  redis.call('ZREM', arb_key, arb_member) -- decided before: it competes no more
+end
 if rec then
   return {'replay', rec}
 end
