@@ -275,3 +275,53 @@ caps:
 		t.Errorf("a replayed competitor left %d places in the arbitration", n)
 	}
 }
+
+// TestWorkedExampleOfPolicyDoc follows "Keeping the last slots for what
+// matters" in docs/policy.md: with 2 contacts in the window, a support
+// contact (high) and a marketing one (normal) arriving together are decided
+// support first; it takes the last slot open to normal, and the marketing
+// intent, which lost it, waits for the next slot.
+func TestWorkedExampleOfPolicyDoc(t *testing.T) {
+	r := testenv.StartRedis(t)
+	stores := clients(t, r, 2)
+	pol := parse(t, `version: priorities-1
+categories:
+  marketing: { class: marketing }
+  survey:    { class: marketing, priority: low }
+  support:   { class: service, priority: high }
+arbitration: { window: 150ms }
+caps:
+  - id: weekly
+    scope: customer
+    window: 7d
+    max: 5
+    classes: [service, marketing]
+    reserve: { count: 2, for: high }
+    action: defer
+`)
+	monday := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	for i := range 2 {
+		if d, _ := decide(t, stores[0], pol, intent(fmt.Sprint("monday-", i), "c"), monday.Add(time.Duration(i)*time.Hour)); d.GetOutcome() != hushv1.Outcome_OUTCOME_APPROVED {
+			t.Fatalf("monday %d: %v", i, d.GetReasons())
+		}
+	}
+	tuesday := monday.Add(24 * time.Hour)
+	support, marketing := intent("support", "c"), intent("marketing", "c")
+	support.Category = "support"
+	got := race(t, stores, pol, []*hushv1.ContactIntent{support, marketing}, func(int) time.Time { return tuesday })
+	if d := got["support"]; d.GetOutcome() != hushv1.Outcome_OUTCOME_APPROVED || d.GetPriority() != "high" {
+		t.Fatalf("support: %v", d)
+	}
+	d := got["marketing"]
+	want := "lost to a priority-high service contact: 3 of 5 contacts in the last 7 days; deferred to 2026-11-30T12:00Z, when a slot frees"
+	if d.GetOutcome() != hushv1.Outcome_OUTCOME_DEFERRED || d.GetReasons()[0].GetCode() != hushv1.ReasonCode_REASON_CODE_LOST_ARBITRATION ||
+		d.GetReasons()[0].GetMessage() != want || !d.GetReleaseAt().AsTime().Equal(monday.Add(7*24*time.Hour)) {
+		t.Fatalf("marketing: %v, want deferred: %q", d, want)
+	}
+	survey := intent("survey", "c")
+	survey.Category, survey.NotAfter = "survey", timestamppb.New(tuesday.Add(24*time.Hour))
+	if d, _ := decide(t, stores[0], pol, survey, tuesday.Add(time.Hour)); d.GetOutcome() != hushv1.Outcome_OUTCOME_SUPPRESSED ||
+		d.GetReasons()[0].GetCode() != hushv1.ReasonCode_REASON_CODE_CAP_WAIT_EXCEEDED {
+		t.Errorf("survey with a deadline before the next slot: %v", d)
+	}
+}
