@@ -138,6 +138,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// budgetArgs is how many ARGV appendBudget appends for n caps.
+func budgetArgs(n int) int { return 7 + 3*n }
+
 // appendBudget appends decide.lua's ARGV for priority, reserved budget,
 // arbitration and waiting (named at the top of the script).
 func appendBudget(args []any, r DecideRequest, caps []policy.CapCheck) []any {

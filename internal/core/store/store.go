@@ -227,7 +227,7 @@ func decideArgs(r DecideRequest) ([]any, error) {
 	if r.Verdict.Capped() {
 		capped = "1"
 	}
-	args := make([]any, 0, 12+8*len(caps))
+	args := make([]any, 0, 12+8*len(caps)+budgetArgs(len(caps)))
 	args = append(args,
 		strconv.FormatUint(r.PrefsVersion, 10),
 		r.Now.UnixMilli(),
