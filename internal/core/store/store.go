@@ -189,8 +189,10 @@ func (s *Store) Decide(ctx context.Context, r DecideRequest) (DecideResult, erro
 	}
 	it := r.Intent
 	customer := it.GetCustomerId()
-	keys := []string{s.DecisionKey(customer, it.GetId()), s.PrefsKey(customer), s.LedgerKey(customer), s.RepliesKey(customer), s.UncappedKey(customer),
-		s.ArbitrationKey(customer), s.ArbitrationWinsKey(customer)}
+	keys := []string{s.DecisionKey(customer, it.GetId()), s.PrefsKey(customer), s.LedgerKey(customer), s.RepliesKey(customer), s.UncappedKey(customer)}
+	if r.Turn != nil {
+		keys = append(keys, s.ArbitrationKey(customer), s.ArbitrationWinsKey(customer))
+	}
 	ctx, span := s.tracer.Start(ctx, SpanDecide, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
 		attribute.String("db.system", "redis"), attribute.String("db.system.name", "redis"),
 		attribute.String("db.operation.name", "EVALSHA"), attribute.String("hush.customer_id", customer)))

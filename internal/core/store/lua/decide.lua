@@ -41,6 +41,7 @@
 -- KEYS[6] arbitration      zset, member "<rank>" (priority, then age, then id:
 --                          lowest first), score = lease end, Redis clock ms
 -- KEYS[7] arbitration wins hash { <intent id> = priority }, for explanations
+--                          (KEYS[6] and KEYS[7] only when arbitrating)
 --
 -- Returns one of:
 --   {"replay", record}                 the intent was decided before; nothing changed
