@@ -2,6 +2,7 @@ package gatekeeper_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -145,4 +146,62 @@ caps:
 		}
 	}
 	assertLedger(t, h, "c-dawn", 2)
+}
+
+// TestReservedBudgetAcrossEightGatekeepers races eight gatekeepers on one
+// customer whose cap of 5 keeps its last 2 for priority high: intents below
+// high take exactly the 3 open slots; then, racing with high ones, only
+// high ones are dispatched, and never more than 5 in all.
+func TestReservedBudgetAcrossEightGatekeepers(t *testing.T) {
+	h := newHarness(t)
+	h.usePolicy(`version: reserve-1
+categories:
+  marketing: { class: marketing }
+caps:
+  - { id: weekly, scope: customer, window: 7d, max: 5, classes: [marketing], reserve: { count: 2, for: high } }
+`)
+	for range 8 {
+		h.startGatekeeper(gatekeeper.Options{})
+	}
+	dispatched := func() map[string]bool {
+		out := map[string]bool{}
+		for _, m := range h.read(bus.StreamDispatch) {
+			out[m.Headers().Get(nats.MsgIdHdr)] = true
+		}
+		return out
+	}
+	for i := range 24 {
+		it := intent(fmt.Sprintf("open-%02d", i), "c-reserve", "email", "marketing")
+		it.Priority = []string{"low", "normal", ""}[i%3]
+		h.publish(it)
+	}
+	waitAcked(t, h, 24)
+	if got := dispatched(); len(got) != 3 {
+		t.Fatalf("dispatched %v below priority high, want exactly the 3 open slots", got)
+	}
+	for i := range 24 {
+		it := intent(fmt.Sprintf("mixed-%02d", i), "c-reserve", "email", "marketing")
+		it.Priority = []string{"low", "high", "normal", "urgent"}[i%4]
+		h.publish(it)
+	}
+	waitAcked(t, h, 48)
+	got := dispatched()
+	if len(got) != 5 {
+		t.Fatalf("dispatched %d, want the cap's 5: %v", len(got), got)
+	}
+	for id := range got {
+		if n := 0; strings.HasPrefix(id, "mixed-") {
+			fmt.Sscanf(id, "mixed-%d", &n)
+			if p := []string{"low", "high", "normal", "urgent"}[n%4]; p != "high" && p != "urgent" {
+				t.Errorf("%s of priority %s took a reserved slot", id, p)
+			}
+		}
+	}
+	out, _ := h.terminal()
+	for id, o := range out {
+		if o[0] != "dispatched" && o[0] != "suppressed:reserved_budget:cap.weekly" && o[0] != "suppressed:frequency_cap:cap.weekly" {
+			t.Errorf("%s: %v", id, o)
+		}
+	}
+	assertLedger(t, h, "c-reserve", 5)
 }

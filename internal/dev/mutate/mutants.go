@@ -200,7 +200,7 @@ var Mutants = []Mutation{
 		File:      "internal/core/store/lua/decide.lua",
 		Find:      "local usable = c.limit - c.reserve",
 		Replace:   "local usable = c.limit",
-		Packages:  []string{"./internal/core/store"},
+		Packages:  []string{"./internal/core/store", "./internal/core/gatekeeper"},
 		Run:       "ReservedBudget",
 	},
 	{
