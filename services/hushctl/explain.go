@@ -31,6 +31,9 @@ type windowCount struct {
 	Count  int    `json:"count"`
 	Max    int    `json:"max"`
 	Mode   string `json:"mode"`
+	// Budget says what the cap reserves and whether it defers (see
+	// capBudget); empty for a plain cap.
+	Budget string `json:"budget,omitempty"`
 }
 
 func explain(a *app, args []string) error {
@@ -94,7 +97,7 @@ func explain(a *app, args []string) error {
 	if d.GetReleaseAt() != nil {
 		release = ts(d.GetReleaseAt().AsTime())
 	}
-	a.fields([][2]string{
+	a.fields(append([][2]string{
 		{"intent", d.GetIntentId()},
 		{"customer", d.GetCustomerId()},
 		{"channel", d.GetChannel()},
@@ -105,7 +108,7 @@ func explain(a *app, args []string) error {
 		{"policy", orDash(d.GetPolicyVersion())},
 		{"trace", orDash(d.GetTraceId())},
 		{"source", source},
-	})
+	}, budgetFields(d)...))
 	a.reasons("reasons", d.GetReasons())
 	a.reasons("shadow rules that would have said no", d.GetShadowReasons())
 	if err := a.consentOnRecord(st, d); err != nil {
@@ -122,6 +125,7 @@ func explain(a *app, args []string) error {
 		rows = append(rows, []string{"  " + w.Rule, w.Scope, orDash(w.Value), w.Window, strconv.Itoa(w.Count), strconv.Itoa(w.Max), w.Mode})
 	}
 	a.table([]string{"  CAP", "SCOPE", "VALUE", "WINDOW", "COUNT", "MAX", "MODE"}, rows)
+	printBudgets(a, windows)
 	return nil
 }
 
@@ -196,7 +200,7 @@ func (a *app) windowsAt(pol *policy.Policy, st *store.Store, d *hushv1.Decision,
 		chk := c.Check(self.Value(c.Scope))
 		n, _ := chk.Fill(others, at)
 		out = append(out, windowCount{Rule: chk.Rule, Scope: c.Scope.String(), Value: chk.Value,
-			Window: policy.FormatWindow(c.Window), Count: n, Max: c.Max, Mode: string(c.Mode)})
+			Window: policy.FormatWindow(c.Window), Count: n, Max: c.Max, Mode: string(c.Mode), Budget: capBudget(&c)})
 	}
 	return out, nil
 }

@@ -39,6 +39,7 @@ type rawPolicy struct {
 	Producers         map[string]rawProducer `yaml:"producers"`
 	Consent           *rawConsent            `yaml:"consent"`
 	Digest            *rawDigest             `yaml:"digest"`
+	Arbitration       *rawArbitration        `yaml:"arbitration"`
 }
 
 type rawCategory struct {
@@ -50,6 +51,8 @@ type rawCategory struct {
 	// RequiresConsent: contacts wait for recorded opt-in consent
 	// (see consent.go).
 	RequiresConsent bool `yaml:"requires_consent"`
+	// Priority is the category's intents' priority when they give none.
+	Priority string `yaml:"priority"`
 }
 
 type rawRule struct {
@@ -92,6 +95,10 @@ type rawCap struct {
 	Max     int      `yaml:"max"`
 	Classes []string `yaml:"classes"`
 	Mode    string   `yaml:"mode"`
+	// Reserve, Action and MaxWait: see priority_load.go.
+	Reserve *rawReserve `yaml:"reserve"`
+	Action  string      `yaml:"action"`
+	MaxWait string      `yaml:"max_wait"`
 }
 
 // Bounds that make a cap or window meaningful.
@@ -215,6 +222,7 @@ func (c *compiler) compile(r *rawPolicy) *Policy {
 	c.counted(p, r)
 	c.caps(p, r.Caps)
 	c.digest(p, r.Digest)
+	c.priorities(p, r)
 	return p
 }
 
@@ -335,6 +343,7 @@ func (c *compiler) caps(p *Policy, caps []rawCap) {
 		}
 		cp.codes = cp.set.codes()
 		cp.rule = "cap." + rc.ID
+		c.capBudget(&cp, rc, i)
 		p.LedgerRetention = max(p.LedgerRetention, cp.Window)
 		p.caps = append(p.caps, cp)
 	}

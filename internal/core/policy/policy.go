@@ -180,6 +180,8 @@ type Policy struct {
 	consent consentPolicy
 	// digest is the digest section (digest.go).
 	digest digestConfig
+	// prio holds the categories' priorities and the arbitration window.
+	prio priorities
 }
 
 // Cap is a rolling-window cap: at most Max contacts of its classes in any
@@ -191,6 +193,15 @@ type Cap struct {
 	Max     int
 	Classes []Class
 	Mode    Mode
+	// Reserve of the Max slots are only for intents of priority
+	// ReserveFor or above (0: none reserved).
+	Reserve    int
+	ReserveFor Priority
+	// Action is what the cap does to an intent it blocks: suppress it, or
+	// defer it to the instant its window frees a slot, if that comes
+	// within MaxWait and before the intent's deadline.
+	Action  Action
+	MaxWait time.Duration
 
 	set   classSet
 	codes string
@@ -288,6 +299,14 @@ type CapCheck struct {
 	Shadow  bool
 	Code    hushv1.ReasonCode
 	Classes string
+	// Reserve is how many of the Max slots the intent may not use: those
+	// reserved for priorities above its own (ReservedFor and up).
+	Reserve     int
+	ReservedFor Priority
+	// MaxWait, when positive, defers a blocked intent to the instant a
+	// slot frees, if that is within MaxWait (and its deadline); 0
+	// suppresses it.
+	MaxWait time.Duration
 }
 
 // AgentCheck is the per-agent cap on unsolicited contacts. It lives outside

@@ -364,7 +364,11 @@ func policyCaps(p *Policy, s subject, caps []CapCheck) []CapCheck {
 		if !c.appliesTo(s.class) || c.Scope == ScopeTopic && s.it.GetTopic() == "" {
 			continue // a cooldown needs a topic to cool down
 		}
-		caps = append(caps, c.Check(scopeValue(s.it, c.Scope)))
+		ch := c.Check(scopeValue(s.it, c.Scope))
+		if c.Reserve > 0 {
+			ch.Reserve = c.reserveFor(p.PriorityOf(s.it))
+		}
+		caps = append(caps, ch)
 	}
 	return caps
 }
