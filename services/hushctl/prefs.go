@@ -93,6 +93,7 @@ func prefsRows(p *hushv1.Preferences, v uint64) [][2]string {
 		{"time zone", orDash(p.GetTimeZone())},
 		{"quiet hours", quiet},
 		{"max frequency", freq},
+		{"digest", digestWords(p)},
 		{"suppressed destinations", list(hashes)},
 		{"region", orDash(p.GetRegion())},
 	}
@@ -114,6 +115,7 @@ type setFlags struct {
 	QuietHours    string `conf:"quiet-hours" help:"HH:MM-HH:MM in the customer's time zone; \"none\" clears them"`
 	MaxFrequency  string `conf:"max-frequency" help:"COUNT/WINDOW, e.g. 3/7d; \"none\" clears it"`
 	Region        string `conf:"region" help:"ISO 3166-1 alpha-2 (FR, US-FL); \"none\" clears it"`
+	Digest        string `conf:"digest" help:"one summary a day: CATEGORIES@HH:MM, e.g. marketing,survey@19:30; \"none\" clears it"`
 	Consent       string `conf:"consent" help:"revoked or given"`
 	Actor         string `conf:"actor" help:"who makes the change, for the consent history (default: $USER)"`
 }
@@ -203,6 +205,9 @@ func (f *setFlags) apply(p *hushv1.Preferences, now time.Time) error {
 		p.Region = ""
 	default:
 		p.Region = f.Region
+	}
+	if err := setDigest(p, f.Digest); err != nil { // digest.go
+		return err
 	}
 	switch f.Consent {
 	case "":

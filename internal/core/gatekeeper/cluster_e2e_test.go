@@ -31,6 +31,7 @@ var clusterScenarios = []struct {
 	{"deferral released and decided again", TestDeferredIntentIsAckedAtOnceAndDecidedAgainAtItsReleaseTime},
 	{"cancelled deferral never released", TestCancelledDeferralIsSuppressedAndNeverReleased},
 	{"releases once while replicas come and go", TestReleasesHappenOnceWhileReplicasComeAndGo},
+	{"digests folded and released once", TestDigestFoldsCountsOnceAndReleasesWhenFull},
 	// Crashes: deliveries lost with gatekeepers never dead-letter a valid
 	// intent; one that keeps killing them is dead-lettered (the attempts
 	// record is one key in a slot of its own).

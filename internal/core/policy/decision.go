@@ -31,6 +31,9 @@ func (p *Policy) Decision(it *hushv1.ContactIntent, v *Verdict, now time.Time, t
 	if !v.ReleaseAt.IsZero() {
 		d.ReleaseAt = timestamppb.New(v.ReleaseAt)
 	}
+	if p.recordsPriority(it) {
+		d.Priority = p.PriorityOf(it).String()
+	}
 	return d
 }
 

@@ -263,6 +263,15 @@ func TestEvaluate(t *testing.T) {
 		{name: "a reply inside its window is not held by quiet hours", intent: set(category("service"), replyTo("t-1")), reply: paris(23, 30), now: paris(23, 0),
 			outcome: approved, caps: []string{"cap.daily"}},
 
+		// digests (digest_test.go has the rest)
+		{name: "a category the customer asked a daily digest of is folded", now: paris(13, 0),
+			prefs:   &hushv1.Preferences{TimeZone: "Europe/Paris", Digest: &hushv1.DigestPreference{Categories: []string{"marketing"}, At: "18:30"}},
+			outcome: hushv1.Outcome_OUTCOME_FOLDED, code: hushv1.ReasonCode_REASON_CODE_FOLDED_INTO_DIGEST, rule: "digest", releaseAt: paris(18, 30),
+			msg: "folded into the email digest released at 2026-11-23T17:30Z"},
+		{name: "an opt-out still suppresses a digestible intent", now: paris(13, 0),
+			prefs:   &hushv1.Preferences{OptedOutChannels: []string{"email"}, Digest: &hushv1.DigestPreference{Categories: []string{"marketing"}, At: "18:30"}},
+			outcome: suppressed, code: hushv1.ReasonCode_REASON_CODE_OPTED_OUT, rule: "opt_out.channel"},
+
 		// over-servicing guard
 		{name: "unsolicited agent contact without a purpose", intent: agent(""), outcome: suppressed,
 			code: hushv1.ReasonCode_REASON_CODE_UNSOLICITED_NO_PURPOSE, rule: "unsolicited.purpose"},

@@ -185,6 +185,10 @@ type Policy struct {
 	// consent is the consent section and the categories that require
 	// recorded opt-in consent.
 	consent consentPolicy
+	// digest is the digest section (digest.go).
+	digest digestConfig
+	// prio holds the categories' priorities and the arbitration window.
+	prio priorities
 	// packs are the regulation packs the policy composes (packs.go).
 	packs []Pack
 	// EventRetention is how long the store keeps a customer's inbound
@@ -202,6 +206,15 @@ type Cap struct {
 	Max     int
 	Classes []Class
 	Mode    Mode
+	// Reserve of the Max slots are only for intents of priority
+	// ReserveFor or above (0: none reserved).
+	Reserve    int
+	ReserveFor Priority
+	// Action is what the cap does to an intent it blocks: suppress it, or
+	// defer it to the instant its window frees a slot, if that comes
+	// within MaxWait and before the intent's deadline.
+	Action  Action
+	MaxWait time.Duration
 
 	set   classSet
 	codes string
@@ -255,6 +268,10 @@ type Input struct {
 	// when the caller vouches for the intent's sender.service itself (a
 	// simulation over recorded intents, a capacity estimate).
 	Publisher *Publisher
+	// Digest marks a released digest, decided as one contact: it is never
+	// folded again, and quiet hours were settled when its release was
+	// scheduled.
+	Digest bool
 }
 
 // Publisher is the producer whose credential published an intent. NATS lets
@@ -298,6 +315,14 @@ type CapCheck struct {
 	Shadow  bool
 	Code    hushv1.ReasonCode
 	Classes string
+	// Reserve is how many of the Max slots the intent may not use: those
+	// reserved for priorities above its own (ReservedFor and up).
+	Reserve     int
+	ReservedFor Priority
+	// MaxWait, when positive, defers a blocked intent to the instant a
+	// slot frees, if that is within MaxWait (and its deadline); 0
+	// suppresses it.
+	MaxWait time.Duration
 	// Channels, for a pack's cap, limits the contacts it counts to some
 	// channels (",voice,sms,"; "" every channel); Days is its length in
 	// calendar days (0: a rolling Window); Pack, PackVersion and Section
@@ -341,6 +366,9 @@ type Verdict struct {
 	// Agent is the per-agent cap to reserve before the store decides; its
 	// Agent field is empty when none applies.
 	Agent AgentCheck
+	// Digest says how a folded intent's digest is released (Outcome
+	// folded; see digest.go).
+	Digest DigestFold
 	// Cooldowns must be checked by the store, with the caps, against the
 	// customer's recorded inbound events (regulation packs).
 	Cooldowns []CooldownCheck

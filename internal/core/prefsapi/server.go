@@ -114,6 +114,8 @@ func (s *Server) routes() {
 	api("POST /v1/customers/{customer}/inbound", s.postInbound)
 	api("POST /v1/customers/{customer}/suppressions", s.postSuppression)
 	api("DELETE /v1/customers/{customer}/suppressions/{hash}", s.deleteSuppression)
+	api("GET /v1/customers/{customer}/history", s.getHistory)
+	api("GET /v1/reports/pressure", s.getPressure)
 	s.mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openAPI)

@@ -62,6 +62,9 @@ func ValidatePreferences(p *hushv1.Preferences, pol *policy.Policy) error {
 			return badField("time_zone", "unknown IANA time zone %q", tz)
 		}
 	}
+	if err := validateDigest(p, pol); err != nil { // digest.go
+		return err
+	}
 	if q := p.GetQuietHours(); q != nil {
 		if !hhmm.MatchString(q.GetStart()) {
 			return badField("quiet_hours.start", "want HH:MM (00:00-23:59), got %q", q.GetStart())

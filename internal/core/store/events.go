@@ -73,9 +73,9 @@ func (s *Store) Events(ctx context.Context, customer string, since time.Time) ([
 	return out, nil
 }
 
-// packHitFields is how many fields a pack rule's hit carries after the nine
-// of a cap's: channels (a cooldown: the event kind), days, pack, version,
-// section.
+// packHitFields is how many fields a pack rule's hit carries after the ten
+// of a cap's (the tenth, the detail, may be empty): channels (a cooldown:
+// the event kind), days, pack, version, section.
 const packHitFields = 5
 
 // packFields are a pack rule's fields for decide.lua.
@@ -112,7 +112,7 @@ func appendPackArgs(args []any, caps []policy.CapCheck, v *policy.Verdict) []any
 
 // packReason rebuilds the reason of a pack rule's hit (f: the hit's fields).
 func packReason(c policy.CapCheck, f []string, count int) *hushv1.Reason {
-	x := f[9:]
+	x := f[10:]
 	days, _ := strconv.Atoi(x[1])
 	r := &hushv1.Reason{Code: c.Code, Rule: c.Rule, Pack: x[2], PackVersion: x[3], Section: x[4]}
 	if c.Code == policy.CooldownCode {

@@ -56,6 +56,7 @@ type Fresh struct {
 // decide-and-retry loop every caller of Decide needs.
 func (s *Store) DecideFresh(ctx context.Context, f Fresh, it *hushv1.ContactIntent, seen Seen) (DecideResult, error) {
 	pol := f.Policy
+	var turn turnState
 	for range freshAttempts {
 		now := time.Now()
 		if f.Now != nil {
@@ -67,7 +68,7 @@ func (s *Store) DecideFresh(ctx context.Context, f Fresh, it *hushv1.ContactInte
 				return DecideResult{}, err
 			}
 		}
-		res, err := s.Decide(ctx, DecideRequest{
+		res, err := s.decideInTurn(ctx, &turn, DecideRequest{
 			Intent:            it,
 			PrefsVersion:      seen.PrefsVersion,
 			Now:               now,
@@ -77,7 +78,7 @@ func (s *Store) DecideFresh(ctx context.Context, f Fresh, it *hushv1.ContactInte
 			LedgerRetention:   pol.LedgerRetention,
 			ReplyUntil:        seen.ReplyUntil,
 			Source:            f.Source,
-		})
+		}, pol.ArbitrationWindow(), f.Now)
 		if err != nil {
 			f.abandon(ctx)
 			return DecideResult{}, err
