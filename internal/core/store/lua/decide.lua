@@ -3,7 +3,8 @@
 -- of every rolling-window cap.
 --
 -- All keys share the customer's hash tag {c:<customer>} (Redis Cluster safe).
--- KEYS[1] decision record   string, PX = decision retention
+-- Runs after records.lua (record_of, put_record).
+-- KEYS[1] decisions         hash, one record per intent id (see records.lua)
 -- KEYS[2] preferences       hash { v = version, p = Preferences protobuf }
 -- KEYS[3] contact ledger    zset, member "<intent>\31<channel>\31<category>\31<topic>\31<sender>\31<kind>\31<class>",
 --                           score = contact time in unix ms; kind is "u" for an
@@ -31,12 +32,14 @@
 --         "<stream>/<sequence>" ("" unknown), kept in the record so that a later
 --         delivery can tell a redelivery of this message (same source) from a
 --         producer's republish of the intent (another source)
+-- ARGV[13 + 8 * number of caps], after it: the intent id, the record's field in KEYS[1]
 --
 -- Returns one of:
 --   {"replay", record}                 the intent was decided before; nothing changed
 --   {"stale", version, prefs, reply}   preferences or the reply window differ from
 --                                      what the rules saw; nothing changed, evaluate again
---   {"done", record}                   recorded (and counted when approved)
+--   {"done", hits}                     recorded (and counted when approved); hits as
+--                                      in a record: the caller has the rest
 --
 -- A record is "\28<source>\28<hits>\30<decision>", or "<hits>\30<decision>" when
 -- the source is unknown (and in records written before sources were kept):
@@ -44,7 +47,7 @@
 -- "rule\31code\31field\31value\31window\31max\31count\31next_ms\31enforce". The
 -- first enforcing hit turns an approval into a suppression.
 
-local record_key    = KEYS[1]
+local records_key   = KEYS[1]
 local prefs_key     = KEYS[2]
 local ledger_key    = KEYS[3]
 local replies_key   = KEYS[4]
@@ -52,7 +55,7 @@ local uncapped_key  = KEYS[5]
 
 local prefs_version = ARGV[1]
 local now           = tonumber(ARGV[2])
-local retention_ms  = ARGV[3]
+local retention_ms  = tonumber(ARGV[3])
 local ledger_ms     = tonumber(ARGV[4])
 local member        = ARGV[5]
 local approved      = ARGV[6] == '1'
@@ -63,6 +66,7 @@ local capped        = ARGV[10] == '1'
 local ncaps         = tonumber(ARGV[11])
 local caps_from     = 12 -- the first of the 8 ARGV of each cap
 local source        = ARGV[caps_from + ncaps * 8]
+local intent_id     = ARGV[caps_from + ncaps * 8 + 1]
 
 -- cap returns the i-th cap (0-based) of the ARGV tail by name.
 local function cap(i)
@@ -87,7 +91,8 @@ local function split(s)
   end
 end
 
-local rec = redis.call('GET', record_key)
+local stored = redis.call('HMGET', records_key, intent_id, '')
+local rec = record_of(stored[1])
 if rec then
   return {'replay', rec}
 end
@@ -162,5 +167,5 @@ rec = table.concat(hits, '\29') .. '\30' .. decision
 if source ~= '' then
   rec = '\28' .. source .. '\28' .. rec
 end
-redis.call('SET', record_key, rec, 'PX', retention_ms)
-return {'done', rec}
+put_record(records_key, intent_id, rec, now, retention_ms, stored[2])
+return {'done', table.concat(hits, '\29')}
