@@ -77,7 +77,7 @@ func (r *Redis) start(ctx context.Context, bin string) error {
 		// As deploy/redis/redis.conf: contact ledgers and customers'
 		// decision records stay listpacks.
 		"--zset-max-listpack-value", "128",
-		"--hash-max-listpack-value", "128",
+		"--hash-max-listpack-value", "256",
 	}
 	if o.AppendOnly {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "everysec")
