@@ -194,4 +194,13 @@ var Mutants = []Mutation{
 		Replace:   "func (s subject) reply() bool { return s.it.GetInReplyTo() != \"\" }",
 		Packages:  []string{"./internal/core/policy"},
 	},
+	{
+		Name:      "record-cleanup-removes-live-records",
+		Invariant: "exactly one terminal outcome per intent id for as long as its decision is retained: cleaning a customer's decisions hash removes only records past their retention",
+		File:      "internal/core/store/lua/records.lua",
+		Find:      "if all[j] ~= '' and (expires_at or 0) * 1000 <= now then",
+		Replace:   "if all[j] ~= '' and (expires_at or 0) * 1000 <= now + retention_ms then",
+		Packages:  []string{"./internal/core/store"},
+		Run:       "DecisionRecords",
+	},
 }

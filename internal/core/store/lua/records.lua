@@ -33,8 +33,9 @@ end
 -- the hash's life is extended past the record's by an eighth of the retention.
 local function put_record(key, id, rec, now, retention_ms, hash_until)
   local expires = math.ceil((now + retention_ms) / 1000)
-  redis.call('HSET', key, id, string.format('%d', expires) .. '\27' .. rec)
+  local stored = string.format('%d', expires) .. '\27' .. rec
   if hash_until and expires <= tonumber(hash_until) then
+    redis.call('HSET', key, id, stored)
     return
   end
   if hash_until then
@@ -55,9 +56,8 @@ local function put_record(key, id, rec, now, retention_ms, hash_until)
     end
   end
   local until_s = expires + math.ceil(retention_ms / 8000)
-  redis.call('HSET', key, '', string.format('%d', until_s))
+  redis.call('HSET', key, id, stored, '', string.format('%d', until_s))
   -- PEXPIRE, not PEXPIREAT: the expiry is in the decision's clock, the
   -- key's life in Redis's, as a record's PX used to be.
   redis.call('PEXPIRE', key, until_s * 1000 - now)
 end
-
