@@ -33,6 +33,15 @@ var (
 // per intent id.
 func (s *Store) DecisionsKey(customer string) string { return s.key(customer, "d") }
 
+// legacyDecisionKey is where an intent's decision was recorded before a
+// customer's records became one hash: the scripts move a record found there
+// into the hash, and readers look there when the hash has none, so that no
+// intent decided before an upgrade is decided again after it. It can go
+// one decision retention after every replica runs this version.
+func (s *Store) legacyDecisionKey(customer, intentID string) string {
+	return s.key(customer, "d:"+intentID)
+}
+
 // encodeDecision is the protobuf of d as a record keeps it: without the
 // intent and customer ids, which readRecord puts back.
 func encodeDecision(d *hushv1.Decision) ([]byte, error) {
@@ -71,13 +80,16 @@ func storedRecord(stored string) string {
 // liveRecord reads an intent's record, "" when there is none.
 func (s *Store) liveRecord(ctx context.Context, customer, intentID string) (string, error) {
 	stored, err := s.rdb.HGet(ctx, s.DecisionsKey(customer), intentID).Result()
+	if err == nil {
+		return storedRecord(stored), nil
+	}
 	if errors.Is(err, redis.Nil) {
-		return "", nil
+		stored, err = s.rdb.Get(ctx, s.legacyDecisionKey(customer, intentID)).Result()
+		if err == nil || errors.Is(err, redis.Nil) {
+			return stored, nil
+		}
 	}
-	if err != nil {
-		return "", fmt.Errorf("read decision %s: %w", intentID, err)
-	}
-	return storedRecord(stored), nil
+	return "", fmt.Errorf("read decision %s: %w", intentID, err)
 }
 
 // record reads and decodes an intent's decision record; "" and nil when
@@ -95,7 +107,7 @@ func (s *Store) record(ctx context.Context, customer, intentID string) (string, 
 // old as read ("" when there was none); now is the clock of the new
 // record's retention. It reports whether it did.
 func (s *Store) swapRecord(ctx context.Context, customer, intentID, old, rec string, now time.Time, retention time.Duration) (bool, error) {
-	n, err := recordCASScript.Run(ctx, s.rdb, []string{s.DecisionsKey(customer)},
+	n, err := recordCASScript.Run(ctx, s.rdb, []string{s.DecisionsKey(customer), s.legacyDecisionKey(customer, intentID)},
 		intentID, old, rec, now.UnixMilli(), retention.Milliseconds()).Int()
 	return n == 1, err
 }

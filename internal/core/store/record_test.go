@@ -6,9 +6,11 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hush-oss/hush/internal/core/store"
 	"github.com/hush-oss/hush/internal/dev/testenv"
+	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 
 // TestDecisionRecordsAreOneHashPerCustomerAndKeptForTheRetention holds the
@@ -68,5 +70,56 @@ func TestDecisionRecordsAreOneHashPerCustomerAndKeptForTheRetention(t *testing.T
 	ttl := r.Client.PTTL(ctx, st.DecisionsKey("rc")).Val()
 	if most := 8*time.Hour + time.Hour + 2*time.Second; ttl <= 0 || ttl > most {
 		t.Errorf("decisions hash TTL %v, want at most the retention and an eighth (%v)", ttl, most)
+	}
+}
+
+// TestDecisionsRecordedBeforeTheHashAreStillReplayed: a record written as a
+// key of its own, as before records were one hash per customer, is read,
+// replayed (never decided again) and moved into the hash with the life it
+// had left, so that an upgrade keeps every intent's one outcome.
+func TestDecisionsRecordedBeforeTheHashAreStillReplayed(t *testing.T) {
+	r := testenv.StartRedis(t)
+	st := store.New(r.Client, r.Prefix)
+	ctx := context.Background()
+	pol := parse(t, "version: v\n"+categories)
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	old := &hushv1.Decision{IntentId: "leg-1", CustomerId: "lc", Channel: "email", Category: "marketing",
+		Outcome: hushv1.Outcome_OUTCOME_SUPPRESSED, PolicyVersion: "old",
+		Reasons: []*hushv1.Reason{{Code: hushv1.ReasonCode_REASON_CODE_OPTED_OUT, Rule: "opt-out", Message: "opted out"}}}
+	blob, err := proto.Marshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := r.Prefix + ":{c:lc}:d:leg-1"
+	if err := r.Client.Set(ctx, legacy, "\x1csrc/7\x1c\x1e"+string(blob), 2*time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.Decision(ctx, "lc", "leg-1"); err != nil || !proto.Equal(got, old) {
+		t.Fatalf("Decision of a record from before the hash: %v (%v), want %v", got, err, old)
+	}
+	if src, err := st.DecisionSource(ctx, "lc", "leg-1"); err != nil || src != "src/7" {
+		t.Errorf("DecisionSource = %q (%v), want src/7", src, err)
+	}
+	got, replayed := decide(t, st, pol, intent("leg-1", "lc"), now)
+	if !replayed || !proto.Equal(got, old) {
+		t.Fatalf("decide: replayed %v, %v; want the recorded %v", replayed, got, old)
+	}
+	if n := r.Client.Exists(ctx, legacy).Val(); n != 0 {
+		t.Error("the record's own key is still there after the decide script read it")
+	}
+	if got, replayed := decide(t, st, pol, intent("leg-1", "lc"), now.Add(time.Minute)); !replayed || !proto.Equal(got, old) {
+		t.Errorf("decide again, from the hash: replayed %v, %v", replayed, got)
+	}
+	// A deferral from before the hash can still be released.
+	deferred := &hushv1.Decision{Outcome: hushv1.Outcome_OUTCOME_DEFERRED, ReleaseAt: timestamppb.New(now)}
+	blob, _ = proto.Marshal(deferred)
+	if err := r.Client.Set(ctx, r.Prefix+":{c:lc}:d:leg-2", "\x1e"+string(blob), 2*time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := st.Reopen(ctx, "lc", "leg-2", now, time.Second); !ok || err != nil {
+		t.Fatalf("Reopen of a deferral from before the hash: %v, %v", ok, err)
+	}
+	if d, replayed := decide(t, st, pol, intent("leg-2", "lc"), now); replayed || d.GetOutcome() != hushv1.Outcome_OUTCOME_APPROVED {
+		t.Errorf("released deferral: replayed %v, %v; want decided again", replayed, d.GetOutcome())
 	}
 }

@@ -178,7 +178,8 @@ func (s *Store) Decide(ctx context.Context, r DecideRequest) (DecideResult, erro
 	}
 	it := r.Intent
 	customer := it.GetCustomerId()
-	keys := []string{s.DecisionsKey(customer), s.PrefsKey(customer), s.LedgerKey(customer), s.RepliesKey(customer), s.UncappedKey(customer)}
+	keys := []string{s.DecisionsKey(customer), s.PrefsKey(customer), s.LedgerKey(customer), s.RepliesKey(customer), s.UncappedKey(customer),
+		s.legacyDecisionKey(customer, it.GetId())}
 	ctx, span := s.tracer.Start(ctx, SpanDecide, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
 		attribute.String("db.system", "redis"), attribute.String("db.system.name", "redis"),
 		attribute.String("db.operation.name", "EVALSHA"), attribute.String("hush.customer_id", customer)))

@@ -3,7 +3,7 @@
 -- of every rolling-window cap.
 --
 -- All keys share the customer's hash tag {c:<customer>} (Redis Cluster safe).
--- Runs after records.lua (record_of, put_record).
+-- Runs after records.lua (record_of, put_record, adopt_legacy).
 -- KEYS[1] decisions         hash, one record per intent id (see records.lua)
 -- KEYS[2] preferences       hash { v = version, p = Preferences protobuf }
 -- KEYS[3] contact ledger    zset, member "<intent>\31<channel>\31<category>\31<topic>\31<sender>\31<kind>\31<class>",
@@ -13,6 +13,8 @@
 -- KEYS[5] uncapped contacts zset like KEYS[3], for contacts no cap counts (critical and
 --                           transactional ones that are not unsolicited): kept apart so
 --                           that the ledger the caps read stays as small as the caps allow
+-- KEYS[6] the intent's record as written before records were one hash per
+--         customer (a string key); moved into KEYS[1] when found
 --
 -- ARGV[1] preferences version the rules were evaluated with ("0": none)
 -- ARGV[2] now: the decision's timestamp, unix ms
@@ -92,7 +94,7 @@ local function split(s)
 end
 
 local stored = redis.call('HMGET', records_key, intent_id, '')
-local rec = record_of(stored[1])
+local rec = record_of(stored[1]) or adopt_legacy(records_key, intent_id, KEYS[6], now, retention_ms, stored[2])
 if rec then
   return {'replay', rec}
 end

@@ -61,3 +61,23 @@ local function put_record(key, id, rec, now, retention_ms, hash_until)
   -- key's life in Redis's, as a record's PX used to be.
   redis.call('PEXPIRE', key, until_s * 1000 - now)
 end
+
+-- adopt_legacy moves a record written before records were kept in one hash
+-- (a string key per intent, legacy_key) into the hash, with the life it had
+-- left (retention_ms when it had no expiry), and returns it; nil when there
+-- is none. Every record is thus found however it was written, until the
+-- last one from before the change expires; after one decision retention on
+-- this version, the lookup finds nothing and can be removed.
+local function adopt_legacy(key, id, legacy_key, now, retention_ms, hash_until)
+  local rec = redis.call('GET', legacy_key)
+  if not rec then
+    return nil
+  end
+  local left = redis.call('PTTL', legacy_key)
+  if left < 0 then
+    left = retention_ms
+  end
+  redis.call('DEL', legacy_key)
+  put_record(key, id, rec, now, left, hash_until)
+  return rec
+end
