@@ -320,4 +320,22 @@ var Mutants = []Mutation{
 		Packages:  []string{"./internal/core/store"},
 		Run:       "CapDefers",
 	},
+	{
+		Name:      "record-cleanup-removes-live-records",
+		Invariant: "exactly one terminal outcome per intent id for as long as its decision is retained: cleaning a customer's decisions hash removes only records past their retention",
+		File:      "internal/core/store/lua/records.lua",
+		Find:      "if all[j] ~= '' and (expires_at or 0) * 1000 <= now then",
+		Replace:   "if all[j] ~= '' and (expires_at or 0) * 1000 <= now + retention_ms then",
+		Packages:  []string{"./internal/core/store"},
+		Run:       "DecisionRecords",
+	},
+	{
+		Name:      "records-from-before-the-hash-ignored",
+		Invariant: "exactly one terminal outcome per intent id: an intent decided before records became one hash per customer is replayed after the upgrade, not decided again",
+		File:      "internal/core/store/lua/decide.lua",
+		Find:      "local rec = record_of(stored[1]) or adopt_legacy(records_key, intent_id, KEYS[6], now, retention_ms, stored[2])",
+		Replace:   "local rec = record_of(stored[1])",
+		Packages:  []string{"./internal/core/store"},
+		Run:       "DecisionsRecordedBefore",
+	},
 }
