@@ -20,14 +20,28 @@ import (
 type Ledger struct {
 	// retention is how far back contacts are kept (the longest window).
 	retention time.Duration
-	customers map[string][]policy.Contact
-	agents    map[string][]policy.Contact
+	customers map[string]*[]policy.Contact
+	agents    map[string]*[]policy.Contact
+	// terse leaves a cap's sentence to Result.Message.
+	terse bool
 }
 
 // NewLedger returns an empty ledger keeping contacts for retention (the
 // policy's LedgerRetention, or longer).
-func NewLedger(retention time.Duration) *Ledger {
-	return &Ledger{retention: retention, customers: map[string][]policy.Contact{}, agents: map[string][]policy.Contact{}}
+func NewLedger(retention time.Duration) *Ledger { return newLedger(retention, false) }
+
+func newLedger(retention time.Duration, terse bool) *Ledger {
+	return &Ledger{retention: retention, customers: map[string]*[]policy.Contact{}, agents: map[string]*[]policy.Contact{}, terse: terse}
+}
+
+// of returns the ledger of a key, created empty.
+func of(m map[string]*[]policy.Contact, key string) *[]policy.Contact {
+	l := m[key]
+	if l == nil {
+		l = new([]policy.Contact)
+		m[key] = l
+	}
+	return l
 }
 
 // Result is a decision as the simulation makes it: the outcome, the deciding
@@ -36,6 +50,19 @@ type Result struct {
 	Outcome hushv1.Outcome
 	Reason  policy.Reason
 	Shadow  []policy.Reason
+
+	// hit is the cap that decided, when its sentence is left to Message.
+	hit   *policy.CapCheck
+	count int
+	next  time.Time
+}
+
+// Message is the deciding reason's sentence.
+func (r *Result) Message() string {
+	if r.Reason.Message == "" && r.hit != nil {
+		return policy.CapMessage(*r.hit, r.count, r.next)
+	}
+	return r.Reason.Message
 }
 
 // Decide checks an evaluated verdict against the ledger at now and counts
@@ -46,7 +73,7 @@ func (l *Ledger) Decide(it *hushv1.ContactIntent, v *policy.Verdict, now time.Ti
 	agentHeld := false
 	if a := v.Agent; v.Approved() && a.Agent != "" {
 		chk := policy.CapCheck{Scope: policy.ScopeCustomer, Window: a.Window, Max: a.Max}
-		n, next := chk.Fill(l.agents[a.Agent], now)
+		n, next := chk.Fill(*of(l.agents, a.Agent), now)
 		full := n >= a.Max
 		switch {
 		case full && !a.Shadow:
@@ -61,28 +88,32 @@ func (l *Ledger) Decide(it *hushv1.ContactIntent, v *policy.Verdict, now time.Ti
 	if r.Outcome != hushv1.Outcome_OUTCOME_APPROVED {
 		return r
 	}
-	customer := it.GetCustomerId()
-	ledger := l.customers[customer]
+	ledger := of(l.customers, it.GetCustomerId())
 	for i := range v.Caps {
 		c := &v.Caps[i]
-		n, next := c.Fill(ledger, now)
+		n, next := c.Fill(*ledger, now)
 		if n < c.Max {
 			continue
 		}
-		reason := policy.Reason{Code: c.Code, Rule: c.Rule, Message: policy.CapMessage(*c, n, next)}
 		if c.Shadow {
-			r.Shadow = append(r.Shadow[:len(r.Shadow):len(r.Shadow)], reason)
+			r.Shadow = append(r.Shadow[:len(r.Shadow):len(r.Shadow)], policy.Reason{Code: c.Code, Rule: c.Rule, Message: policy.CapMessage(*c, n, next)})
 			continue
 		}
-		r.Outcome, r.Reason = hushv1.Outcome_OUTCOME_SUPPRESSED, reason
+		r.Outcome, r.Reason = hushv1.Outcome_OUTCOME_SUPPRESSED, policy.Reason{Code: c.Code, Rule: c.Rule}
+		if l.terse {
+			r.hit, r.count, r.next = c, n, next
+		} else {
+			r.Reason.Message = policy.CapMessage(*c, n, next)
+		}
 		return r
 	}
 	if v.Capped() {
-		l.customers[customer] = l.add(ledger, policy.Contact{IntentID: it.GetId(), Channel: it.GetChannel(), Category: it.GetCategory(),
+		*ledger = l.add(*ledger, policy.Contact{IntentID: it.GetId(), Channel: it.GetChannel(), Category: it.GetCategory(),
 			Topic: it.GetTopic(), Sender: it.GetSender().GetService(), At: now, Unsolicited: v.Unsolicited, Class: v.Class.Code()})
 	}
 	if agentHeld {
-		l.agents[v.Agent.Agent] = l.add(l.agents[v.Agent.Agent], policy.Contact{IntentID: it.GetId(), At: now})
+		a := of(l.agents, v.Agent.Agent)
+		*a = l.add(*a, policy.Contact{IntentID: it.GetId(), At: now})
 	}
 	return r
 }
@@ -104,4 +135,9 @@ func (l *Ledger) add(ledger []policy.Contact, c policy.Contact) []policy.Contact
 }
 
 // Contacts returns a customer's counted contacts, oldest first.
-func (l *Ledger) Contacts(customer string) []policy.Contact { return l.customers[customer] }
+func (l *Ledger) Contacts(customer string) []policy.Contact {
+	if c := l.customers[customer]; c != nil {
+		return *c
+	}
+	return nil
+}

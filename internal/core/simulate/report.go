@@ -169,6 +169,6 @@ func (r *Report) add(it *hushv1.ContactIntent, at time.Time, base, cand *Result,
 	if n <= examples {
 		r.Examples = append(r.Examples, Example{IntentID: it.GetId(), Customer: it.GetCustomerId(), Category: it.GetCategory(),
 			Sender: it.GetSender().GetService(), At: at.UTC(), Baseline: bo, Candidate: co,
-			Rule: held.Reason.Rule, Reason: reason, Message: held.Reason.Message})
+			Rule: held.Reason.Rule, Reason: reason, Message: held.Message()})
 	}
 }

@@ -78,15 +78,14 @@ func Run(ctx context.Context, js jetstream.JetStream, o Options) (*Report, error
 			return nil, err
 		}
 	}
-	r := &replay{o: o, hist: hist, rep: rep, seen: map[string]struct{}{}, recorded: recorded,
-		base:   side{pol: o.Baseline.Policy, ledger: NewLedger(o.Baseline.Policy.LedgerRetention)},
-		cand:   side{pol: o.Candidate.Policy, ledger: NewLedger(o.Candidate.Policy.LedgerRetention)},
-		oldest: time.Time{}}
+	r := &replay{o: o, hist: hist, rep: rep, seen: map[intentKey]struct{}{}, recorded: recorded,
+		base: side{pol: o.Baseline.Policy, ledger: newLedger(o.Baseline.Policy.LedgerRetention, true)},
+		cand: side{pol: o.Candidate.Policy, ledger: newLedger(o.Candidate.Policy.LedgerRetention, true)}}
 	if r.recorded != nil {
 		rep.Recorded = &Recorded{}
 	}
 	start := time.Now()
-	n, err := ReadIntents(ctx, js, o.Subjects, rep.WarmUpFrom, o.Until, o.Workers, o.Progress, r.decide)
+	n, err := ReadIntents(ctx, js, o.Subjects, rep.WarmUpFrom, o.Until, o.Workers, o.Progress, r.evaluate, r.decide)
 	if err != nil {
 		return nil, err
 	}
@@ -105,18 +104,33 @@ type side struct {
 	ledger *Ledger
 }
 
-// decide decides an intent as the gatekeeper would have with this side's
-// policy at a time: validated (an invalid intent is dead-lettered, which
-// the report counts as outcome invalid), evaluated with the preferences and
-// reply window of that time, then checked against the ledger and counted.
-func (s *side) decide(hist *History, in *Intent) Result {
+// evaluation is what a policy's rules say of an intent, before the ledger.
+type evaluation struct {
+	invalid error
+	verdict policy.Verdict
+}
+
+// evaluate applies the side's rules as the gatekeeper would have at the
+// intent's time: validation (an invalid intent is dead-lettered, which the
+// report counts as outcome invalid), then the rules with the preferences
+// and reply window of that time. It reads nothing that changes during the
+// replay, so intents are evaluated in parallel.
+func (s *side) evaluate(hist *History, in *Intent) evaluation {
 	if err := s.pol.Validate(in.Intent, in.Channel); err != nil {
-		return Result{Outcome: hushv1.Outcome_OUTCOME_INVALID, Reason: policy.Reason{Code: hushv1.ReasonCode_REASON_CODE_INVALID, Rule: "invalid", Message: err.Error()}}
+		return evaluation{invalid: err}
 	}
 	it := in.Intent
-	v := s.pol.Evaluate(policy.Input{Intent: it, Prefs: hist.Prefs(it.GetCustomerId(), in.At), Now: in.At,
-		ReplyUntil: hist.ReplyUntil(it, in.At, s.pol.ReplyWindow), Publisher: in.Publisher})
-	return s.ledger.Decide(it, &v, in.At)
+	return evaluation{verdict: s.pol.Evaluate(policy.Input{Intent: it, Prefs: hist.Prefs(it.GetCustomerId(), in.At), Now: in.At,
+		ReplyUntil: hist.ReplyUntil(it, in.At, s.pol.ReplyWindow), Publisher: in.Publisher})}
+}
+
+// decide checks an evaluation against the side's ledger and counts it; the
+// intents come in stream order.
+func (s *side) decide(in *Intent, e *evaluation) Result {
+	if e.invalid != nil {
+		return Result{Outcome: hushv1.Outcome_OUTCOME_INVALID, Reason: policy.Reason{Code: hushv1.ReasonCode_REASON_CODE_INVALID, Rule: "invalid", Message: e.invalid.Error()}}
+	}
+	return s.ledger.Decide(in.Intent, &e.verdict, in.At)
 }
 
 // replay is one run's state; decide sees the intents in stream order.
@@ -125,9 +139,19 @@ type replay struct {
 	hist       *History
 	rep        *Report
 	base, cand side
-	seen       map[string]struct{}
+	seen       map[intentKey]struct{}
 	recorded   map[string]recordedDecision
 	oldest     time.Time
+}
+
+// intentKey names an intent: the store keeps decisions by customer and id.
+type intentKey struct{ customer, id string }
+
+// evaluate runs in the decoding workers.
+func (r *replay) evaluate(in *Intent) {
+	if in.Intent != nil {
+		in.base, in.cand = r.base.evaluate(r.hist, in), r.cand.evaluate(r.hist, in)
+	}
 }
 
 func (r *replay) decide(in *Intent) {
@@ -140,7 +164,7 @@ func (r *replay) decide(in *Intent) {
 		}
 		return
 	}
-	key := in.Intent.GetCustomerId() + "\x00" + in.Intent.GetId()
+	key := intentKey{in.Intent.GetCustomerId(), in.Intent.GetId()}
 	if _, dup := r.seen[key]; dup {
 		if !in.At.Before(r.o.Since) {
 			r.rep.Duplicates++
@@ -148,7 +172,7 @@ func (r *replay) decide(in *Intent) {
 		return
 	}
 	r.seen[key] = struct{}{}
-	base, cand := r.base.decide(r.hist, in), r.cand.decide(r.hist, in)
+	base, cand := r.base.decide(in, &in.base), r.cand.decide(in, &in.cand)
 	if in.At.Before(r.o.Since) {
 		r.rep.WarmUp++
 		return
@@ -191,14 +215,16 @@ type Intent struct {
 	// policy.Publisher).
 	Channel   string
 	Publisher *policy.Publisher
+
+	base, cand evaluation
 }
 
 // ReadIntents reads the intents stream from a time to another (zero: to
 // its end as the read begins) with an ordered consumer, decodes the
-// intents in parallel (protobuf, or JSON by their Content-Type), and calls
-// fn for each in stream order from one goroutine. It returns how many it
-// read.
-func ReadIntents(ctx context.Context, js jetstream.JetStream, s bus.Subjects, from, until time.Time, workers int, progress func(uint64), fn func(*Intent)) (uint64, error) {
+// intents in parallel (protobuf, or JSON by their Content-Type) and calls
+// prepare (when not nil) on each in the decoding goroutines, then calls fn
+// for each in stream order from one goroutine. It returns how many it read.
+func ReadIntents(ctx context.Context, js jetstream.JetStream, s bus.Subjects, from, until time.Time, workers int, progress func(uint64), prepare, fn func(*Intent)) (uint64, error) {
 	name := s.Stream(bus.StreamIntents)
 	st, err := js.Stream(ctx, name)
 	if err != nil {
@@ -261,6 +287,9 @@ func ReadIntents(ctx context.Context, js jetstream.JetStream, s bus.Subjects, fr
 				b.out = make([]Intent, len(b.msgs))
 				for i, m := range b.msgs {
 					b.out[i] = decodeIntent(s, m)
+					if prepare != nil && (until.IsZero() || !b.out[i].At.After(until)) {
+						prepare(&b.out[i])
+					}
 				}
 				close(b.ready)
 			}
