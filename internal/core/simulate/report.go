@@ -120,7 +120,17 @@ type RecordedExample struct {
 type Duration time.Duration
 
 // MarshalText writes the duration as time.Duration.String does.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText reads what MarshalText writes.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	*d = Duration(v)
+	return err
+}
+
+// String is the duration as time.Duration.String says it.
+func (d Duration) String() string { return time.Duration(d).String() }
 
 func newReport() *Report {
 	return &Report{BaselineOutcomes: map[string]int{}, CandidateOutcomes: map[string]int{}, Transitions: map[string]int{},
