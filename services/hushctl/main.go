@@ -46,7 +46,7 @@ func commands() map[string]command {
 		"mode":               {"mode <customer> <normal|essential_only|do_nothing> [--until T]", "set a customer's mode", modeCmd},
 		"care-hold set":      {"care-hold set <customer> --reason R [--until T]", "pause contacts for a customer (bereavement, hardship)", careHoldSet},
 		"care-hold clear":    {"care-hold clear <customer>", "lift a customer's care hold", careHoldClear},
-		"explain":            {"explain <intent-id> [--customer C]", "the recorded decision with every reason and the counters behind it", explain},
+		"explain":            {"explain <intent-id> [--customer C]", "the recorded decision with every reason and the counters behind it", explainCmd},
 		"suppressions tail":  {"suppressions tail [--customer C] [--channel X] [--reason R] [--limit N] [--follow]", "the latest suppressions", suppressionsTail},
 		"suppressions query": {"suppressions query [--customer C] [--channel X] [--reason R] [--since T] [--until T]", "search the suppression log", suppressionsQuery},
 		"counters":           {"counters <customer> [--at T]", "a customer's rolling windows and what remains", counters},
