@@ -93,7 +93,7 @@ type Dispatched struct {
 	Intent *hushv1.ContactIntent
 	// At is when the dispatch was stored; Version the policy version and
 	// TraceID the trace its headers carry.
-	At              time.Time
+	At               time.Time
 	Version, TraceID string
 }
 
