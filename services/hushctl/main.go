@@ -54,6 +54,7 @@ func commands() map[string]command {
 		"deferred list":      {"deferred list <customer>", "a customer's deferred intents and when they are released", deferredList},
 		"deadletters list":   {"deadletters list [--stage S] [--since T] [--limit N]", "the latest dead letters: what was wrong and what to change", deadLettersList},
 		"deadletters show":   {"deadletters show <seq>", "one dead letter, decoded, with its error and a hint", deadLettersShow},
+		"export":             {"export [--since 24h] [--until T] [--format jsonl|csv]", "stream the suppression log and the approvals for a warehouse (progress on stderr)", exportCmd},
 		"simulate":           {"simulate --policy CANDIDATE [--baseline FILE] [--since 7d] [--until T]", "replay recorded intents against a candidate policy: what would change", simulateCmd},
 		"deferred cancel":    {"deferred cancel <customer> <intent-id>", "cancel a deferral: the intent is suppressed, never released", deferredCancel},
 	}

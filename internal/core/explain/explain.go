@@ -260,7 +260,7 @@ func (e *Explainer) Find(ctx context.Context, id string) (*hushv1.SuppressionRec
 			return err
 		}
 		dispatched = &Dispatched{Intent: it, At: meta.Timestamp.UTC(), Version: bus.Header(m.Headers(), bus.HeaderPolicyVersion),
-			TraceID: traceID(bus.Header(m.Headers(), "traceparent"))}
+			TraceID: TraceID(bus.Header(m.Headers(), "traceparent"))}
 		return errStop
 	})
 	if err != nil && !errors.Is(err, errStop) {
@@ -269,8 +269,8 @@ func (e *Explainer) Find(ctx context.Context, id string) (*hushv1.SuppressionRec
 	return nil, dispatched, nil
 }
 
-// traceID is the trace id of a W3C traceparent ("00-<trace>-<span>-01").
-func traceID(tp string) string {
+// TraceID is the trace id of a W3C traceparent ("00-<trace>-<span>-01").
+func TraceID(tp string) string {
 	f := strings.Split(tp, "-")
 	if len(f) != 4 || len(f[1]) != 32 {
 		return ""
