@@ -46,9 +46,10 @@ func TestDocumentedCommandsRun(t *testing.T) {
 		least int
 		shows []string
 	}{
-		"../README.md": {2, []string{`{"stream":"HUSH_INTENTS","seq":1}`, "ready"}},
-		"api.md":       {2, []string{"ready", `"mode":"MODE_DO_NOTHING"`, `"consentRevoked":true`}},
-		"producers.md": {2, []string{`{"stream":"HUSH_INTENTS","seq":1}`, `{"stream":"HUSH_INBOUND","seq":1}`}},
+		"../README.md":  {2, []string{`{"stream":"HUSH_INTENTS","seq":1}`, "ready"}},
+		"api.md":        {2, []string{"ready", `"mode":"MODE_DO_NOTHING"`, `"consentRevoked":true`}},
+		"producers.md":  {2, []string{`{"stream":"HUSH_INTENTS","seq":1}`, `{"stream":"HUSH_INBOUND","seq":1}`}},
+		"operations.md": {1, []string{"decided_at,intent_id,customer_id", "export: 0 decisions"}},
 	}
 	natsCLI := natsCLI(t)
 	for file, want := range files {

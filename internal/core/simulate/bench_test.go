@@ -88,6 +88,11 @@ func BenchmarkSimulateFromStream(b *testing.B) {
 	s := bus.NewSubjects("bench")
 	testenv.EnsureStreams(b, js, s)
 	fillIntents(b, js, s, benchIntents)
+	if st, err := js.Stream(context.Background(), s.Stream(bus.StreamIntents)); err == nil {
+		if info, err := st.Info(context.Background()); err == nil && info.State.Msgs > 0 {
+			b.Logf("intents stream: %d messages, %d bytes, %d bytes per intent", info.State.Msgs, info.State.Bytes, info.State.Bytes/info.State.Msgs)
+		}
+	}
 	base := loadPolicy(b, "testdata/baseline.yaml")
 	cand := loadPolicy(b, "testdata/candidate.yaml")
 	since := time.Now().Add(-time.Hour)
