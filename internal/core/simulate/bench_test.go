@@ -62,7 +62,7 @@ func fillIntents(b *testing.B, js jetstream.JetStream, s bus.Subjects, n int) {
 			b.Fatal(err)
 		}
 		pending = append(pending, f)
-		if len(pending) == 4096 || i == n-1 {
+		if len(pending) == 2048 || i == n-1 { // under the client's 4,000 outstanding
 			for _, f := range pending {
 				select {
 				case <-f.Ok():
