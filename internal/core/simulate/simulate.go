@@ -164,14 +164,14 @@ func (r *replay) decide(in *Intent) {
 		}
 		return
 	}
-	key := intentKey{in.Intent.GetCustomerId(), in.Intent.GetId()}
-	if _, dup := r.seen[key]; dup {
+	n := len(r.seen)
+	r.seen[intentKey{in.Intent.GetCustomerId(), in.Intent.GetId()}] = struct{}{} // one map operation, not two
+	if len(r.seen) == n {
 		if !in.At.Before(r.o.Since) {
 			r.rep.Duplicates++
 		}
 		return
 	}
-	r.seen[key] = struct{}{}
 	base, cand := r.base.decide(in, &in.base), r.cand.decide(in, &in.cand)
 	if in.At.Before(r.o.Since) {
 		r.rep.WarmUp++
