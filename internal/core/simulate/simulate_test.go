@@ -3,7 +3,9 @@ package simulate_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -188,5 +190,57 @@ func TestLoweringAWeeklyCapTurnsExactlyTheKnownIntents(t *testing.T) {
 	// marketing contacts and the receipt the gatekeeper counted, no more.
 	if l, err := st.Ledger(context.Background(), "cust-06", time.Now().Add(-time.Hour)); err != nil || len(l) != 6 {
 		t.Errorf("live ledger of cust-06: %d contacts (%v), want 6", len(l), err)
+	}
+}
+
+// TestRepliesAreDecidedWithTheReplyWindowsOfTheirTime replays agents'
+// replies against the inbound contacts the customers made (from the
+// inbound stream): a reply to a thread the customer opened two hours
+// earlier is a reply under the baseline's 7-day reply window, and under a
+// candidate's 1-hour window it is an unsolicited contact without a purpose;
+// a reply to a thread never opened is unsolicited under both.
+func TestRepliesAreDecidedWithTheReplyWindowsOfTheirTime(t *testing.T) {
+	ns := testenv.StartNATS(t)
+	_, js := ns.Connect(t)
+	s := bus.NewSubjects("replies")
+	testenv.EnsureStreams(t, js, s)
+	base := loadPolicy(t, "testdata/baseline.yaml")
+	text, err := os.ReadFile("testdata/baseline.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := strings.Replace(strings.Replace(string(text), "reply_window: 7d", "reply_window: 1h", 1), "sim-baseline", "sim-short-reply", 1)
+	cand, err := policy.Parse("short-reply.yaml", []byte(short))
+	if err != nil || cand.ReplyWindow != time.Hour {
+		t.Fatalf("candidate: %v (reply window %s)", err, cand.ReplyWindow)
+	}
+	in := &hushv1.InboundContact{CustomerId: "asker", Channel: "sms", ThreadId: "ticket-1", ReceivedAt: timestamppb.New(time.Now().Add(-2 * time.Hour))}
+	msg, err := bus.NewMsg(s.Inbound("sms"), "in-1", in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.PublishMsg(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	reply := func(id, thread string) *hushv1.ContactIntent {
+		return &hushv1.ContactIntent{Id: id, CustomerId: "asker", Channel: "sms", Category: "support", Initiator: "agent",
+			InReplyTo: thread, Sender: &hushv1.Sender{Service: "care", AgentId: "agent-7"}, CreatedAt: timestamppb.Now()}
+	}
+	publish(t, js, s, "care", reply("r-open", "ticket-1"))
+	publish(t, js, s, "care", reply("r-never", "ticket-2"))
+
+	rep, err := simulate.Run(context.Background(), js, simulate.Options{Subjects: s, Since: time.Now().Add(-time.Hour),
+		Baseline: simulate.PolicyUnder{Policy: base}, Candidate: simulate.PolicyUnder{Policy: cand}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Intents != 2 || rep.ApprovedToSuppressed != 1 || rep.SuppressedToApproved != 0 || len(rep.Examples) != 1 {
+		t.Fatalf("report: %+v", rep)
+	}
+	if e := rep.Examples[0]; e.IntentID != "r-open" || e.Rule != policy.RuleUnsolicitedPurpose {
+		t.Errorf("change: %+v", e)
+	}
+	if rep.BaselineOutcomes["suppressed"] != 1 || rep.CandidateOutcomes["suppressed"] != 2 {
+		t.Errorf("outcomes: baseline %v, candidate %v", rep.BaselineOutcomes, rep.CandidateOutcomes)
 	}
 }

@@ -221,4 +221,13 @@ var Mutants = []Mutation{
 		Packages:  []string{"./services/hushctl"},
 		Run:       "TestExplainApproved",
 	},
+	{
+		Name:      "simulation-ignores-reply-windows",
+		Invariant: "a simulation decides replies with the reply windows the customers' inbound contacts opened by then",
+		File:      "internal/core/simulate/state.go",
+		Find:      "if end := e.from.Add(window); end.After(e.stored) && end.After(until) {",
+		Replace:   "if end := e.from.Add(window); false && end.After(until) {",
+		Packages:  []string{"./internal/core/simulate"},
+		Run:       "TestRepliesAre",
+	},
 }
