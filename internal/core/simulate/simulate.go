@@ -254,6 +254,7 @@ func ReadIntents(ctx context.Context, js jetstream.JetStream, s bus.Subjects, fr
 	// the caller, who waits for each batch to be decoded.
 	type batch struct {
 		msgs  []jetstream.Msg
+		metas []*jetstream.MsgMetadata // read once, by the reader
 		out   []Intent
 		ready chan struct{}
 	}
@@ -263,8 +264,8 @@ func ReadIntents(ctx context.Context, js jetstream.JetStream, s bus.Subjects, fr
 	go func() {
 		defer close(work)
 		defer close(ordered)
-		readErr = readBatches(ctx, c, last, until, func(msgs []jetstream.Msg) bool {
-			b := &batch{msgs: msgs, ready: make(chan struct{})}
+		readErr = readBatches(ctx, c, last, until, func(msgs []jetstream.Msg, metas []*jetstream.MsgMetadata) bool {
+			b := &batch{msgs: msgs, metas: metas, ready: make(chan struct{})}
 			select {
 			case work <- b:
 			case <-ctx.Done():
@@ -286,7 +287,7 @@ func ReadIntents(ctx context.Context, js jetstream.JetStream, s bus.Subjects, fr
 			for b := range work {
 				b.out = make([]Intent, len(b.msgs))
 				for i, m := range b.msgs {
-					b.out[i] = decodeIntent(s, m)
+					b.out[i] = decodeIntent(s, m, b.metas[i])
 					if prepare != nil && (until.IsZero() || !b.out[i].At.After(until)) {
 						prepare(&b.out[i])
 					}
@@ -324,7 +325,7 @@ func ReadIntents(ctx context.Context, js jetstream.JetStream, s bus.Subjects, fr
 
 // readBatches fetches messages up to the stream's last sequence as the read
 // began (or the first stored after until) and hands them on in batches.
-func readBatches(ctx context.Context, c jetstream.Consumer, last uint64, until time.Time, hand func([]jetstream.Msg) bool) error {
+func readBatches(ctx context.Context, c jetstream.Consumer, last uint64, until time.Time, hand func([]jetstream.Msg, []*jetstream.MsgMetadata) bool) error {
 	it, err := c.Messages(jetstream.PullMaxMessages(4 * batchSize))
 	if err != nil {
 		return err
@@ -333,6 +334,7 @@ func readBatches(ctx context.Context, c jetstream.Consumer, last uint64, until t
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 	msgs := make([]jetstream.Msg, 0, batchSize)
+	metas := make([]*jetstream.MsgMetadata, 0, batchSize)
 	for {
 		m, err := it.Next()
 		if err != nil {
@@ -341,17 +343,17 @@ func readBatches(ctx context.Context, c jetstream.Consumer, last uint64, until t
 			}
 			return err
 		}
-		msgs = append(msgs, m)
 		meta, err := m.Metadata()
 		if err != nil {
 			return err
 		}
+		msgs, metas = append(msgs, m), append(metas, meta)
 		end := meta.Sequence.Stream >= last || meta.NumPending == 0 || !until.IsZero() && meta.Timestamp.After(until)
 		if len(msgs) == batchSize || end {
-			if !hand(msgs) {
+			if !hand(msgs, metas) {
 				return ctx.Err()
 			}
-			msgs = make([]jetstream.Msg, 0, batchSize)
+			msgs, metas = make([]jetstream.Msg, 0, batchSize), make([]*jetstream.MsgMetadata, 0, batchSize)
 		}
 		if end {
 			return nil
@@ -360,11 +362,8 @@ func readBatches(ctx context.Context, c jetstream.Consumer, last uint64, until t
 }
 
 // decodeIntent reads one message of the intents stream.
-func decodeIntent(s bus.Subjects, m jetstream.Msg) Intent {
-	var in Intent
-	if meta, err := m.Metadata(); err == nil {
-		in.At = meta.Timestamp
-	}
+func decodeIntent(s bus.Subjects, m jetstream.Msg, meta *jetstream.MsgMetadata) Intent {
+	in := Intent{At: meta.Timestamp}
 	it, err := bus.DecodeIntent(m.Data(), m.Headers())
 	if err != nil {
 		return in
