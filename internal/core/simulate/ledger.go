@@ -108,20 +108,20 @@ func (l *Ledger) Decide(it *hushv1.ContactIntent, v *policy.Verdict, now time.Ti
 		return r
 	}
 	if v.Capped() {
-		*ledger = l.add(*ledger, policy.Contact{IntentID: it.GetId(), Channel: it.GetChannel(), Category: it.GetCategory(),
-			Topic: it.GetTopic(), Sender: it.GetSender().GetService(), At: now, Unsolicited: v.Unsolicited, Class: v.Class.Code()})
+		*ledger = add(*ledger, policy.Contact{IntentID: it.GetId(), Channel: it.GetChannel(), Category: it.GetCategory(),
+			Topic: it.GetTopic(), Sender: it.GetSender().GetService(), At: now, Unsolicited: v.Unsolicited, Class: v.Class.Code()}, l.retention)
 	}
 	if agentHeld {
 		a := of(l.agents, v.Agent.Agent)
-		*a = l.add(*a, policy.Contact{IntentID: it.GetId(), At: now})
+		*a = add(*a, policy.Contact{IntentID: it.GetId(), At: now}, max(l.retention, v.Agent.Window))
 	}
 	return r
 }
 
 // add appends a contact and forgets those older than the retention, as the
 // store trims a ledger on every decision.
-func (l *Ledger) add(ledger []policy.Contact, c policy.Contact) []policy.Contact {
-	since := c.At.Add(-l.retention)
+func add(ledger []policy.Contact, c policy.Contact, retention time.Duration) []policy.Contact {
+	since := c.At.Add(-retention)
 	drop := 0
 	for drop < len(ledger) && !ledger[drop].At.After(since) {
 		drop++

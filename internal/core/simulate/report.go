@@ -12,14 +12,14 @@ import (
 // from the same recorded intents, each with a private ledger.
 type Report struct {
 	Since time.Time `json:"since"`
-	Until time.Time `json:"until"`
+	Until time.Time `json:"until,omitzero"`
 	// WarmUpFrom is where the replay began: intents before Since are
 	// replayed to fill the ledgers (the longest window back), and not
 	// reported.
 	WarmUpFrom time.Time `json:"warm_up_from"`
-	// Oldest is the time of the oldest intent the stream still held
-	// (zero when it held none); after WarmUpFrom, the ledgers started
-	// emptier than they were, and the first windows undercount.
+	// Oldest is the time of the oldest intent the stream holds (zero when
+	// it holds none); after WarmUpFrom, the ledgers started emptier than
+	// they were, and the first windows may undercount.
 	Oldest    time.Time `json:"oldest_intent,omitzero"`
 	Baseline  PolicyRef `json:"baseline"`
 	Candidate PolicyRef `json:"candidate"`

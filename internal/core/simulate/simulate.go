@@ -84,6 +84,9 @@ func Run(ctx context.Context, js jetstream.JetStream, o Options) (*Report, error
 	if r.recorded != nil {
 		rep.Recorded = &Recorded{}
 	}
+	if st, err := js.Stream(ctx, o.Subjects.Stream(bus.StreamIntents)); err == nil && st.CachedInfo().State.Msgs > 0 {
+		rep.Oldest = st.CachedInfo().State.FirstTime.UTC()
+	}
 	start := time.Now()
 	n, err := ReadIntents(ctx, js, o.Subjects, rep.WarmUpFrom, o.Until, o.Workers, o.Progress, r.evaluate, r.decide)
 	if err != nil {
@@ -94,7 +97,6 @@ func Run(ctx context.Context, js jetstream.JetStream, o Options) (*Report, error
 	if elapsed > 0 {
 		rep.PerSecond = float64(n) / elapsed.Seconds()
 	}
-	rep.Oldest = r.oldest.UTC()
 	return rep, nil
 }
 
@@ -141,7 +143,6 @@ type replay struct {
 	base, cand side
 	seen       map[intentKey]struct{}
 	recorded   map[string]recordedDecision
-	oldest     time.Time
 }
 
 // intentKey names an intent: the store keeps decisions by customer and id.
@@ -155,9 +156,6 @@ func (r *replay) evaluate(in *Intent) {
 }
 
 func (r *replay) decide(in *Intent) {
-	if r.oldest.IsZero() {
-		r.oldest = in.At
-	}
 	if in.Intent == nil {
 		if !in.At.Before(r.o.Since) {
 			r.rep.Undecodable++
