@@ -205,7 +205,7 @@ func newProgress(w io.Writer, now func() time.Time) *progress {
 			tty = true
 		}
 	}
-	return &progress{w: w, tty: tty, now: now}
+	return &progress{w: w, tty: tty, now: now, last: now()}
 }
 
 // update reports read of total messages of a stream, now and then.

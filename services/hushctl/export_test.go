@@ -48,7 +48,8 @@ func TestExport(t *testing.T) {
 	if strings.Contains(out, "payload") || strings.Contains(out, "\"destination\"") {
 		t.Errorf("the export holds payloads or destinations:\n%s", out)
 	}
-	if !strings.Contains(errOut, "export: 9 decisions (3 from the suppression log, 6 from the dispatch stream)") || strings.Contains(errOut, "\r") {
+	wantErr := "export: suppression log: 3 messages\nexport: dispatch stream: 6 messages\nexport: 9 decisions (3 from the suppression log, 6 from the dispatch stream)\n"
+	if errOut != wantErr {
 		t.Errorf("stderr:\n%q", errOut)
 	}
 
