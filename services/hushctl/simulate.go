@@ -6,7 +6,9 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 
+	"github.com/hush-oss/hush/internal/core/bus"
 	"github.com/hush-oss/hush/internal/core/policy"
 	"github.com/hush-oss/hush/internal/core/simulate"
 )
@@ -42,7 +44,7 @@ func simulateCmd(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	base, baseSource, err := a.baseline(f.Baseline)
+	base, earlier, err := a.baselines(f.Baseline)
 	if err != nil {
 		return err
 	}
@@ -52,7 +54,7 @@ func simulateCmd(a *app, args []string) error {
 	}
 	var last uint64
 	rep, err := simulate.Run(a.ctx, js, simulate.Options{Subjects: a.subjects(), Since: since, Until: until,
-		Baseline:  simulate.PolicyUnder{Policy: base, Source: baseSource},
+		Baseline: base, Earlier: earlier,
 		Candidate: simulate.PolicyUnder{Policy: cand, Source: "file " + a.c.Policy},
 		Examples:  f.Examples, CompareRecorded: true,
 		Progress: func(read uint64) {
@@ -71,17 +73,47 @@ func simulateCmd(a *app, args []string) error {
 	return nil
 }
 
-// baseline is the policy the candidate is compared with: a file, or the
-// policy in force.
-func (a *app) baseline(file string) (*policy.Policy, string, error) {
+// baselines are the policies the candidate is compared with: a file, or
+// the policies in force over time, from the history the gatekeepers keep
+// of the version in force (bus.PolicyCurrent, its last 16 changes): the
+// one in force now, and the earlier ones with when each took over.
+func (a *app) baselines(file string) (simulate.PolicyUnder, []simulate.PolicyUnder, error) {
 	if file != "" {
 		p, err := policy.LoadFile(file)
-		return p, "file " + file, err
+		return simulate.PolicyUnder{Policy: p, Source: "file " + file}, nil, err
 	}
 	candidate := a.c.Policy
 	a.c.Policy = "" // policyFor reads --policy first; here it is the candidate
 	defer func() { a.c.Policy = candidate }()
-	return a.policyFor("")
+	cur, source, err := a.policyFor("")
+	if err != nil {
+		return simulate.PolicyUnder{}, nil, err
+	}
+	now := simulate.PolicyUnder{Policy: cur, Source: source}
+	kv, err := a.js.KeyValue(a.ctx, a.subjects().PolicyBucket())
+	if err != nil {
+		return now, nil, nil // read with the one in force
+	}
+	revs, err := kv.History(a.ctx, bus.PolicyCurrent)
+	if err != nil {
+		return now, nil, nil
+	}
+	var all []simulate.PolicyUnder
+	for _, r := range revs {
+		v := string(r.Value())
+		if n := len(all); n > 0 && all[n-1].Policy.Version == v {
+			continue // republished at a start-up: the same policy
+		}
+		p, src, err := a.policyFor(v)
+		if err != nil || p.Version != v {
+			continue // no longer published: that period reads with its neighbours
+		}
+		all = append(all, simulate.PolicyUnder{Policy: p, Source: src, From: r.Created()})
+	}
+	if len(all) == 0 || all[len(all)-1].Policy.Version != cur.Version {
+		return now, nil, nil
+	}
+	return all[len(all)-1], all[:len(all)-1], nil
 }
 
 func (a *app) printSimulation(r *simulate.Report) {
@@ -91,7 +123,7 @@ func (a *app) printSimulation(r *simulate.Report) {
 	}
 	a.fields([][2]string{
 		{"period", ts(r.Since) + " to " + until},
-		{"baseline", r.Baseline.Version + " (" + r.Baseline.Source + ")"},
+		{"baseline", baselineLine(r)},
 		{"candidate", r.Candidate.Version + " (" + r.Candidate.Source + ")"},
 		{"intents", fmt.Sprintf("%d (after %d replayed from %s to fill the ledgers; %d duplicates, %d undecodable)", r.Intents, r.WarmUp, ts(r.WarmUpFrom), r.Duplicates, r.Undecodable)},
 		{"changed", strconv.Itoa(r.Changed)},
@@ -165,4 +197,17 @@ func keysOf[V any](ms ...map[string]V) []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// baselineLine names the baseline's versions and when each took over.
+func baselineLine(r *simulate.Report) string {
+	if len(r.Earlier) == 0 {
+		return r.Baseline.Version + " (" + r.Baseline.Source + ")"
+	}
+	var b strings.Builder
+	for _, e := range r.Earlier {
+		fmt.Fprintf(&b, "%s from %s, ", e.Version, ts(e.From))
+	}
+	fmt.Fprintf(&b, "%s from %s (the versions in force, from their time; %s)", r.Baseline.Version, ts(r.Baseline.From), r.Baseline.Source)
+	return b.String()
 }

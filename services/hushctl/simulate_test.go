@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
+	"github.com/hush-oss/hush/internal/core/bus"
 	"github.com/hush-oss/hush/internal/core/simulate"
 )
 
@@ -16,6 +19,8 @@ import (
 // in force, read from the policies bucket, and its replay agrees with every
 // recorded decision. Swapped (--baseline the candidate), m-2 turns
 // suppressed→approved and the baseline disagrees with the record on m-2.
+// Once the candidate is in force, the baseline of the workload's time is
+// still the version that was in force then.
 func TestSimulate(t *testing.T) {
 	c := newCLI(t)
 	c.decisions()
@@ -45,6 +50,25 @@ func TestSimulate(t *testing.T) {
 		if !strings.Contains(swapped, want) {
 			t.Errorf("simulate with the candidate as baseline says no %q:\n%s", want, swapped)
 		}
+	}
+	// The candidate goes live after the workload: the baseline is still
+	// golden-1 for the intents of its time (the history of the version in
+	// force), so the diff and the agreement with the record stay the same.
+	candidate, err := os.ReadFile("testdata/candidate.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.PublishPolicy(context.Background(), c.js, c.subjects(), "golden-2", candidate, 1); err != nil {
+		t.Fatal(err)
+	}
+	out = c.run("simulate", "--policy", "testdata/candidate.yaml", "--since", "1h", "--json")
+	rep = simulate.Report{}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if rep.Baseline.Version != "golden-2" || len(rep.Earlier) != 1 || rep.Earlier[0].Version != "golden-1" || !rep.Baseline.From.After(rep.Earlier[0].From) ||
+		rep.ApprovedToSuppressed != 1 || rep.Recorded.Agree != 9 || rep.Recorded.OtherVersions != 0 {
+		t.Errorf("after the candidate went live:\n%s", out)
 	}
 	if _, _, err := c.try("simulate", "--policy", "testdata/candidate.yaml", "--since", "1h", "--until", "2h"); err == nil {
 		t.Error("--until before --since is refused")

@@ -23,6 +23,9 @@ type Report struct {
 	Oldest    time.Time `json:"oldest_intent,omitzero"`
 	Baseline  PolicyRef `json:"baseline"`
 	Candidate PolicyRef `json:"candidate"`
+	// Earlier are the baseline's earlier versions, each in force from its
+	// From (Baseline.From says when the last one took over).
+	Earlier []PolicyRef `json:"baseline_earlier,omitempty"`
 	// Intents is the number of intents decided in the period; WarmUp those
 	// replayed before it; Duplicates the republishes skipped (the first
 	// decision stands); Undecodable those neither policy can read.
@@ -63,8 +66,9 @@ type Report struct {
 
 // PolicyRef names a policy and where it came from.
 type PolicyRef struct {
-	Version string `json:"version"`
-	Source  string `json:"source,omitempty"`
+	Version string    `json:"version"`
+	Source  string    `json:"source,omitempty"`
+	From    time.Time `json:"from,omitzero"`
 }
 
 // Diff counts the changes of one rule, reason, sender or category.
@@ -101,7 +105,7 @@ type Recorded struct {
 	Differ   int `json:"differ"`
 	Missing  int `json:"missing"`
 	// OtherVersions counts recorded decisions made by another policy
-	// version than the baseline's.
+	// version than the baseline's version in force at their time.
 	OtherVersions int `json:"other_versions"`
 	// Examples are the first intents decided differently.
 	Examples []RecordedExample `json:"examples,omitempty"`

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,6 +27,11 @@ type Options struct {
 	// Baseline is the policy the candidate is compared with (the one in
 	// force); Candidate the policy being tried. Both are replayed.
 	Baseline, Candidate PolicyUnder
+	// Earlier are the baseline's earlier versions, oldest first: each
+	// decides the intents stored from its From to the next one's (the
+	// last to Baseline.From), as the policy in force at their time. The
+	// baseline's versions share one ledger, as the gatekeepers' do.
+	Earlier []PolicyUnder
 	// Examples is how many changed intents of each direction the report
 	// lists (10).
 	Examples int
@@ -38,10 +44,12 @@ type Options struct {
 	Progress func(read uint64)
 }
 
-// PolicyUnder is a policy with where it came from.
+// PolicyUnder is a policy with where it came from and, for a baseline's
+// versions, from when it was in force.
 type PolicyUnder struct {
 	Policy *policy.Policy
 	Source string
+	From   time.Time
 }
 
 // batchSize is how many intents are decoded together by one worker.
@@ -62,11 +70,24 @@ func Run(ctx context.Context, js jetstream.JetStream, o Options) (*Report, error
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
-	warm := max(o.Baseline.Policy.LedgerRetention, o.Candidate.Policy.LedgerRetention)
+	baselines := append(slices.Clone(o.Earlier), o.Baseline)
+	warm := o.Candidate.Policy.LedgerRetention
+	for _, b := range baselines {
+		if b.Policy == nil {
+			return nil, errors.New("simulate: a baseline version without a policy")
+		}
+		warm = max(warm, b.Policy.LedgerRetention)
+	}
 	rep := newReport()
 	rep.Since, rep.Until, rep.WarmUpFrom = o.Since.UTC(), o.Until.UTC(), o.Since.Add(-warm).UTC()
 	rep.Baseline = PolicyRef{Version: o.Baseline.Policy.Version, Source: o.Baseline.Source}
 	rep.Candidate = PolicyRef{Version: o.Candidate.Policy.Version, Source: o.Candidate.Source}
+	for _, e := range o.Earlier {
+		rep.Earlier = append(rep.Earlier, PolicyRef{Version: e.Policy.Version, Source: e.Source, From: e.From.UTC()})
+	}
+	if len(o.Earlier) > 0 {
+		rep.Baseline.From = o.Baseline.From.UTC()
+	}
 
 	hist, err := LoadHistory(ctx, js, o.Subjects)
 	if err != nil {
@@ -79,8 +100,8 @@ func Run(ctx context.Context, js jetstream.JetStream, o Options) (*Report, error
 		}
 	}
 	r := &replay{o: o, hist: hist, rep: rep, seen: map[intentKey]struct{}{}, recorded: recorded,
-		base: side{pol: o.Baseline.Policy, ledger: newLedger(o.Baseline.Policy.LedgerRetention, true)},
-		cand: side{pol: o.Candidate.Policy, ledger: newLedger(o.Candidate.Policy.LedgerRetention, true)}}
+		base: side{pols: baselines, ledger: newLedger(warm, true)},
+		cand: side{pols: []PolicyUnder{o.Candidate}, ledger: newLedger(o.Candidate.Policy.LedgerRetention, true)}}
 	if r.recorded != nil {
 		rep.Recorded = &Recorded{}
 	}
@@ -100,10 +121,24 @@ func Run(ctx context.Context, js jetstream.JetStream, o Options) (*Report, error
 	return rep, nil
 }
 
-// side is one policy's replay: the policy and its private ledger.
+// side is one policy's replay: the policy (the versions in force over
+// time, oldest first) and its private ledger.
 type side struct {
-	pol    *policy.Policy
+	pols   []PolicyUnder
 	ledger *Ledger
+}
+
+// policyAt is the side's policy in force at a time: the latest version in
+// force from then or earlier, or the first before any.
+func (s *side) policyAt(t time.Time) *policy.Policy {
+	p := s.pols[0].Policy
+	for _, v := range s.pols[1:] {
+		if v.From.After(t) {
+			break
+		}
+		p = v.Policy
+	}
+	return p
 }
 
 // evaluation is what a policy's rules say of an intent, before the ledger.
@@ -118,12 +153,13 @@ type evaluation struct {
 // and reply window of that time. It reads nothing that changes during the
 // replay, so intents are evaluated in parallel.
 func (s *side) evaluate(hist *History, in *Intent) evaluation {
-	if err := s.pol.Validate(in.Intent, in.Channel); err != nil {
+	pol := s.policyAt(in.At)
+	if err := pol.Validate(in.Intent, in.Channel); err != nil {
 		return evaluation{invalid: err}
 	}
 	it := in.Intent
-	return evaluation{verdict: s.pol.Evaluate(policy.Input{Intent: it, Prefs: hist.Prefs(it.GetCustomerId(), in.At), Now: in.At,
-		ReplyUntil: hist.ReplyUntil(it, in.At, s.pol.ReplyWindow), Publisher: in.Publisher})}
+	return evaluation{verdict: pol.Evaluate(policy.Input{Intent: it, Prefs: hist.Prefs(it.GetCustomerId(), in.At), Now: in.At,
+		ReplyUntil: hist.ReplyUntil(it, in.At, pol.ReplyWindow), Publisher: in.Publisher})}
 }
 
 // decide checks an evaluation against the side's ledger and counts it; the
@@ -177,11 +213,11 @@ func (r *replay) decide(in *Intent) {
 	}
 	r.rep.add(in.Intent, in.At, &base, &cand, r.o.Examples)
 	if r.recorded != nil {
-		r.compare(in.Intent, &base)
+		r.compare(in.Intent, &base, r.base.policyAt(in.At).Version)
 	}
 }
 
-func (r *replay) compare(it *hushv1.ContactIntent, base *Result) {
+func (r *replay) compare(it *hushv1.ContactIntent, base *Result, version string) {
 	rec := r.rep.Recorded
 	d, ok := r.recorded[it.GetId()]
 	if !ok {
@@ -189,7 +225,7 @@ func (r *replay) compare(it *hushv1.ContactIntent, base *Result) {
 		return
 	}
 	rec.Compared++
-	if d.version != r.base.pol.Version {
+	if d.version != version {
 		rec.OtherVersions++
 	}
 	b := policy.ShortOutcome(base.Outcome)
