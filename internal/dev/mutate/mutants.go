@@ -230,4 +230,13 @@ var Mutants = []Mutation{
 		Packages:  []string{"./internal/core/simulate"},
 		Run:       "TestRepliesAre",
 	},
+	{
+		Name:      "simulation-baseline-of-today",
+		Invariant: "a simulation's baseline is the policy that was in force when each intent was stored",
+		File:      "internal/core/simulate/simulate.go",
+		Find:      "\t\tif v.From.After(t) {",
+		Replace:   "\t\tif false && v.From.After(t) {",
+		Packages:  []string{"./services/hushctl"},
+		Run:       "TestSimulate",
+	},
 }
