@@ -1,7 +1,6 @@
 package simulate
 
 import (
-	"slices"
 	"sort"
 	"time"
 
@@ -108,14 +107,4 @@ func (h *History) ReplyUntil(it *hushv1.ContactIntent, at time.Time, window time
 		}
 	}
 	return until
-}
-
-// Customers returns the customers the consent history names, sorted.
-func (h *History) Customers() []string {
-	out := make([]string, 0, len(h.prefs))
-	for c := range h.prefs {
-		out = append(out, c)
-	}
-	slices.Sort(out)
-	return out
 }
