@@ -46,7 +46,7 @@ func commands() map[string]command {
 		"mode":               {"mode <customer> <normal|essential_only|do_nothing> [--until T]", "set a customer's mode", modeCmd},
 		"care-hold set":      {"care-hold set <customer> --reason R [--until T]", "pause contacts for a customer (bereavement, hardship)", careHoldSet},
 		"care-hold clear":    {"care-hold clear <customer>", "lift a customer's care hold", careHoldClear},
-		"explain":            {"explain <intent-id> [--customer C]", "the recorded decision with every reason and the counters behind it", explain},
+		"explain":            {"explain <intent-id> [--customer C]", "the recorded decision with every reason and the counters behind it", explainCmd},
 		"suppressions tail":  {"suppressions tail [--customer C] [--channel X] [--reason R] [--limit N] [--follow]", "the latest suppressions", suppressionsTail},
 		"suppressions query": {"suppressions query [--customer C] [--channel X] [--reason R] [--since T] [--until T]", "search the suppression log", suppressionsQuery},
 		"counters":           {"counters <customer> [--at T]", "a customer's rolling windows and what remains", counters},
@@ -54,6 +54,8 @@ func commands() map[string]command {
 		"deferred list":      {"deferred list <customer>", "a customer's deferred intents and when they are released", deferredList},
 		"deadletters list":   {"deadletters list [--stage S] [--since T] [--limit N]", "the latest dead letters: what was wrong and what to change", deadLettersList},
 		"deadletters show":   {"deadletters show <seq>", "one dead letter, decoded, with its error and a hint", deadLettersShow},
+		"export":             {"export [--since 24h] [--until T] [--format jsonl|csv]", "stream the suppression log and the approvals for a warehouse (progress on stderr)", exportCmd},
+		"simulate":           {"simulate --policy CANDIDATE [--baseline FILE] [--since 7d] [--until T]", "replay recorded intents against a candidate policy: what would change", simulateCmd},
 		"deferred cancel":    {"deferred cancel <customer> <intent-id>", "cancel a deferral: the intent is suppressed, never released", deferredCancel},
 		"report pressure":    {"report pressure [--since 30d] [--until T] [--limit N]", "who pushes hardest: attempts, suppressions and unsolicited contacts per service and agent", reportPressure},
 	}
