@@ -74,6 +74,7 @@ func explainCmd(a *app, args []string) error {
 		rows = append(rows, []string{"  " + w.Rule, w.Scope, orDash(w.Value), w.Window, strconv.Itoa(w.Count), strconv.Itoa(w.Max), w.Mode})
 	}
 	a.table([]string{"  CAP", "SCOPE", "VALUE", "WINDOW", "COUNT", "MAX", "MODE"}, rows)
+	printBudgets(a, ex.Windows)
 	return nil
 }
 

@@ -333,7 +333,7 @@ var Mutants = []Mutation{
 		Name:      "records-from-before-the-hash-ignored",
 		Invariant: "exactly one terminal outcome per intent id: an intent decided before records became one hash per customer is replayed after the upgrade, not decided again",
 		File:      "internal/core/store/lua/decide.lua",
-		Find:      "local rec = record_of(stored[1]) or adopt_legacy(records_key, intent_id, KEYS[6], now, retention_ms, stored[2])",
+		Find:      "local rec = record_of(stored[1]) or adopt_legacy(records_key, intent_id, legacy_key, now, retention_ms, stored[2])",
 		Replace:   "local rec = record_of(stored[1])",
 		Packages:  []string{"./internal/core/store"},
 		Run:       "DecisionsRecordedBefore",
