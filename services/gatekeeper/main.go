@@ -44,6 +44,7 @@ type settings struct {
 	MaxDeliver    int           `conf:"max-deliver" default:"10" help:"failed attempts (Redis or NATS errors) before an intent is dead-lettered with its last error; gatekeepers that died holding it do not count"`
 	MaxCrashes    int           `conf:"max-crashes" default:"3" help:"times a gatekeeper may die while processing an intent alone before the intent is dead-lettered as the cause"`
 	AckWait       time.Duration `conf:"ack-wait" default:"3s" help:"redelivery delay for an intent whose gatekeeper stopped (intents in hand send progress every third of it)"`
+	IntentAge     time.Duration `conf:"intent-retention" default:"168h" help:"how long the intents and inbound streams keep what they hold: the longest period hushctl simulate can replay (plus the longest cap window, to start from full counters); disk cost in docs/operations.md"`
 	DupWindow     time.Duration `conf:"duplicate-window" default:"10m" help:"JetStream duplicate window of the streams; must exceed max-deliver × max(ack-wait, 30s), the span of one intent's redeliveries"`
 	Grace         time.Duration `conf:"shutdown-grace" default:"25s" help:"time to finish in-flight intents after SIGTERM"`
 	LogLevel      string        `conf:"log-level" default:"info" help:"debug, info, warn or error"`
@@ -147,6 +148,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	so := bus.DefaultStreamOptions()
 	so.Replicas = s.Replicas
 	so.DuplicateWindow = s.DupWindow
+	so.IntentRetention = s.IntentAge
 	if err := subjects.EnsureStreams(ctx, js, so); err != nil {
 		return err
 	}

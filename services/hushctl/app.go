@@ -18,6 +18,7 @@ import (
 
 	"github.com/hush-oss/hush/internal/core/bus"
 	"github.com/hush-oss/hush/internal/core/consent"
+	"github.com/hush-oss/hush/internal/core/explain"
 	"github.com/hush-oss/hush/internal/core/policy"
 	"github.com/hush-oss/hush/internal/core/store"
 	"github.com/hush-oss/hush/internal/platform/config"
@@ -208,30 +209,11 @@ func (a *app) policyFor(version string) (*policy.Policy, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	bucket := a.subjects().PolicyBucket()
-	got, text, err := bus.ReadPolicy(a.ctx, js, a.subjects(), version)
-	source := "in force, from " + bucket
-	if version != "" {
-		source = "the version that decided, from " + bucket
-	}
-	if errors.Is(err, bus.ErrNoPolicy) && version != "" {
-		cur, ctext, cerr := bus.ReadPolicy(a.ctx, js, a.subjects(), "")
-		if cerr == nil {
-			got, text, err = cur, ctext, nil
-			source = fmt.Sprintf("version %s is not in %s: read with the version in force", version, bucket)
-		}
-	}
+	p, source, err := explain.PublishedPolicy(a.ctx, js, a.subjects(), version)
 	if errors.Is(err, bus.ErrNoPolicy) {
 		return nil, "", errWrongHush{fmt.Sprintf("NATS at %s holds no policy in force (%v): no gatekeeper has started on it; give --policy FILE to read with a file", config.MaskURL(a.c.NATSURL), err)}
 	}
-	if err != nil {
-		return nil, "", err
-	}
-	p, err := policy.Parse(bucket+"/"+got, text)
-	if err != nil {
-		return nil, "", fmt.Errorf("policy %s from %s: %w", got, bucket, err)
-	}
-	return p, source, nil
+	return p, source, err
 }
 
 func (a *app) close() {

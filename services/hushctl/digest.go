@@ -5,56 +5,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hush-oss/hush/internal/core/explain"
 	"github.com/hush-oss/hush/internal/core/policy"
-	"github.com/hush-oss/hush/internal/core/store"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 
-// digestInfo is what explain says of the digest a folded intent went into.
-type digestInfo struct {
-	ID string `json:"id"`
-	// State is "pending" (not yet released), "released" or "unknown"
-	// (past the decision retention).
-	State     string `json:"state"`
-	ReleaseAt string `json:"release_at,omitempty"`
-	Trigger   string `json:"trigger,omitempty"`
-	Intents   int    `json:"intents"`
-	// Decision is the released digest's own decision, decided as one
-	// contact: approved (one Digest dispatched) or suppressed.
-	Decision *hushv1.Decision `json:"-"`
-}
-
-// digestOf reads the state of the digest a decision names; nil when the
-// decision folded nothing.
-func (a *app) digestOf(st *store.Store, d *hushv1.Decision) (*digestInfo, error) {
-	id := d.GetDigestId()
-	if id == "" {
-		return nil, nil
-	}
-	info := &digestInfo{ID: id, State: "unknown"}
-	p, ok, err := st.PendingDigest(a.ctx, d.GetCustomerId(), id)
-	if err != nil {
-		return nil, err
-	}
-	if ok {
-		info.State, info.ReleaseAt, info.Trigger, info.Intents = "pending", ts(p.ReleaseAt), p.Trigger, p.Count
-		return info, nil
-	}
-	ids, err := st.DigestIntents(a.ctx, d.GetCustomerId(), id)
-	if err != nil {
-		return nil, err
-	}
-	if info.Decision, err = st.DigestDecision(a.ctx, d.GetCustomerId(), id); err != nil {
-		return nil, err
-	}
-	if ids != nil || info.Decision != nil {
-		info.State, info.Intents = "released", len(ids)
-	}
-	return info, nil
-}
-
 // printDigest prints the digest a folded intent went into, and its fate.
-func (a *app) printDigest(info *digestInfo) {
+func (a *app) printDigest(info *explain.Digest) {
 	if info == nil {
 		return
 	}

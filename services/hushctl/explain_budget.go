@@ -3,7 +3,7 @@ package main
 import (
 	"fmt"
 
-	"github.com/hush-oss/hush/internal/core/policy"
+	"github.com/hush-oss/hush/internal/core/explain"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 
@@ -22,30 +22,9 @@ func budgetFields(d *hushv1.Decision) [][2]string {
 	return out
 }
 
-// capBudget says in words what a cap reserves for higher priorities and
-// what it does to an intent it blocks, e.g. "last 2 for priority high and
-// above; defers up to 2 days"; "" for a plain cap that suppresses.
-func capBudget(c *policy.Cap) string {
-	s := ""
-	if c.Reserve > 0 {
-		s = fmt.Sprintf("last %d for priority %s and above", c.Reserve, c.ReserveFor)
-	}
-	if c.Action == policy.Defer {
-		if s != "" {
-			s += "; "
-		}
-		wait := c.MaxWait
-		if wait == 0 {
-			wait = c.Window
-		}
-		s += "defers up to " + policy.HumanWindow(wait)
-	}
-	return s
-}
-
 // printBudgets prints, under the counters, what the caps reserve and
 // whether they defer.
-func printBudgets(a *app, windows []windowCount) {
+func printBudgets(a *app, windows []explain.Window) {
 	for _, w := range windows {
 		if w.Budget != "" {
 			fmt.Fprintf(a.stdout, "  %s: %s\n", w.Rule, w.Budget)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/hush-oss/hush/internal/core/bus"
 	"github.com/hush-oss/hush/internal/core/consent"
+	"github.com/hush-oss/hush/internal/core/explain"
 	"github.com/hush-oss/hush/internal/core/policy"
 	"github.com/hush-oss/hush/internal/core/prefsapi"
 	"github.com/hush-oss/hush/internal/core/store"
@@ -118,10 +119,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 
-	svc := consent.New(store.New(rdb, s.Prefix), js, consent.Options{Subjects: subjects, Logger: log})
+	st := store.New(rdb, s.Prefix)
+	svc := consent.New(st, js, consent.Options{Subjects: subjects, Logger: log})
+	// Decisions are explained with the policy that made them, as the
+	// gatekeepers publish it; this service's own file when none is.
+	explainer := &explain.Explainer{JS: js, Store: st, Subjects: subjects,
+		PolicyFor: func(ctx context.Context, version string) (*policy.Policy, string, error) {
+			p, source, err := explain.PublishedPolicy(ctx, js, subjects, version)
+			if errors.Is(err, bus.ErrNoPolicy) {
+				return pol, "the preference service's policy (no policy in force is published)", nil
+			}
+			return p, source, err
+		}}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	api := prefsapi.New(prefsapi.Options{Consent: svc, JS: js, Subjects: subjects, Policy: pol, Tokens: tokens,
+	api := prefsapi.New(prefsapi.Options{Consent: svc, JS: js, Subjects: subjects, Policy: pol, Tokens: tokens, Explainer: explainer,
 		Links: signer, Brand: s.Brand, PublicURL: s.PublicURL, MaxBody: s.MaxBody, Registry: reg, Logger: log,
 		Ready: func(ctx context.Context) error {
 			if !nc.IsConnected() {

@@ -62,6 +62,9 @@ func IsJSON(h nats.Header) bool {
 	if ct == ContentTypeJSON {
 		return true // the common case, without parsing
 	}
+	if ct == ContentTypeProtobuf {
+		return false // the other common case (NewMsg's), likewise
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && mt == ContentTypeJSON
 }

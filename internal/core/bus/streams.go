@@ -48,6 +48,12 @@ type StreamOptions struct {
 	DuplicateWindow time.Duration
 	// Retention is how long intents and dispatches are kept.
 	Retention time.Duration
+	// IntentRetention, when set, is how long intents and inbound contacts
+	// are kept instead: long enough for a policy simulation to replay the
+	// period it is asked about (see docs/operations.md). Zero keeps each
+	// existing stream's setting, and creates new streams with Retention,
+	// so that a service that does not own the setting never resets it.
+	IntentRetention time.Duration
 	// LogRetention is how long the suppression log and dead letters are kept.
 	LogRetention time.Duration
 }
@@ -82,8 +88,8 @@ func (s Subjects) StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 		}
 	}
 	return []jetstream.StreamConfig{
-		base(StreamIntents, "Contact intents from producers, decided by the gatekeeper", []string{s.All("intent")}, o.Retention),
-		base(StreamInbound, "Contacts customers made, opening reply windows", []string{s.All("inbound")}, o.Retention),
+		base(StreamIntents, "Contact intents from producers, decided by the gatekeeper", []string{s.All("intent")}, o.intentRetention()),
+		base(StreamInbound, "Contacts customers made, opening reply windows", []string{s.All("inbound")}, o.intentRetention()),
 		base(StreamDispatch, "Approved intents for the channel senders", []string{s.All("dispatch")}, o.Retention),
 		base(StreamSuppressed, "The suppression log: every intent not sent, with why", []string{s.All("suppressed")}, o.LogRetention),
 		base(StreamDeadLetter, "Undecodable or invalid intents, with the error", []string{s.DeadLetter()}, o.LogRetention),
@@ -92,6 +98,13 @@ func (s Subjects) StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 		base(StreamAdvisories, "Intents whose deliveries were exhausted, for dead-lettering", s.MaxDeliveriesAdvisories(), o.LogRetention),
 		base(StreamHistory, "Contact history: every decided intent, per customer, without payload or destination", []string{s.All("history")}, HistoryRetention),
 	}
+}
+
+func (o StreamOptions) intentRetention() time.Duration {
+	if o.IntentRetention > 0 {
+		return o.IntentRetention
+	}
+	return o.Retention
 }
 
 // deferredConfig is the stream of deferrals: one message schedule per
@@ -111,6 +124,15 @@ func (s Subjects) deferredConfig(base func(kind, desc string, subjects []string,
 // a zero o.DuplicateWindow an existing stream keeps its window.
 func (s Subjects) EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
 	for _, cfg := range s.StreamConfigs(o) {
+		if o.IntentRetention <= 0 && (cfg.Name == s.Stream(StreamIntents) || cfg.Name == s.Stream(StreamInbound)) {
+			st, err := js.Stream(ctx, cfg.Name)
+			switch {
+			case err == nil:
+				cfg.MaxAge = st.CachedInfo().Config.MaxAge
+			case !errors.Is(err, jetstream.ErrStreamNotFound):
+				return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
+			}
+		}
 		if o.DuplicateWindow <= 0 {
 			cfg.Duplicates = DefaultDuplicateWindow
 			st, err := js.Stream(ctx, cfg.Name)

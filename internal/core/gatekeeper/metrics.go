@@ -65,6 +65,7 @@ type Metrics struct {
 	latency     metric.Float64Histogram
 	reloads     metric.Int64Counter
 	pressure    *pressureMetrics
+	attrs       attrCache
 }
 
 var _ Observer = (*Metrics)(nil)
@@ -125,19 +126,25 @@ func (m *Metrics) Decided(d *hushv1.Decision, replayed bool, took, sincePublish 
 		reason, rule = policy.ShortCode(d.GetReasons()[0].GetCode()), metricLabel(d.GetReasons()[0].GetRule())
 	}
 	channel, category := metricLabel(d.GetChannel()), metricLabel(d.GetCategory())
-	m.decisions.Add(ctx, 1, metric.WithAttributes(
-		attribute.String("outcome", outcome), attribute.String("reason", reason), attribute.String("rule", rule),
-		attribute.String("channel", channel), attribute.String("category", category),
-		attribute.Bool("replayed", replayed)))
+	m.decisions.Add(ctx, 1, m.attrs.option(decisionLabels{"decision", outcome, reason, rule, channel, category, replayed}, func() []attribute.KeyValue {
+		return []attribute.KeyValue{attribute.String("outcome", outcome), attribute.String("reason", reason), attribute.String("rule", rule),
+			attribute.String("channel", channel), attribute.String("category", category),
+			attribute.Bool("replayed", replayed)}
+	}))
+	byOutcome := m.attrs.option(decisionLabels{kind: "outcome", outcome: outcome}, func() []attribute.KeyValue {
+		return []attribute.KeyValue{attribute.String("outcome", outcome)}
+	})
 	if sincePublish > 0 && !replayed {
-		m.latency.Record(ctx, sincePublish.Seconds(), metric.WithAttributes(attribute.String("outcome", outcome)))
+		m.latency.Record(ctx, sincePublish.Seconds(), byOutcome)
 	}
 	for _, r := range d.GetShadowReasons() {
-		m.shadow.Add(ctx, 1, metric.WithAttributes(
-			attribute.String("reason", policy.ShortCode(r.GetCode())), attribute.String("rule", metricLabel(r.GetRule())),
-			attribute.String("channel", channel), attribute.String("category", category)))
+		reason, rule := policy.ShortCode(r.GetCode()), metricLabel(r.GetRule())
+		m.shadow.Add(ctx, 1, m.attrs.option(decisionLabels{"shadow", "", reason, rule, channel, category, false}, func() []attribute.KeyValue {
+			return []attribute.KeyValue{attribute.String("reason", reason), attribute.String("rule", rule),
+				attribute.String("channel", channel), attribute.String("category", category)}
+		}))
 	}
-	m.duration.Record(ctx, took.Seconds(), metric.WithAttributes(attribute.String("outcome", outcome)))
+	m.duration.Record(ctx, took.Seconds(), byOutcome)
 }
 
 // DeadLetterStages are the stages a dead letter can come from.

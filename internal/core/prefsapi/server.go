@@ -26,6 +26,7 @@ import (
 
 	"github.com/hush-oss/hush/internal/core/bus"
 	"github.com/hush-oss/hush/internal/core/consent"
+	"github.com/hush-oss/hush/internal/core/explain"
 	"github.com/hush-oss/hush/internal/core/policy"
 	"github.com/hush-oss/hush/pkg/links"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
@@ -57,6 +58,9 @@ type Options struct {
 	PublicURL string
 	// MaxBody bounds request bodies (64 KiB).
 	MaxBody int64
+	// Explainer answers GET /v1/intents/{intent}/explanation for staff;
+	// nil disables it.
+	Explainer *explain.Explainer
 	// Ready reports whether Redis and NATS answer (/readyz).
 	Ready    func(context.Context) error
 	Registry *prometheus.Registry
@@ -137,6 +141,9 @@ func (s *Server) routes() {
 		s.mux.HandleFunc("GET /p/{token}", s.preferencePage)
 		s.mux.HandleFunc("POST /p/{token}", s.preferencePost)
 		api("POST /v1/customers/{customer}/links", s.postLink)
+	}
+	if s.o.Explainer != nil {
+		api("GET /v1/intents/{intent}/explanation", s.getExplanation)
 	}
 }
 

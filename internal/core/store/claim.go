@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 
@@ -15,28 +13,26 @@ import (
 // to dead-letter an intent whose deliveries ran out without racing a late
 // worker that is still deciding it: whichever records first wins.
 func (s *Store) Claim(ctx context.Context, customer, intentID string, d *hushv1.Decision, retention time.Duration) (*hushv1.Decision, error) {
-	blob, err := proto.Marshal(d)
-	if err != nil {
-		return nil, fmt.Errorf("encode decision: %w", err)
-	}
-	key := s.DecisionKey(customer, intentID)
-	ok, err := s.setNX(ctx, key, "\x1e"+string(blob), retention)
-	if err != nil {
-		return nil, fmt.Errorf("claim %s: %w", intentID, err)
-	}
-	if ok {
-		return nil, nil
-	}
-	_, cur, err := s.record(ctx, key)
+	blob, err := encodeDecision(d)
 	if err != nil {
 		return nil, err
 	}
-	if cur == nil { // expired in between: claim again
-		return s.Claim(ctx, customer, intentID, d, retention)
+	for {
+		now := time.Now()
+		ok, err := s.swapRecord(ctx, customer, intentID, "", "\x1e"+string(blob), now, retention)
+		if err != nil {
+			return nil, fmt.Errorf("claim %s: %w", intentID, err)
+		}
+		if ok {
+			return nil, nil
+		}
+		_, cur, err := s.record(ctx, customer, intentID)
+		if err != nil {
+			return nil, err
+		}
+		if cur != nil {
+			return cur, nil
+		}
+		// removed in between: claim again
 	}
-	return cur, nil
-}
-
-func (s *Store) setNX(ctx context.Context, key, val string, ttl time.Duration) (bool, error) {
-	return compareAndSetScript.Run(ctx, s.rdb, []string{key}, "", val, ttl.Milliseconds()).Bool()
 }

@@ -2,21 +2,11 @@ package store
 
 import (
 	"context"
-	_ "embed"
 	"errors"
 	"fmt"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-	"google.golang.org/protobuf/proto"
-
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
-)
-
-var (
-	//go:embed lua/compare_and_set.lua
-	compareAndSetLua    string
-	compareAndSetScript = redis.NewScript(compareAndSetLua)
 )
 
 // ErrNotDeferred is returned by Reopen and Resolve when the intent's
@@ -31,19 +21,18 @@ var ErrNotDeferred = errors.New("intent is not deferred")
 // original intent): the record then replays as usual. slack tolerates
 // clock skew between the scheduler and this replica.
 func (s *Store) Reopen(ctx context.Context, customer, intentID string, now time.Time, slack time.Duration) (bool, error) {
-	key := s.DecisionKey(customer, intentID)
-	rec, d, err := s.record(ctx, key)
+	rec, d, err := s.record(ctx, customer, intentID)
 	if err != nil || d == nil || d.GetOutcome() != hushv1.Outcome_OUTCOME_DEFERRED {
 		return false, err
 	}
 	if d.GetReleaseAt().AsTime().After(now.Add(slack)) {
 		return false, nil
 	}
-	n, err := compareAndSetScript.Run(ctx, s.rdb, []string{key}, rec, "", 0).Int()
+	ok, err := s.swapRecord(ctx, customer, intentID, rec, "", now, 0)
 	if err != nil {
 		return false, fmt.Errorf("reopen %s: %w", intentID, err)
 	}
-	return n == 1, nil
+	return ok, nil
 }
 
 // Resolve replaces a pending deferral's record with a terminal decision
@@ -52,37 +41,24 @@ func (s *Store) Reopen(ctx context.Context, customer, intentID string, now time.
 // deferral's source of truth. It returns ErrNotDeferred when the intent was
 // released and decided meanwhile.
 func (s *Store) Resolve(ctx context.Context, customer, intentID string, d *hushv1.Decision, retention time.Duration) error {
-	key := s.DecisionKey(customer, intentID)
-	rec, cur, err := s.record(ctx, key)
+	now := time.Now()
+	rec, cur, err := s.record(ctx, customer, intentID)
 	if err != nil {
 		return err
 	}
 	if cur != nil && cur.GetOutcome() != hushv1.Outcome_OUTCOME_DEFERRED {
 		return ErrNotDeferred
 	}
-	blob, err := proto.Marshal(d)
+	blob, err := encodeDecision(d)
 	if err != nil {
-		return fmt.Errorf("encode decision: %w", err)
+		return err
 	}
-	n, err := compareAndSetScript.Run(ctx, s.rdb, []string{key}, rec, "\x1e"+string(blob), retention.Milliseconds()).Int()
+	ok, err := s.swapRecord(ctx, customer, intentID, rec, "\x1e"+string(blob), now, retention)
 	if err != nil {
 		return fmt.Errorf("resolve %s: %w", intentID, err)
 	}
-	if n == 0 {
+	if !ok {
 		return ErrNotDeferred
 	}
 	return nil
-}
-
-// record reads and decodes a decision record; "" and nil when absent.
-func (s *Store) record(ctx context.Context, key string) (string, *hushv1.Decision, error) {
-	rec, err := s.rdb.Get(ctx, key).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", nil, nil
-	}
-	if err != nil {
-		return "", nil, fmt.Errorf("read decision: %w", err)
-	}
-	d, err := decodeRecord(rec)
-	return rec, d, err
 }

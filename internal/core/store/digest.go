@@ -18,7 +18,7 @@ import (
 var (
 	//go:embed lua/digest_fold.lua
 	digestFoldLua    string
-	digestFoldScript = redis.NewScript(digestFoldLua)
+	digestFoldScript = redis.NewScript(recordsLua + digestFoldLua)
 
 	//go:embed lua/digest_release.lua
 	digestReleaseLua    string
@@ -44,11 +44,19 @@ func (s *Store) ReleasedDigestKey(customer, digestID string) string {
 	return s.key(customer, "dgr:"+digestID)
 }
 
-// DigestDecisionKey is where the decision of a released digest, decided as
-// one contact, is recorded: apart from intents' decisions, so that no
-// producer's intent id can take a digest's place.
-func (s *Store) DigestDecisionKey(customer, digestID string) string {
-	return s.key(customer, "dgd:"+digestID)
+// DigestDecisionsKey is where the decisions of a customer's released
+// digests, each decided as one contact, are recorded (a hash like
+// DecisionsKey, a field per digest id): apart from intents' decisions, so
+// that no producer's intent id can take a digest's place.
+func (s *Store) DigestDecisionsKey(customer string) string {
+	return s.key(customer, "dgd")
+}
+
+// noLegacyDigestDecision stands for decide.lua's key of a record written
+// before records were kept in one hash: digests came after, so there is
+// never one (a key of the customer's hash tag that nothing writes).
+func (s *Store) noLegacyDigestDecision(customer string) string {
+	return s.key(customer, "dgd:-")
 }
 
 // DigestID is the id of the n-th digest of a customer on a channel.
@@ -78,18 +86,24 @@ func (s *Store) fold(ctx context.Context, r DecideRequest) (DecideResult, error)
 	if thread != "" && !r.ReplyUntil.IsZero() {
 		assumed = strconv.FormatInt(r.ReplyUntil.UnixMilli(), 10)
 	}
-	keys := []string{s.DecisionKey(customer, it.GetId()), s.PrefsKey(customer), s.RepliesKey(customer),
-		s.OpenDigestKey(customer, channel), s.key(customer, "dgn")}
+	keys := []string{s.DecisionsKey(customer), s.PrefsKey(customer), s.RepliesKey(customer),
+		s.OpenDigestKey(customer, channel), s.key(customer, "dgn"), s.legacyDecisionKey(customer, it.GetId())}
 	v := r.Verdict
 	res, err := digestFoldScript.Run(ctx, s.rdb, keys,
 		strconv.FormatUint(r.PrefsVersion, 10), thread, assumed, blob, it.GetId(), intent,
 		v.ReleaseAt.UnixMilli(), v.Digest.Trigger, v.Digest.WakeAt.UnixMilli(), v.Digest.Max,
 		r.DecisionRetention.Milliseconds(), r.Source, channel, digestIDPrefix(customer, channel), s.key(customer, "dg:"),
+		r.Now.UnixMilli(),
 	).StringSlice()
 	if err != nil {
 		return DecideResult{}, fmt.Errorf("fold %s: %w", it.GetId(), err)
 	}
-	return decideReply(it.GetId(), res)
+	if len(res) == 2 && res[0] == "done" {
+		// (a fold's record carries the digest id the script chose)
+		d, err := readRecord(res[1], customer, it.GetId())
+		return DecideResult{Decision: d}, err
+	}
+	return decideReply(r, res)
 }
 
 // PendingDigest is a customer's digest on a channel not yet released.
@@ -193,18 +207,26 @@ func (s *Store) DecideDigest(ctx context.Context, r DecideRequest) (DecideResult
 	}
 	it := r.Intent
 	customer := it.GetCustomerId()
-	keys := []string{s.DigestDecisionKey(customer, it.GetId()), s.PrefsKey(customer), s.LedgerKey(customer), s.RepliesKey(customer), s.UncappedKey(customer)}
+	keys := []string{s.DigestDecisionsKey(customer), s.PrefsKey(customer), s.LedgerKey(customer), s.RepliesKey(customer), s.UncappedKey(customer),
+		s.noLegacyDigestDecision(customer)}
 	res, err := decideScript.Run(ctx, s.rdb, keys, args...).StringSlice()
 	if err != nil {
 		return DecideResult{}, fmt.Errorf("decide digest %s: %w", it.GetId(), err)
 	}
-	return decideReply(it.GetId(), res)
+	return decideReply(r, res)
 }
 
 // DigestDecision returns the recorded decision of a released digest, or nil.
 func (s *Store) DigestDecision(ctx context.Context, customer, digestID string) (*hushv1.Decision, error) {
-	_, d, err := s.record(ctx, s.DigestDecisionKey(customer, digestID))
-	return d, err
+	stored, err := s.rdb.HGet(ctx, s.DigestDecisionsKey(customer), digestID).Result()
+	rec := storedRecord(stored)
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read digest decision %s: %w", digestID, err)
+	}
+	return readRecord(rec, customer, digestID)
 }
 
 // DigestIntents returns the ids of the intents a released digest holds, in

@@ -102,15 +102,12 @@ func measureMemory(t *testing.T, args []string) {
 	sample := "cust-00000007"
 	ledger := usage(st.LedgerKey(sample)) + usage(st.UncappedKey(sample))
 	prefsKey, replies := usage(st.PrefsKey(sample)), usage(st.RepliesKey(sample))
-	keys, err := r.Client.Keys(ctx, r.Prefix+":{c:"+sample+"}:d:*").Result()
-	if err != nil || len(keys) == 0 {
-		t.Fatalf("decision keys: %v %v", keys, err)
+	records, err := r.Client.HLen(ctx, st.DecisionsKey(sample)).Result()
+	if err != nil || records < 2 {
+		t.Fatalf("decision records: %d %v", records, err)
 	}
-	var decSum int64
-	for _, k := range keys {
-		decSum += usage(k)
-	}
-	perDecision := decSum / int64(len(keys))
+	records-- // the hash's own expiry field
+	perDecision := usage(st.DecisionsKey(sample)) / records
 	contacts, _ := st.Ledger(ctx, sample, start)
 	recent := int64(perDay * 3) // decisions kept for 72h at two a day
 	steady := ledger + prefsKey + replies + recent*perDecision

@@ -33,7 +33,7 @@ import (
 var (
 	//go:embed lua/decide.lua
 	decideLua    string
-	decideScript = redis.NewScript(decideLua)
+	decideScript = redis.NewScript(recordsLua + decideLua)
 
 	//go:embed lua/set_prefs.lua
 	setPrefsLua    string
@@ -95,11 +95,6 @@ func (s *Store) WithTracing(tp trace.TracerProvider) *Store {
 
 func (s *Store) key(customer, suffix string) string {
 	return s.prefix + ":{c:" + customer + "}:" + suffix
-}
-
-// DecisionKey is where the decision for an intent is recorded.
-func (s *Store) DecisionKey(customer, intentID string) string {
-	return s.key(customer, "d:"+intentID)
 }
 
 // PrefsKey is where a customer's preferences are kept.
@@ -192,7 +187,8 @@ func (s *Store) Decide(ctx context.Context, r DecideRequest) (DecideResult, erro
 	}
 	it := r.Intent
 	customer := it.GetCustomerId()
-	keys := []string{s.DecisionKey(customer, it.GetId()), s.PrefsKey(customer), s.LedgerKey(customer), s.RepliesKey(customer), s.UncappedKey(customer)}
+	keys := []string{s.DecisionsKey(customer), s.PrefsKey(customer), s.LedgerKey(customer), s.RepliesKey(customer), s.UncappedKey(customer),
+		s.legacyDecisionKey(customer, it.GetId())}
 	if r.Turn != nil {
 		keys = append(keys, s.ArbitrationKey(customer), s.ArbitrationWinsKey(customer))
 	}
@@ -207,14 +203,14 @@ func (s *Store) Decide(ctx context.Context, r DecideRequest) (DecideResult, erro
 		span.SetStatus(codes.Error, "decide script")
 		return DecideResult{}, fmt.Errorf("decide %s: %w", it.GetId(), err)
 	}
-	return decideReply(it.GetId(), res)
+	return decideReply(r, res)
 }
 
 // decideArgs are the ARGV of decide.lua for a request.
 func decideArgs(r DecideRequest) ([]any, error) {
-	blob, err := proto.Marshal(r.Decision)
+	blob, err := encodeDecision(r.Decision)
 	if err != nil {
-		return nil, fmt.Errorf("encode decision: %w", err)
+		return nil, err
 	}
 	it := r.Intent
 	approved := "0"
@@ -233,7 +229,7 @@ func decideArgs(r DecideRequest) ([]any, error) {
 	if r.Verdict.Capped() {
 		capped = "1"
 	}
-	args := make([]any, 0, 12+8*len(caps)+budgetArgs(len(caps)))
+	args := make([]any, 0, 13+8*len(caps)+budgetArgs(len(caps)))
 	args = append(args,
 		strconv.FormatUint(r.PrefsVersion, 10),
 		r.Now.UnixMilli(),
@@ -254,19 +250,20 @@ func decideArgs(r DecideRequest) ([]any, error) {
 		}
 		args = append(args, c.Rule, int32(c.Code), int(c.Scope), c.Value, c.Window.Milliseconds(), c.Max, enforce, c.Classes)
 	}
-	args = append(args, r.Source)
+	args = append(args, r.Source, it.GetId())
 	return appendPackArgs(appendBudget(args, r, caps), caps, r.Verdict), nil
 }
 
-// decideReply reads decide.lua's reply.
-func decideReply(id string, res []string) (DecideResult, error) {
+// decideReply reads decide.lua's reply. A new decision is the request's,
+// with the caps that said no applied to it: only a replay decodes a record.
+func decideReply(r DecideRequest, res []string) (DecideResult, error) {
+	id := r.Intent.GetId()
 	switch {
 	case len(res) == 2 && res[0] == "replay":
-		d, err := decodeRecord(res[1])
+		d, err := readRecord(res[1], r.Intent.GetCustomerId(), id)
 		return DecideResult{Decision: d, Replayed: true, Source: recordSource(res[1])}, err
 	case len(res) == 2 && res[0] == "done":
-		d, err := decodeRecord(res[1])
-		return DecideResult{Decision: d}, err
+		return DecideResult{Decision: r.Decision}, applyHits(r.Decision, res[1])
 	case len(res) == 2 && res[0] == "wait":
 		return DecideResult{Behind: res[1]}, nil
 	case len(res) == 4 && res[0] == "stale":
@@ -287,14 +284,8 @@ func decideReply(id string, res []string) (DecideResult, error) {
 // Decision returns the recorded decision for an intent, or nil when there
 // is none (never decided, or past the decision retention).
 func (s *Store) Decision(ctx context.Context, customer, intentID string) (*hushv1.Decision, error) {
-	rec, err := s.rdb.Get(ctx, s.DecisionKey(customer, intentID)).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read decision %s: %w", intentID, err)
-	}
-	return decodeRecord(rec)
+	_, d, err := s.record(ctx, customer, intentID)
+	return d, err
 }
 
 // Preferences returns a customer's preferences and their version; nil and 0
@@ -382,14 +373,8 @@ func decodePrefs(version, blob string) (*hushv1.Preferences, uint64, error) {
 // DecisionSource returns the source recorded with an intent's decision
 // (see DecideRequest.Source); "" when there is no decision or no source.
 func (s *Store) DecisionSource(ctx context.Context, customer, intentID string) (string, error) {
-	rec, err := s.rdb.Get(ctx, s.DecisionKey(customer, intentID)).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("read decision %s: %w", intentID, err)
-	}
-	return recordSource(rec), nil
+	rec, err := s.liveRecord(ctx, customer, intentID)
+	return recordSource(rec), err
 }
 
 // recordSource returns the source a record names, "" when it names none.
@@ -420,13 +405,18 @@ func decodeRecord(rec string) (*hushv1.Decision, error) {
 	if err := proto.Unmarshal([]byte(blob), d); err != nil {
 		return nil, fmt.Errorf("decode decision record: %w", err)
 	}
+	return d, applyHits(d, hits)
+}
+
+// applyHits applies a record's cap hits to the rules' decision d.
+func applyHits(d *hushv1.Decision, hits string) error {
 	if hits == "" {
-		return d, nil
+		return nil
 	}
 	for _, h := range strings.Split(hits, "\x1d") {
 		f := strings.Split(h, "\x1f")
 		if len(f) != 9 && len(f) != 10 && len(f) != 10+packHitFields {
-			return nil, fmt.Errorf("decision record: cap hit %q has %d fields", h, len(f))
+			return fmt.Errorf("decision record: cap hit %q has %d fields", h, len(f))
 		}
 		code, _ := strconv.Atoi(f[1])
 		scope, _ := strconv.Atoi(f[2])
@@ -457,5 +447,5 @@ func decodeRecord(rec string) (*hushv1.Decision, error) {
 		d.Outcome = hushv1.Outcome_OUTCOME_SUPPRESSED
 		d.Reasons = append(d.Reasons, r)
 	}
-	return d, nil
+	return nil
 }

@@ -74,8 +74,10 @@ func (r *Redis) start(ctx context.Context, bin string) error {
 		"--dir", o.Dir, "--save", "", "--daemonize", "no",
 		"--logfile", filepath.Join(o.Dir, "redis.log"),
 		"--protected-mode", "yes",
-		// As deploy/redis/redis.conf: contact ledgers stay listpacks.
+		// As deploy/redis/redis.conf: contact ledgers and customers'
+		// decision records stay listpacks.
 		"--zset-max-listpack-value", "128",
+		"--hash-max-listpack-value", "256",
 	}
 	if o.AppendOnly {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "everysec")

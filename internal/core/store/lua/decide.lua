@@ -3,7 +3,8 @@
 -- of every rolling-window cap.
 --
 -- All keys share the customer's hash tag {c:<customer>} (Redis Cluster safe).
--- KEYS[1] decision record   string, PX = decision retention
+-- Runs after records.lua (record_of, put_record, adopt_legacy).
+-- KEYS[1] decisions         hash, one record per intent id (see records.lua)
 -- KEYS[2] preferences       hash { v = version, p = Preferences protobuf }
 -- KEYS[3] contact ledger    zset, member "<intent>\31<channel>\31<category>\31<topic>\31<sender>\31<kind>\31<class>",
 --                           score = contact time in unix ms; kind is "u" for an
@@ -13,7 +14,13 @@
 --                           transactional ones that are not unsolicited): kept apart so
 --                           that the ledger the caps read stays as small as the caps allow
 --                           (members carry the intent's subject_ref as an 8th field)
--- KEYS[#KEYS], the last (6, or 8 when arbitrating): inbound events, zset, member
+-- KEYS[6] the intent's record as written before records were one hash per
+--         customer (a string key); moved into KEYS[1] when found
+-- KEYS[7] arbitration      zset, member "<rank>" (priority, then age, then id:
+--                          lowest first), score = lease end, Redis clock ms
+-- KEYS[8] arbitration wins hash { <intent id> = priority }, for explanations
+--                          (KEYS[7] and KEYS[8] only when arbitrating)
+-- KEYS[#KEYS], the last (7, or 9 when arbitrating): inbound events, zset, member
 --                           "<kind>\31<channel>\31<subject>\31<service>\31<thread>",
 --                           score = event time in unix ms (store/events.go)
 --
@@ -35,6 +42,7 @@
 --         "<stream>/<sequence>" ("" unknown), kept in the record so that a later
 --         delivery can tell a redelivery of this message (same source) from a
 --         producer's republish of the intent (another source)
+-- ARGV[13 + 8 * number of caps], after it: the intent id, the record's field in KEYS[1]
 -- Then priority, reserved budget, arbitration and waiting (store/arbitrate.go),
 -- named below (ext_from ...): the intent's deadline ms ("" none), the start of
 -- its wait for a slot ms, its arbitration member ("" not arbitrating), when it
@@ -42,10 +50,6 @@
 -- for its turn, the lease of its turn ms, its priority; then 3 ARGV per cap:
 -- slots reserved above its priority, the priority they are reserved for, the
 -- cap's maximum wait ms ("" suppresses).
--- KEYS[6] arbitration      zset, member "<rank>" (priority, then age, then id:
---                          lowest first), score = lease end, Redis clock ms
--- KEYS[7] arbitration wins hash { <intent id> = priority }, for explanations
---                          (KEYS[6] and KEYS[7] only when arbitrating)
 --
 -- Regulation packs, after the budgets (pack_from = the first ARGV after them):
 -- ARGV[pack_from + i], i = 0..caps-1: the cap's pack fields, "" for a policy cap, else
@@ -64,7 +68,8 @@
 --   {"replay", record}                 the intent was decided before; nothing changed
 --   {"stale", version, prefs, reply}   preferences or the reply window differ from
 --                                      what the rules saw; nothing changed, evaluate again
---   {"done", record}                   recorded (and counted when approved)
+--   {"done", hits}                     recorded (and counted when approved); hits as
+--                                      in a record: the caller has the rest
 --
 -- A record is "\28<source>\28<hits>\30<decision>", or "<hits>\30<decision>" when
 -- the source is unknown (and in records written before sources were kept):
@@ -74,7 +79,7 @@
 -- it to next_ms instead; a tenth field (detail) follows for the codes of
 -- reserved budget, lost arbitration and an exceeded wait.
 
-local record_key    = KEYS[1]
+local records_key   = KEYS[1]
 local prefs_key     = KEYS[2]
 local ledger_key    = KEYS[3]
 local replies_key   = KEYS[4]
@@ -83,7 +88,7 @@ local events_key    = KEYS[#KEYS] -- the last key: 6, or 8 when arbitrating
 
 local prefs_version = ARGV[1]
 local now           = tonumber(ARGV[2])
-local retention_ms  = ARGV[3]
+local retention_ms  = tonumber(ARGV[3])
 local ledger_ms     = tonumber(ARGV[4])
 local member        = ARGV[5]
 local approved      = ARGV[6] == '1'
@@ -94,10 +99,12 @@ local capped        = ARGV[10] == '1'
 local ncaps         = tonumber(ARGV[11])
 local caps_from     = 12 -- the first of the 8 ARGV of each cap
 local source        = ARGV[caps_from + ncaps * 8]
+local intent_id     = ARGV[caps_from + ncaps * 8 + 1]
 
-local arb_key       = KEYS[6]
-local winners_key   = KEYS[7]
-local ext_from      = caps_from + ncaps * 8 + 1
+local legacy_key    = KEYS[6]
+local arb_key       = KEYS[7]
+local winners_key   = KEYS[8]
+local ext_from      = caps_from + ncaps * 8 + 2
 local deadline_ms   = tonumber(ARGV[ext_from])
 local wait_since    = tonumber(ARGV[ext_from + 1]) or now
 local arb_member    = ARGV[ext_from + 2] or ''
@@ -143,7 +150,8 @@ local function split(s)
   end
 end
 
-local rec = redis.call('GET', record_key)
+local stored = redis.call('HMGET', records_key, intent_id, '')
+local rec = record_of(stored[1]) or adopt_legacy(records_key, intent_id, legacy_key, now, retention_ms, stored[2])
 if rec and arb_member ~= '' then
   redis.call('ZREM', arb_key, arb_member) -- decided before: it competes no more
 end
@@ -297,5 +305,5 @@ rec = table.concat(hits, '\29') .. '\30' .. decision
 if source ~= '' then
   rec = '\28' .. source .. '\28' .. rec
 end
-redis.call('SET', record_key, rec, 'PX', retention_ms)
-return {'done', rec}
+put_record(records_key, intent_id, rec, now, retention_ms, stored[2])
+return {'done', table.concat(hits, '\29')}

@@ -5,11 +5,14 @@
 -- intent decided before replays its record and folds nothing.
 --
 -- All keys share the customer's hash tag {c:<customer>} (Redis Cluster safe).
--- KEYS[1] decision record      string, PX = decision retention
+-- Runs after records.lua (record_of, put_record, adopt_legacy).
+-- KEYS[1] decisions            hash, one record per intent id (see records.lua)
 -- KEYS[2] preferences          hash { v = version, p = Preferences protobuf }
 -- KEYS[3] reply windows        hash { <family>:<thread id> = window end, unix ms }
 -- KEYS[4] open digest          string: the id of the digest folds on this channel go to
 -- KEYS[5] digest numbers       hash { <channel> = number of the last digest opened }
+-- KEYS[6] the intent's record as written before records were one hash per
+--         customer (a string key); moved into KEYS[1] when found
 -- Each pending digest is kept under ARGV[15] .. <id> (in the same hash tag):
 --   <id>    hash { at = release unix ms, trigger, n = intents }
 --   <id>:o  list of intent ids, in the order they were folded
@@ -32,6 +35,7 @@
 -- ARGV[13] channel
 -- ARGV[14] digest id prefix: the id is the prefix and the digest's number
 -- ARGV[15] key prefix of pending digests, "<prefix>:{c:<customer>}:dg:"
+-- ARGV[16] now: the decision's timestamp, unix ms (the record's retention)
 --
 -- Returns one of:
 --   {"replay", record}                 decided before; nothing changed
@@ -41,11 +45,12 @@
 -- a protobuf parser takes the last value of a field, so the Go side needs no
 -- second encoding step.
 
-local record_key  = KEYS[1]
+local records_key = KEYS[1]
 local prefs_key   = KEYS[2]
 local replies_key = KEYS[3]
 local open_key    = KEYS[4]
 local numbers_key = KEYS[5]
+local legacy_key  = KEYS[6]
 
 local prefs_version = ARGV[1]
 local thread        = ARGV[2]
@@ -57,13 +62,15 @@ local release_at    = tonumber(ARGV[7])
 local trigger       = ARGV[8]
 local wake_at       = tonumber(ARGV[9])
 local max_pending   = tonumber(ARGV[10])
-local retention_ms  = ARGV[11]
+local retention_ms  = tonumber(ARGV[11])
 local source        = ARGV[12]
 local channel       = ARGV[13]
 local id_prefix     = ARGV[14]
 local digest_keys   = ARGV[15]
+local now           = tonumber(ARGV[16])
 
-local rec = redis.call('GET', record_key)
+local stored = redis.call('HMGET', records_key, intent_id, '')
+local rec = record_of(stored[1]) or adopt_legacy(records_key, intent_id, legacy_key, now, retention_ms, stored[2])
 if rec then
   return {'replay', rec}
 end
@@ -117,5 +124,5 @@ rec = '\30' .. decision .. string.char(106) .. varint(#id) .. id
 if source ~= '' then
   rec = '\28' .. source .. '\28' .. rec
 end
-redis.call('SET', record_key, rec, 'PX', retention_ms)
+put_record(records_key, intent_id, rec, now, retention_ms, stored[2])
 return {'done', rec}
