@@ -183,7 +183,7 @@ func (s *Store) Decide(ctx context.Context, r DecideRequest) (DecideResult, erro
 	}
 	it := r.Intent
 	customer := it.GetCustomerId()
-	keys := []string{s.DecisionKey(customer, it.GetId()), s.PrefsKey(customer), s.LedgerKey(customer), s.RepliesKey(customer), s.UncappedKey(customer)}
+	keys := s.decideKeys(it)
 	ctx, span := s.tracer.Start(ctx, SpanDecide, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
 		attribute.String("db.system", "redis"), attribute.String("db.system.name", "redis"),
 		attribute.String("db.operation.name", "EVALSHA"), attribute.String("hush.customer_id", customer)))
@@ -428,6 +428,7 @@ func decodeRecord(rec string) (*hushv1.Decision, error) {
 		}
 		d.Outcome = hushv1.Outcome_OUTCOME_SUPPRESSED
 		d.Reasons = append(d.Reasons, r)
+		d.NextAllowedAt = nextAllowedAt(d.GetNextAllowedAt(), time.UnixMilli(next))
 	}
 	return d, nil
 }
