@@ -8,9 +8,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hush-oss/hush/internal/core/policy"
@@ -31,6 +33,9 @@ var (
 // round trips vanish, small enough that a batch's replies are not all held
 // at once.
 const checkChunk = 2000
+
+// checkPipelines is how many of those pipelines one batch keeps in flight.
+const checkPipelines = 2
 
 // decideKeys are the KEYS of decide.lua (and of its dry run) for an intent.
 func (s *Store) decideKeys(it *hushv1.ContactIntent) []string {
@@ -87,13 +92,23 @@ func (s *Store) Check(ctx context.Context, o CheckOptions, its []*hushv1.Contact
 		return nil, fmt.Errorf("check: load script: %w", err)
 	}
 	for range freshAttempts {
+		// A few pipelines in flight keep Redis busy while the next chunk's
+		// rules are evaluated.
+		var mu sync.Mutex
 		var stale []int
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(checkPipelines)
 		for chunk := range slices.Chunk(todo, checkChunk) {
-			again, err := s.checkChunk(ctx, p, f, its, chunk, seen, answers)
-			if err != nil {
-				return nil, err
-			}
-			stale = append(stale, again...)
+			g.Go(func() error {
+				again, err := s.checkChunk(gctx, p, f, its, chunk, seen, answers)
+				mu.Lock()
+				stale = append(stale, again...)
+				mu.Unlock()
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, err
 		}
 		if todo = stale; len(todo) == 0 {
 			return answers, nil
