@@ -57,6 +57,10 @@ type Options struct {
 	PublicURL string
 	// MaxBody bounds request bodies (64 KiB).
 	MaxBody int64
+	// Checker answers POST /v1/check ("may I contact?"); nil disables it.
+	Checker Checker
+	// MaxCheckBody bounds the body of a check (DefaultMaxCheckBody).
+	MaxCheckBody int64
 	// Ready reports whether Redis and NATS answer (/readyz).
 	Ready    func(context.Context) error
 	Registry *prometheus.Registry
@@ -113,6 +117,10 @@ func (s *Server) routes() {
 	api("POST /v1/customers/{customer}/inbound", s.postInbound)
 	api("POST /v1/customers/{customer}/suppressions", s.postSuppression)
 	api("DELETE /v1/customers/{customer}/suppressions/{hash}", s.deleteSuppression)
+	if s.o.Checker != nil {
+		// Its own body limit: a campaign's batch is far over MaxBody.
+		s.mux.HandleFunc("POST /v1/check", s.postCheck)
+	}
 	s.mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openAPI)
