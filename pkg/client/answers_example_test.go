@@ -52,7 +52,14 @@ caps:
 	}
 	done := make(chan error, 1)
 	go func() { done <- gk.Run(ctx) }()
-	return func() { checks.Stop(); cancel(); <-done; rdb.Close(); rs.Kill(); os.RemoveAll(dir) }
+	return func() {
+		checks.Stop()
+		cancel()
+		<-done
+		rdb.Close()
+		rs.Kill()
+		os.RemoveAll(dir)
+	}
 }
 
 // A producer asks "may I contact?" before a campaign, and reads the
