@@ -83,7 +83,7 @@ func explain(a *app, args []string) error {
 	if d.GetReleaseAt() != nil {
 		release = ts(d.GetReleaseAt().AsTime())
 	}
-	a.fields([][2]string{
+	fields := [][2]string{
 		{"intent", d.GetIntentId()},
 		{"customer", d.GetCustomerId()},
 		{"channel", d.GetChannel()},
@@ -91,10 +91,16 @@ func explain(a *app, args []string) error {
 		{"outcome", policy.ShortOutcome(d.GetOutcome())},
 		{"decided", ts(d.GetDecidedAt().AsTime())},
 		{"release", release},
+	}
+	if n := d.GetNextAllowedAt(); n != nil {
+		// A counted rule said no: when it would let the same intent pass.
+		fields = append(fields, [2]string{"retry at", ts(n.AsTime())}) // next_allowed_at
+	}
+	a.fields(append(fields, [][2]string{
 		{"policy", orDash(d.GetPolicyVersion())},
 		{"trace", orDash(d.GetTraceId())},
 		{"source", source},
-	})
+	}...))
 	a.reasons("reasons", d.GetReasons())
 	a.reasons("shadow rules that would have said no", d.GetShadowReasons())
 	fmt.Fprintf(a.stdout, "\ncounters when decided (contacts in each window, from the ledger; policy %s, %s):\n", pol.Version, polSource)
