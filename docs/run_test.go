@@ -47,7 +47,7 @@ func TestDocumentedCommandsRun(t *testing.T) {
 		shows []string
 	}{
 		"../README.md": {2, []string{`{"stream":"HUSH_INTENTS","seq":1}`, "ready"}},
-		"api.md":       {2, []string{"ready", `"mode":"MODE_DO_NOTHING"`, `"consentRevoked":true`}},
+		"api.md":       {2, []string{"ready", `"mode":"MODE_DO_NOTHING"`, `"consentRevoked":true`, `"code":"REASON_CODE_CONSENT_REVOKED"`}},
 		"producers.md": {2, []string{`{"stream":"HUSH_INTENTS","seq":1}`, `{"stream":"HUSH_INBOUND","seq":1}`}},
 	}
 	natsCLI := natsCLI(t)

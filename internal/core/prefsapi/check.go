@@ -2,8 +2,6 @@ package prefsapi
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -69,11 +67,7 @@ func (s *Server) postCheck(w http.ResponseWriter, r *http.Request) {
 		forbidden(w, "ask a check (it needs a producer:<name> scope)")
 		return
 	}
-	binary, err := protobufBody(r.Header.Get("Content-Type"))
-	if err != nil {
-		fail(w, http.StatusUnsupportedMediaType, err.Error())
-		return
-	}
+	binary := protobufBody(r.Header.Get("Content-Type"))
 	limit := s.o.MaxCheckBody
 	if limit <= 0 {
 		limit = DefaultMaxCheckBody
@@ -117,23 +111,17 @@ func (s *Server) postCheck(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Cache-Control", "no-store")
 	w.Write(data)
+	if !binary {
+		w.Write([]byte("\n"))
+	}
 }
 
-// protobufBody reads a request's Content-Type: true for binary protobuf,
-// false for JSON (or none).
-func protobufBody(ct string) (bool, error) {
-	if ct == "" {
-		return false, nil
-	}
+// protobufBody reads a request's Content-Type: binary protobuf for
+// application/protobuf (or application/x-protobuf), JSON otherwise, as the
+// rest of the API reads any body as JSON (curl -d sends a form type).
+func protobufBody(ct string) bool {
 	mt, _, err := mime.ParseMediaType(ct)
-	switch {
-	case err != nil:
-		return false, fmt.Errorf("Content-Type %q: %w", ct, err)
-	case mt == bus.ContentTypeJSON:
-		return false, nil
-	case mt == bus.ContentTypeProtobuf || mt == contentTypeProtobufAlt:
-		return true, nil
-	}
-	return false, errors.New("send application/json or application/protobuf")
+	return err == nil && (mt == bus.ContentTypeProtobuf || mt == contentTypeProtobufAlt)
 }
