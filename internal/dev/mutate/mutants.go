@@ -221,4 +221,22 @@ var Mutants = []Mutation{
 		Packages:  []string{"./internal/core/store"},
 		Run:       "TestCheck",
 	},
+	{
+		Name:      "outcome-not-fed-back",
+		Invariant: "each producer reads the outcome of every intent it published, stored before the intent is acked",
+		File:      "internal/core/gatekeeper/outcome.go",
+		Find:      "\ttoSend = append(toSend, fb)\n",
+		Replace:   "\t_ = fb\n",
+		Packages:  []string{"./internal/core/gatekeeper"},
+		Run:       "FedBack",
+	},
+	{
+		Name:      "next-allowed-at-dropped",
+		Invariant: "a suppression by a counted rule says when the same intent could pass (next_allowed_at)",
+		File:      "internal/core/store/store.go",
+		Find:      "\t\td.NextAllowedAt = nextAllowedAt(d.GetNextAllowedAt(), time.UnixMilli(next))\n",
+		Replace:   "\t\t_ = next\n",
+		Packages:  []string{"./internal/core/store"},
+		Run:       "NextContact|TestCheck",
+	},
 }
