@@ -124,6 +124,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api := prefsapi.New(prefsapi.Options{Consent: svc, JS: js, Subjects: subjects, Policy: pol, Tokens: tokens,
 		Links: signer, Brand: s.Brand, PublicURL: s.PublicURL, MaxBody: s.MaxBody, Registry: reg, Logger: log, Checker: st,
+		CheckPolicy: (&prefsapi.InForce{JS: js, Subjects: subjects, Fallback: pol, Logger: log}).Policy,
 		Ready: func(ctx context.Context) error {
 			if !nc.IsConnected() {
 				return errors.New("nats not connected")

@@ -2,11 +2,15 @@ package prefsapi
 
 import (
 	"context"
+	"errors"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -91,7 +95,11 @@ func (s *Server) postCheck(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, badField("intents", "%d intents; at most %d in one check", n, MaxCheckIntents))
 		return
 	}
-	answers, err := s.o.Checker.Check(r.Context(), store.CheckOptions{Policy: s.o.Policy, Publisher: pub, Now: s.o.Now}, in.GetIntents())
+	pol := s.o.Policy
+	if s.o.CheckPolicy != nil {
+		pol = s.o.CheckPolicy(r.Context())
+	}
+	answers, err := s.o.Checker.Check(r.Context(), store.CheckOptions{Policy: pol, Publisher: pub, Now: s.o.Now}, in.GetIntents())
 	if err != nil {
 		s.o.Logger.Error("check failed", "intents", len(in.GetIntents()), "err", err)
 		fail(w, http.StatusServiceUnavailable, "check failed; try again")
@@ -124,4 +132,44 @@ func (s *Server) postCheck(w http.ResponseWriter, r *http.Request) {
 func protobufBody(ct string) bool {
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && (mt == bus.ContentTypeProtobuf || mt == contentTypeProtobufAlt)
+}
+
+// InForce is the policy the gatekeepers run, which a check must answer
+// with: they publish it on every start and change (bus.PublishPolicy), and
+// it is read from there on each check and parsed once per version. Until
+// one is published (or when it cannot be read) Fallback answers, the
+// service's own --policy.
+type InForce struct {
+	JS       jetstream.JetStream
+	Subjects bus.Subjects
+	Fallback *policy.Policy
+	Logger   *slog.Logger
+
+	mu  sync.Mutex
+	cur *policy.Policy
+}
+
+// Policy returns the policy in force.
+func (f *InForce) Policy(ctx context.Context) *policy.Policy {
+	version, text, err := bus.ReadPolicy(ctx, f.JS, f.Subjects, "")
+	if err != nil {
+		if f.Logger != nil && !errors.Is(err, bus.ErrNoPolicy) {
+			f.Logger.Warn("policy in force not read; checks answer with --policy", "err", err)
+		}
+		return f.Fallback
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cur != nil && f.cur.Version == version {
+		return f.cur
+	}
+	p, err := policy.Parse("policy in force "+version, text)
+	if err != nil {
+		if f.Logger != nil {
+			f.Logger.Warn("policy in force not parsed; checks answer with --policy", "version", version, "err", err)
+		}
+		return f.Fallback
+	}
+	f.cur = p
+	return p
 }

@@ -8,6 +8,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hush-oss/hush/internal/core/bus"
+	"github.com/hush-oss/hush/internal/core/prefsapi"
 	"github.com/hush-oss/hush/internal/core/store"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
@@ -99,4 +101,28 @@ func TestCheckOverHTTPSpeaksProtobufAndRefusesOthers(t *testing.T) {
 	e.must(200, "POST", "/v1/check", adminToken, body)
 	e.must(400, "POST", "/v1/check", campaignsToken, `{"intents":[{"nope":1}]}`)
 	e.must(200, "POST", "/v1/check", campaignsToken, body, "Content-Type", "application/x-www-form-urlencoded") // curl -d
+}
+
+// TestCheckAnswersWithThePolicyInForce: the service's own --policy answers
+// until the gatekeepers publish theirs, then theirs does, each version
+// parsed once.
+func TestCheckAnswersWithThePolicyInForce(t *testing.T) {
+	e := newEnv(t)
+	f := &prefsapi.InForce{JS: e.js, Subjects: e.subjects, Fallback: e.pol}
+	if got := f.Policy(t.Context()); got != e.pol {
+		t.Fatalf("nothing published: %v, want the fallback", got.Version)
+	}
+	// The gatekeepers run a policy without a marketing category.
+	if err := bus.PublishPolicy(t.Context(), e.js, e.subjects, "gk-7", []byte("version: gk-7\ncategories:\n  service: { class: service }\n"), 1); err != nil {
+		t.Fatal(err)
+	}
+	p := f.Policy(t.Context())
+	if p.Version != "gk-7" || f.Policy(t.Context()) != p {
+		t.Fatalf("in force: %v, want gk-7, parsed once", p.Version)
+	}
+	answers, err := e.store.Check(t.Context(), store.CheckOptions{Policy: p}, []*hushv1.ContactIntent{
+		{Id: "k-1", CustomerId: "carol", Channel: "email", Category: "marketing", Sender: &hushv1.Sender{Service: "campaigns"}}})
+	if err != nil || answers[0].GetOutcome() != hushv1.Outcome_OUTCOME_INVALID {
+		t.Errorf("marketing under gk-7: %v (%v), want invalid", answers, err)
+	}
 }

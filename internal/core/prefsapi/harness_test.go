@@ -80,7 +80,8 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	api := prefsapi.New(prefsapi.Options{Consent: e.consent, JS: e.js, Subjects: e.subjects, Policy: e.pol,
-		Tokens: tokens, Links: e.signer, MaxBody: 4 << 10, PublicURL: publicURL, Brand: brand, Checker: e.store})
+		Tokens: tokens, Links: e.signer, MaxBody: 4 << 10, PublicURL: publicURL, Brand: brand, Checker: e.store,
+		CheckPolicy: (&prefsapi.InForce{JS: e.js, Subjects: e.subjects, Fallback: e.pol}).Policy})
 	e.srv = httptest.NewServer(api.Handler())
 	t.Cleanup(e.srv.Close)
 	return e

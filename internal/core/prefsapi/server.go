@@ -61,6 +61,9 @@ type Options struct {
 	Checker Checker
 	// MaxCheckBody bounds the body of a check (DefaultMaxCheckBody).
 	MaxCheckBody int64
+	// CheckPolicy is the policy a check answers with (InForce.Policy);
+	// nil: Policy.
+	CheckPolicy func(context.Context) *policy.Policy
 	// Ready reports whether Redis and NATS answer (/readyz).
 	Ready    func(context.Context) error
 	Registry *prometheus.Registry
