@@ -48,6 +48,7 @@ func exportedMetrics(t *testing.T) map[string]bool {
 	m.Retried(errors.New("redis down"))
 	m.InFlight(1)
 	m.NATSError("async")
+	m.Pressed("support", &hushv1.Decision{Outcome: hushv1.Outcome_OUTCOME_APPROVED}, true)
 
 	nats := testenv.StartNATS(t)
 	_, js := nats.Connect(t)
@@ -113,6 +114,7 @@ func TestGrafanaDashboardQueriesOnlyMetricsHushExports(t *testing.T) {
 		gatekeeper.MetricInFlight, gatekeeper.MetricPublishPending, gatekeeper.MetricConsumerPending,
 		gatekeeper.MetricConsumerAckPending, gatekeeper.MetricConsumerRedelivered, gatekeeper.MetricDeferredBacklog,
 		gatekeeper.MetricDecisionLatency, gatekeeper.MetricConsumerOldestAge, gatekeeper.MetricPolicyInfo, gatekeeper.MetricPolicyReloads,
+		gatekeeper.MetricSenderAttempts,
 		"hush_prefs_http_requests_total", "hush_prefs_http_request_duration_seconds", "hush_prefs_changes_total", "hush_prefs_history_deferred_total"} {
 		if !names[want] {
 			t.Errorf("internal/core/gatekeeper names %s, but /metrics has no such metric", want)

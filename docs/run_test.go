@@ -46,9 +46,10 @@ func TestDocumentedCommandsRun(t *testing.T) {
 		least int
 		shows []string
 	}{
-		"../README.md": {2, []string{`{"stream":"HUSH_INTENTS","seq":1}`, "ready"}},
-		"api.md":       {2, []string{"ready", `"mode":"MODE_DO_NOTHING"`, `"consentRevoked":true`, `"code":"REASON_CODE_CONSENT_REVOKED"`}},
-		"producers.md": {2, []string{`{"stream":"HUSH_INTENTS","seq":1}`, `{"stream":"HUSH_INBOUND","seq":1}`}},
+		"../README.md":  {2, []string{`{"stream":"HUSH_INTENTS","seq":1}`, "ready"}},
+		"api.md":        {3, []string{"ready", `"mode":"MODE_DO_NOTHING"`, `"consentRevoked":true`, `"wordingVersion":"mkt-2026-10"`, `"withdrawnAt"`, `"top_agents_unsolicited":[]`, `"code":"REASON_CODE_CONSENT_REVOKED"`}},
+		"operations.md": {1, []string{"Who pushes hardest, "}},
+		"producers.md":  {2, []string{`{"stream":"HUSH_INTENTS","seq":1}`, `{"stream":"HUSH_INBOUND","seq":1}`}},
 	}
 	natsCLI := natsCLI(t)
 	for file, want := range files {

@@ -72,6 +72,11 @@ func validate(it *hushv1.ContactIntent, categories []string) error {
 	if pu := it.GetPurpose(); len(pu) > maxPurposeLen || !utf8.ValidString(pu) {
 		return invalid("purpose", "want valid UTF-8 of at most %d bytes", maxPurposeLen)
 	}
+	switch it.GetPriority() {
+	case "", "low", "normal", "high", "urgent":
+	default:
+		return invalid("priority", "want low, normal, high or urgent, got %q", it.GetPriority())
+	}
 	return nil
 }
 

@@ -61,6 +61,8 @@ func TestSDKValidationMatchesTheGatekeeper(t *testing.T) {
 		{"no sender", func(it *hushv1.ContactIntent) { it.Sender = nil }},
 		{"long purpose", func(it *hushv1.ContactIntent) { it.Purpose = strings.Repeat("p", 513) }},
 		{"every channel", func(it *hushv1.ContactIntent) { it.Channel = "in_app" }},
+		{"high priority", func(it *hushv1.ContactIntent) { it.Priority = "high" }},
+		{"unknown priority", func(it *hushv1.ContactIntent) { it.Priority = "vip" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

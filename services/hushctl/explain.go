@@ -31,6 +31,9 @@ type windowCount struct {
 	Count  int    `json:"count"`
 	Max    int    `json:"max"`
 	Mode   string `json:"mode"`
+	// Budget says what the cap reserves and whether it defers (see
+	// capBudget); empty for a plain cap.
+	Budget string `json:"budget,omitempty"`
 }
 
 func explain(a *app, args []string) error {
@@ -75,15 +78,26 @@ func explain(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	dg, err := a.digestOf(st, d) // digest.go
+	if err != nil {
+		return err
+	}
 	if a.c.JSON {
-		return a.printJSON(map[string]any{"source": source, "decision": protoJSON(d), "windows": windows,
-			"counters_policy": map[string]string{"version": pol.Version, "source": polSource}})
+		out := map[string]any{"source": source, "decision": protoJSON(d), "windows": windows,
+			"counters_policy": map[string]string{"version": pol.Version, "source": polSource}}
+		if dg != nil {
+			out["digest"] = dg
+			if dg.Decision != nil {
+				out["digest_decision"] = protoJSON(dg.Decision)
+			}
+		}
+		return a.printJSON(out)
 	}
 	release := "-"
 	if d.GetReleaseAt() != nil {
 		release = ts(d.GetReleaseAt().AsTime())
 	}
-	fields := [][2]string{
+	a.fields(append([][2]string{
 		{"intent", d.GetIntentId()},
 		{"customer", d.GetCustomerId()},
 		{"channel", d.GetChannel()},
@@ -91,18 +105,16 @@ func explain(a *app, args []string) error {
 		{"outcome", policy.ShortOutcome(d.GetOutcome())},
 		{"decided", ts(d.GetDecidedAt().AsTime())},
 		{"release", release},
-	}
-	if n := d.GetNextAllowedAt(); n != nil {
-		// A counted rule said no: when it would let the same intent pass.
-		fields = append(fields, [2]string{"retry at", ts(n.AsTime())}) // next_allowed_at
-	}
-	a.fields(append(fields, [][2]string{
 		{"policy", orDash(d.GetPolicyVersion())},
 		{"trace", orDash(d.GetTraceId())},
 		{"source", source},
-	}...))
+	}, budgetFields(d)...))
 	a.reasons("reasons", d.GetReasons())
 	a.reasons("shadow rules that would have said no", d.GetShadowReasons())
+	if err := a.consentOnRecord(st, d); err != nil {
+		return err
+	}
+	a.printDigest(dg)
 	fmt.Fprintf(a.stdout, "\ncounters when decided (contacts in each window, from the ledger; policy %s, %s):\n", pol.Version, polSource)
 	if len(windows) == 0 {
 		fmt.Fprintln(a.stdout, "  (no cap applies to this category)")
@@ -113,6 +125,7 @@ func explain(a *app, args []string) error {
 		rows = append(rows, []string{"  " + w.Rule, w.Scope, orDash(w.Value), w.Window, strconv.Itoa(w.Count), strconv.Itoa(w.Max), w.Mode})
 	}
 	a.table([]string{"  CAP", "SCOPE", "VALUE", "WINDOW", "COUNT", "MAX", "MODE"}, rows)
+	printBudgets(a, windows)
 	return nil
 }
 
@@ -187,7 +200,7 @@ func (a *app) windowsAt(pol *policy.Policy, st *store.Store, d *hushv1.Decision,
 		chk := c.Check(self.Value(c.Scope))
 		n, _ := chk.Fill(others, at)
 		out = append(out, windowCount{Rule: chk.Rule, Scope: c.Scope.String(), Value: chk.Value,
-			Window: policy.FormatWindow(c.Window), Count: n, Max: c.Max, Mode: string(c.Mode)})
+			Window: policy.FormatWindow(c.Window), Count: n, Max: c.Max, Mode: string(c.Mode), Budget: capBudget(&c)})
 	}
 	return out, nil
 }

@@ -449,6 +449,13 @@ func TestDeferredListAndCancel(t *testing.T) {
 	if out := c.run("suppressions", "query", "--customer", "night-owl"); !strings.Contains(out, "deferral.cancelled") {
 		t.Fatalf("the cancellation is not in the suppression log:\n%s", out)
 	}
+	var cancelled []string
+	if _, err := c.subjects().ReadHistory(ctx, c.js, "night-owl", t0.Add(-time.Hour), func(rec *hushv1.SuppressionRecord, _ bool) error {
+		cancelled = append(cancelled, rec.GetDecision().GetIntentId())
+		return nil
+	}); err != nil || len(cancelled) != 1 || cancelled[0] != "q-1" {
+		t.Fatalf("the customer's contact history holds %v (%v), want the cancelled q-1", cancelled, err)
+	}
 }
 
 func TestSuppressionsTailFollows(t *testing.T) {

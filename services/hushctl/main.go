@@ -55,6 +55,7 @@ func commands() map[string]command {
 		"deadletters list":   {"deadletters list [--stage S] [--since T] [--limit N]", "the latest dead letters: what was wrong and what to change", deadLettersList},
 		"deadletters show":   {"deadletters show <seq>", "one dead letter, decoded, with its error and a hint", deadLettersShow},
 		"deferred cancel":    {"deferred cancel <customer> <intent-id>", "cancel a deferral: the intent is suppressed, never released", deferredCancel},
+		"report pressure":    {"report pressure [--since 30d] [--until T] [--limit N]", "who pushes hardest: attempts, suppressions and unsolicited contacts per service and agent", reportPressure},
 	}
 }
 

@@ -81,7 +81,7 @@ func prefsRows(p *hushv1.Preferences, v uint64) [][2]string {
 	if p.GetUpdatedAt() != nil {
 		updated = ts(p.GetUpdatedAt().AsTime())
 	}
-	return [][2]string{
+	rows := [][2]string{
 		{"customer", p.GetCustomerId()},
 		{"version", strconv.FormatUint(v, 10)},
 		{"mode", mode},
@@ -93,10 +93,12 @@ func prefsRows(p *hushv1.Preferences, v uint64) [][2]string {
 		{"time zone", orDash(p.GetTimeZone())},
 		{"quiet hours", quiet},
 		{"max frequency", freq},
+		{"digest", digestWords(p)},
 		{"suppressed destinations", list(hashes)},
 		{"region", orDash(p.GetRegion())},
-		{"updated", updated},
 	}
+	rows = append(rows, consentRows(p)...)
+	return append(rows, [2]string{"updated", updated})
 }
 
 // setFlags are the changes prefs set can make; empty flags change nothing.
@@ -113,6 +115,7 @@ type setFlags struct {
 	QuietHours    string `conf:"quiet-hours" help:"HH:MM-HH:MM in the customer's time zone; \"none\" clears them"`
 	MaxFrequency  string `conf:"max-frequency" help:"COUNT/WINDOW, e.g. 3/7d; \"none\" clears it"`
 	Region        string `conf:"region" help:"ISO 3166-1 alpha-2 (FR, US-FL); \"none\" clears it"`
+	Digest        string `conf:"digest" help:"one summary a day: CATEGORIES@HH:MM, e.g. marketing,survey@19:30; \"none\" clears it"`
 	Consent       string `conf:"consent" help:"revoked or given"`
 	Actor         string `conf:"actor" help:"who makes the change, for the consent history (default: $USER)"`
 }
@@ -202,6 +205,9 @@ func (f *setFlags) apply(p *hushv1.Preferences, now time.Time) error {
 		p.Region = ""
 	default:
 		p.Region = f.Region
+	}
+	if err := setDigest(p, f.Digest); err != nil { // digest.go
+		return err
 	}
 	switch f.Consent {
 	case "":
@@ -427,8 +433,13 @@ func valueString(fd protoreflect.FieldDescriptor, v protoreflect.Value, has bool
 		items := make([]string, 0, l.Len())
 		for i := range l.Len() {
 			s := l.Get(i).String()
-			if fd.Name() == "suppressed_destinations" {
+			switch m := l.Get(i); fd.Name() {
+			case "suppressed_destinations":
 				s = s[:min(12, len(s))] + "…"
+			case "consents":
+				s = "{" + grantString(m.Message().Interface().(*hushv1.ConsentGrant)) + "}"
+			case "revocations":
+				s = "{" + revocationString(m.Message().Interface().(*hushv1.Revocation)) + "}"
 			}
 			items = append(items, s)
 		}

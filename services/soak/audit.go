@@ -37,6 +37,11 @@ type report struct {
 	CapViolations, ConsentViolations                 int
 	BadTerms                                         int64
 	RSSViolations                                    int
+	// Digests: Digest messages dispatched, folded intents, those still
+	// pending in a digest or in a digest suppressed at its release, and
+	// DigestViolations (an intent in no digest, in two, or in another than
+	// its outcome names), which must be zero (see digest.go).
+	Digests, Folded, StillInDigests, InSuppressedDigests, DigestViolations int
 	// The faults.
 	Kills, Terms                int64
 	RedisRestarts, NATSRestarts int
@@ -82,6 +87,9 @@ func (rep *report) print(w io.Writer) {
 	fmt.Fprintf(w, "deferrals not logged %d\n", rep.DeferredUnlogged)
 	fmt.Fprintf(w, "cap violations   %d\n", rep.CapViolations)
 	fmt.Fprintf(w, "consent violations %d\n", rep.ConsentViolations)
+	fmt.Fprintf(w, "digests          %d dispatched; %d intents folded, %d still pending in a digest, %d in digests suppressed at release\n",
+		rep.Digests, rep.Folded, rep.StillInDigests, rep.InSuppressedDigests)
+	fmt.Fprintf(w, "digest violations %d\n", rep.DigestViolations)
 	for _, e := range rep.Examples {
 		fmt.Fprintf(w, "  example: %s\n", e)
 	}
@@ -99,6 +107,7 @@ func (rep *report) verdict() error {
 		"unknown ids": int64(rep.Phantom), "cap violations": int64(rep.CapViolations), "consent violations": int64(rep.ConsentViolations),
 		"SIGTERMs not exiting 0": rep.BadTerms, "gatekeepers over the RSS limit": int64(rep.RSSViolations),
 		"deferrals not logged": int64(rep.DeferredUnlogged) * map[bool]int64{true: 0, false: 1}[rep.Settings.RedisCrash],
+		"digest violations":    int64(rep.DigestViolations),
 	} {
 		if n > 0 {
 			bad = append(bad, fmt.Sprintf("%d %s", n, name))
@@ -181,8 +190,12 @@ func (r *soakRun) audit(ctx context.Context, rep *report) error {
 	rep.Reasons = map[string]int{}
 	deferredUntil := map[int]time.Time{}
 	byCustomer := map[string][]dispatch{}
+	digests := newDigestAudit()
 
 	err := readAll(ctx, r.js, r.subjects.Stream(bus.StreamDispatch), func(m jetstream.Msg) {
+		if digests.dispatch(rep, m, byCustomer) {
+			return
+		}
 		it, err := bus.DecodeIntent(m.Data(), m.Headers())
 		if err != nil {
 			rep.Phantom++
@@ -205,6 +218,9 @@ func (r *soakRun) audit(ctx context.Context, rep *report) error {
 			return
 		}
 		d := rec.GetDecision()
+		if digests.logged(d, note) {
+			return
+		}
 		if d.GetOutcome() == hushv1.Outcome_OUTCOME_DEFERRED {
 			rep.DeferredLogged++
 			if i := index(d.GetIntentId()); i >= 0 && d.GetReleaseAt().AsTime().After(deferredUntil[i]) {
@@ -281,7 +297,7 @@ func (r *soakRun) audit(ctx context.Context, rep *report) error {
 		}
 	}
 	r.checkCaps(rep, byCustomer)
-	return nil
+	return digests.check(ctx, r, rep)
 }
 
 // checkCaps recomputes every cap of the policy over each customer's

@@ -48,6 +48,8 @@ caps:
   - { id: customer-daily,   scope: customer, window: 24h, max: 5, classes: [service, marketing] }
   - { id: marketing-weekly, scope: category, window: 7d,  max: 3, classes: [marketing] }
   - { id: sms-hourly,       scope: channel,  window: 1h,  max: 2, classes: [service, marketing] }
+digest:
+  max_pending: 3
 `
 
 const prefix = "hush"

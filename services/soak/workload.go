@@ -101,15 +101,18 @@ func (r *soakRun) plan(i int, now time.Time, payload []byte) planned {
 	return p
 }
 
-// setPreferences records the opted-out and do-nothing customers.
+// setPreferences records the opted-out, do-nothing and digest customers.
 func (r *soakRun) setPreferences(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(16)
 	for k := range r.s.Customers {
-		if !optedOutOfEmail(k) && !doNothing(k) {
+		if !optedOutOfEmail(k) && !doNothing(k) && !digestCustomers(k) {
 			continue
 		}
 		p := &hushv1.Preferences{CustomerId: customerID(k)}
+		if digestCustomers(k) {
+			digestPrefs(p)
+		}
 		if optedOutOfEmail(k) {
 			p.OptedOutChannels = []string{"email"}
 		}

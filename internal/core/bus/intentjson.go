@@ -79,6 +79,10 @@ func decodeIntentJSON(data []byte) (it *hushv1.ContactIntent, ok bool) {
 			}
 			it.Payload, good = p.bytes()
 			return good
+		case "priority":
+			dst = fieldOnce(once(14), &it.Priority)
+		case "subjectRef", "subject_ref":
+			dst = fieldOnce(once(15), &it.SubjectRef)
 		}
 		if dst == nil {
 			return false

@@ -21,6 +21,9 @@ var clusterScenarios = []struct {
 	{"agent budget neither leaks nor is exceeded", TestAgentCapNeverLeaksBudgetNorExceedsIt},
 	// Reply windows, opened through the inbound consumer.
 	{"inbound contact opens a reply window", TestInboundContactOpensAReplyWindow},
+	// STOP keywords: a revocation through the consent service, read by the
+	// very next decision; one confirmation counted in the customer's slot.
+	{"STOP keyword stops the next SMS, one confirmation passes", TestStopKeywordSuppressesTheNextSMSAndOneConfirmationPasses},
 	// Deferrals: the quiet-hours rule defers; deferrals are released and
 	// dispatched (or suppressed, or cancelled) once, replicas coming and
 	// going.
@@ -28,6 +31,7 @@ var clusterScenarios = []struct {
 	{"deferral released and decided again", TestDeferredIntentIsAckedAtOnceAndDecidedAgainAtItsReleaseTime},
 	{"cancelled deferral never released", TestCancelledDeferralIsSuppressedAndNeverReleased},
 	{"releases once while replicas come and go", TestReleasesHappenOnceWhileReplicasComeAndGo},
+	{"digests folded and released once", TestDigestFoldsCountsOnceAndReleasesWhenFull},
 	// Crashes: deliveries lost with gatekeepers never dead-letter a valid
 	// intent; one that keeps killing them is dead-lettered (the attempts
 	// record is one key in a slot of its own).

@@ -34,8 +34,12 @@ func (g *Gatekeeper) handleInbound(ctx context.Context, m *delivery) result {
 	if err := bus.Decode(m.data, m.headers, in); err != nil {
 		return deadLetterAs("decode", err)
 	}
+	m.data = withoutBody(in, m) // a dead letter never keeps the body
 	if err := policy.ValidateInbound(in, g.o.Subjects.Channel(m.subject)); err != nil {
 		return deadLetterAs("validate", err)
+	}
+	if err := g.recordStop(ctx, in, m); err != nil {
+		return result{err: err}
 	}
 	now := g.o.Now()
 	// The window runs from when the customer reached out; a clock in the

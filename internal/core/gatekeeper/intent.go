@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hush-oss/hush/internal/core/bus"
+	"github.com/hush-oss/hush/internal/core/deferral"
 	"github.com/hush-oss/hush/internal/core/policy"
 	"github.com/hush-oss/hush/internal/core/store"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
@@ -25,6 +26,9 @@ func (g *Gatekeeper) handle(ctx context.Context, m *delivery) result {
 	defer g.o.Observer.InFlight(-1)
 	if g.tracing { // the attributes cost allocations even unrecorded
 		span.SetAttributes(consumeAttributes(m.subject, m.data, g.o.Durable)...)
+	}
+	if deferral.IsDigestRelease(g.o.Subjects, m.subject, m.headers) {
+		return g.handleDigest(ctx, m) // digest.go
 	}
 	it, err := bus.DecodeIntent(m.data, m.headers)
 	if err != nil {
@@ -49,7 +53,7 @@ func (g *Gatekeeper) handle(ctx context.Context, m *delivery) result {
 		}
 	}
 	source := m.source()
-	d, replayed, recorded, err := g.decide(ctx, pol, it, source, pub)
+	d, replayed, recorded, err := g.decide(ctx, pol, it, source, pub, &m.unsolicited)
 	describeDecision(span, d, replayed, err)
 	switch {
 	case err != nil:
@@ -106,8 +110,9 @@ func (g *Gatekeeper) duplicate(d *hushv1.Decision, start time.Time) result {
 // reserves a unit of the agent's budget first (see agentBudget). It returns
 // the decision, whether it was replayed, and then the source of the message
 // that recorded it (see delivery.source). pub is who published the intent
-// (see publisher).
-func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.ContactIntent, source string, pub *policy.Publisher) (*hushv1.Decision, bool, string, error) {
+// (see publisher). It sets *unsolicited as the deciding evaluation saw
+// the intent (see policy.Unsolicited).
+func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.ContactIntent, source string, pub *policy.Publisher, unsolicited *bool) (*hushv1.Decision, bool, string, error) {
 	ctx, span := g.tracer.Start(ctx, "hush.decide", trace.WithSpanKind(trace.SpanKindInternal),
 		trace.WithAttributes(attribute.String("hush.customer_id", it.GetCustomerId())))
 	defer span.End()
@@ -124,11 +129,15 @@ func (g *Gatekeeper) decide(ctx context.Context, pol *policy.Policy, it *hushv1.
 		Publisher: pub,
 		Now:       g.o.Now,
 		TraceID:   traceID,
-		Before:    budget.reserve,
-		Abandon:   budget.release,
+		Before: func(ctx context.Context, v *policy.Verdict, now time.Time) error {
+			*unsolicited = policy.Unsolicited(policy.Input{Intent: it, Now: now, ReplyUntil: seen.ReplyUntil})
+			return budget.reserve(ctx, v, now)
+		},
+		Abandon: budget.release,
 		Stale: func(cur store.Seen) {
 			g.cache.put(it.GetCustomerId(), cur.Prefs, cur.PrefsVersion)
 			g.replies.put(it.GetCustomerId(), thread, cur.ReplyUntil)
+			seen.ReplyUntil = cur.ReplyUntil
 		},
 		Source: source,
 	}, it, seen)

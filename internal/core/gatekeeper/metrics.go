@@ -64,6 +64,7 @@ type Metrics struct {
 	inFlight    metric.Int64UpDownCounter
 	latency     metric.Float64Histogram
 	reloads     metric.Int64Counter
+	pressure    *pressureMetrics
 }
 
 var _ Observer = (*Metrics)(nil)
@@ -101,6 +102,9 @@ func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 		metric.WithDescription("From the intent's publish (its JetStream timestamp) to its outcome being durably published"),
 		metric.WithExplicitBucketBoundaries(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	if m.pressure, err = newPressureMetrics(m.meter); err != nil {
+		return nil, err
 	}
 	if m.inFlight, err = m.meter.Int64UpDownCounter("hush.intents.in_flight", metric.WithUnit("{intent}"),
 		metric.WithDescription("Intents being decided by this replica")); err != nil {

@@ -49,6 +49,16 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m *delivery, it *hushv1
 		}
 	case hushv1.Outcome_OUTCOME_APPROVED:
 		out = g.dispatchMsg(m, it)
+	case hushv1.Outcome_OUTCOME_FOLDED:
+		// Logged like a suppression (folded into digest_id), once its
+		// digest's release is scheduled (digest.go).
+		if err := g.scheduleDigest(ctx, it.GetCustomerId(), it.GetChannel(), d.GetDigestId()); err != nil {
+			return result{err: err}
+		}
+		var err error
+		if out, err = suppressionMsg(g.o.Subjects.Suppressed(it.GetChannel()), it, d); err != nil {
+			return result{err: err}
+		}
 	default:
 		var err error
 		if out, err = suppressionMsg(g.o.Subjects.Suppressed(it.GetChannel()), it, d); err != nil {
@@ -63,6 +73,13 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m *delivery, it *hushv1
 	}
 	out.Header.Set(bus.HeaderOutcome, policy.ShortOutcome(d.GetOutcome()))
 	out.Header.Set(bus.HeaderPolicyVersion, d.GetPolicyVersion())
+	if m.unsolicited {
+		out.Header.Set(bus.HeaderUnsolicited, "true")
+	}
+	history, err := g.historyMsg(m, it, d)
+	if err != nil {
+		return result{err: err}
+	}
 
 	var pctx context.Context
 	var span trace.Span
@@ -83,6 +100,9 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m *delivery, it *hushv1
 	g.o.Propagator.Inject(pctx, bus.HeaderCarrier(out.Header))
 
 	toSend := []*nats.Msg{out}
+	if history != nil {
+		toSend = append(toSend, history)
+	}
 	if schedule != nil {
 		// The log entry first, and stored before the schedule exists: a
 		// schedule may fire at once (release_at already past), and its
@@ -115,6 +135,7 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m *delivery, it *hushv1
 		}
 		futs = append(futs, fut)
 	}
+	service, unsolicited := it.GetSender().GetService(), m.unsolicited
 	return result{futs: futs, subject: out.Subject, span: span, acked: func() {
 		g.logDecision(d, replayed)
 		var sincePublish time.Duration
@@ -124,6 +145,7 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m *delivery, it *hushv1
 			}
 		}
 		g.o.Observer.Decided(d, replayed, g.o.Now().Sub(start), sincePublish)
+		g.pressed(service, d, unsolicited)
 	}}
 }
 

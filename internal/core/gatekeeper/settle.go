@@ -39,6 +39,9 @@ type delivery struct {
 	termAcks bool
 	// progress keeps msg from being redelivered while it is in hand.
 	progress *progress
+	// unsolicited is set by the decision: an agent's contact with no open
+	// reply window. Its outcome and history record say so.
+	unsolicited bool
 }
 
 func newDelivery(m jetstream.Msg) *delivery {

@@ -31,13 +31,17 @@ func (p *Policy) Decision(it *hushv1.ContactIntent, v *Verdict, now time.Time, t
 	if !v.ReleaseAt.IsZero() {
 		d.ReleaseAt = timestamppb.New(v.ReleaseAt)
 	}
+	if p.recordsPriority(it) {
+		d.Priority = p.PriorityOf(it).String()
+	}
 	return d
 }
 
 // Capped reports whether an approved contact is counted where caps read it.
 // Contacts no cap can count are kept apart: critical and transactional ones
 // (policy validation refuses caps on them), unless they are unsolicited,
-// which the over-servicing guard counts.
+// which the over-servicing guard counts, or a check counts them (the one
+// confirmation a STOP allows).
 func (v *Verdict) Capped() bool {
-	return v.Unsolicited || v.Class != ClassCritical && v.Class != ClassTransactional
+	return v.Unsolicited || len(v.Caps) > 0 || v.Class != ClassCritical && v.Class != ClassTransactional
 }

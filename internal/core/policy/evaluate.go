@@ -75,6 +75,9 @@ func CapMessage(c CapCheck, count int, next time.Time) string {
 		what = "unsolicited agent contacts"
 	}
 	prefix := ""
+	if c.Code == hushv1.ReasonCode_REASON_CODE_STOP_KEYWORD {
+		return "the one confirmation a STOP keyword allows was sent already"
+	}
 	if c.Code == hushv1.ReasonCode_REASON_CODE_CUSTOMER_FREQUENCY {
 		prefix = "the customer's own limit: "
 	}

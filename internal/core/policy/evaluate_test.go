@@ -22,6 +22,8 @@ categories:
   service:       { class: service }
   marketing:     { class: marketing }
   survey:        { class: marketing }
+  newsletter:    { class: marketing, requires_consent: true }
+  stop_confirmation: { class: transactional }
 quiet_hours:
   classes: [service, marketing]
   action: defer
@@ -36,8 +38,11 @@ caps:
   - { id: daily,      scope: customer, window: 24h, max: 5, classes: [service, marketing] }
   - { id: mkt-weekly, scope: category, window: 7d,  max: 3, classes: [marketing] }
   - { id: cooldown,   scope: topic,    window: 48h, max: 1, classes: [marketing] }
+consent:
+  stop:
+    confirmation: { category: stop_confirmation, within: 5m }
 producers:
-  campaigns: { categories: [critical, transactional] }
+  campaigns: { categories: [critical, transactional, stop_confirmation] }
 `
 
 func mustParse(t testing.TB, doc string) *policy.Policy {
@@ -114,6 +119,12 @@ func notAfter(t time.Time) func(*hushv1.ContactIntent) {
 	return func(it *hushv1.ContactIntent) { it.NotAfter = ts(t) }
 }
 
+// stopped are preferences with a STOP on channel from service ("": the
+// whole company) at.
+func stopped(channel, service string, at time.Time) *hushv1.Preferences {
+	return &hushv1.Preferences{Revocations: []*hushv1.Revocation{{Channel: channel, Service: service, At: ts(at), Via: "stop_keyword"}}}
+}
+
 func paris(h, m int) time.Time {
 	loc, _ := time.LoadLocation("Europe/Paris")
 	return time.Date(2026, 11, 23, h, m, 0, 0, loc)
@@ -149,6 +160,16 @@ func TestEvaluate(t *testing.T) {
 		{name: "one ms before the deadline is in time", intent: notAfter(noon.Add(time.Millisecond)), outcome: approved, caps: mktCaps},
 		{name: "critical past its deadline is expired too", intent: set(category("critical"), notAfter(noon.Add(-time.Second))), outcome: suppressed,
 			code: hushv1.ReasonCode_REASON_CODE_EXPIRED, rule: "expired"},
+
+		// consent.required and stop_keyword (consent_test.go has the rest)
+		{name: "a category requiring consent without a grant", intent: category("newsletter"), outcome: suppressed,
+			code: hushv1.ReasonCode_REASON_CODE_CONSENT_REQUIRED, rule: "consent.required", msg: "newsletter contacts need the customer's recorded opt-in consent"},
+		{name: "a category requiring consent with a grant in force", intent: category("newsletter"), outcome: approved, caps: []string{"cap.daily", "cap.mkt-weekly", "cap.cooldown"},
+			prefs: &hushv1.Preferences{Consents: []*hushv1.ConsentGrant{{Category: "newsletter", GivenAt: ts(noon.Add(-time.Hour)), Method: "web_form"}}}},
+		{name: "a STOP on the channel stops marketing", intent: channel("sms"), prefs: stopped("sms", "", noon.Add(-time.Minute)), outcome: suppressed,
+			code: hushv1.ReasonCode_REASON_CODE_STOP_KEYWORD, rule: "stop_keyword", msg: "customer revoked sms contacts from the whole company"},
+		{name: "the confirmation within 5 minutes of the STOP is counted, at most one", intent: set(channel("sms"), category("stop_confirmation")),
+			prefs: stopped("sms", "", noon.Add(-time.Minute)), outcome: approved, caps: []string{"stop_keyword.confirmation"}},
 
 		// critical
 		{name: "critical passes every preference, counted but never capped", intent: category("critical"), prefs: everythingAgainst,
@@ -241,6 +262,15 @@ func TestEvaluate(t *testing.T) {
 			outcome: approved, caps: mktCaps},
 		{name: "a reply inside its window is not held by quiet hours", intent: set(category("service"), replyTo("t-1")), reply: paris(23, 30), now: paris(23, 0),
 			outcome: approved, caps: []string{"cap.daily"}},
+
+		// digests (digest_test.go has the rest)
+		{name: "a category the customer asked a daily digest of is folded", now: paris(13, 0),
+			prefs:   &hushv1.Preferences{TimeZone: "Europe/Paris", Digest: &hushv1.DigestPreference{Categories: []string{"marketing"}, At: "18:30"}},
+			outcome: hushv1.Outcome_OUTCOME_FOLDED, code: hushv1.ReasonCode_REASON_CODE_FOLDED_INTO_DIGEST, rule: "digest", releaseAt: paris(18, 30),
+			msg: "folded into the email digest released at 2026-11-23T17:30Z"},
+		{name: "an opt-out still suppresses a digestible intent", now: paris(13, 0),
+			prefs:   &hushv1.Preferences{OptedOutChannels: []string{"email"}, Digest: &hushv1.DigestPreference{Categories: []string{"marketing"}, At: "18:30"}},
+			outcome: suppressed, code: hushv1.ReasonCode_REASON_CODE_OPTED_OUT, rule: "opt_out.channel"},
 
 		// over-servicing guard
 		{name: "unsolicited agent contact without a purpose", intent: agent(""), outcome: suppressed,

@@ -37,6 +37,9 @@ type rawPolicy struct {
 	Unsolicited       *rawUnsolicited        `yaml:"unsolicited"`
 	Caps              []rawCap               `yaml:"caps"`
 	Producers         map[string]rawProducer `yaml:"producers"`
+	Consent           *rawConsent            `yaml:"consent"`
+	Digest            *rawDigest             `yaml:"digest"`
+	Arbitration       *rawArbitration        `yaml:"arbitration"`
 }
 
 type rawCategory struct {
@@ -45,6 +48,11 @@ type rawCategory struct {
 	// Restricted limits the category to the producers that list it
 	// (always so for critical and transactional categories).
 	Restricted *bool `yaml:"restricted"`
+	// RequiresConsent: contacts wait for recorded opt-in consent
+	// (see consent.go).
+	RequiresConsent bool `yaml:"requires_consent"`
+	// Priority is the category's intents' priority when they give none.
+	Priority string `yaml:"priority"`
 }
 
 type rawRule struct {
@@ -87,6 +95,10 @@ type rawCap struct {
 	Max     int      `yaml:"max"`
 	Classes []string `yaml:"classes"`
 	Mode    string   `yaml:"mode"`
+	// Reserve, Action and MaxWait: see priority_load.go.
+	Reserve *rawReserve `yaml:"reserve"`
+	Action  string      `yaml:"action"`
+	MaxWait string      `yaml:"max_wait"`
 }
 
 // Bounds that make a cap or window meaningful.
@@ -204,10 +216,13 @@ func (c *compiler) compile(r *rawPolicy) *Policy {
 	c.basics(p, r)
 	c.categories(p, r.Categories)
 	c.producers(p, r.Categories, r.Producers)
+	c.consent(p, r.Categories, r.Consent)
 	c.ruleModes(p, r.Rules)
 	c.quietHours(p, r.QuietHours)
 	c.counted(p, r)
 	c.caps(p, r.Caps)
+	c.digest(p, r.Digest)
+	c.priorities(p, r)
 	return p
 }
 
@@ -328,6 +343,7 @@ func (c *compiler) caps(p *Policy, caps []rawCap) {
 		}
 		cp.codes = cp.set.codes()
 		cp.rule = "cap." + rc.ID
+		c.capBudget(&cp, rc, i)
 		p.LedgerRetention = max(p.LedgerRetention, cp.Window)
 		p.caps = append(p.caps, cp)
 	}
@@ -393,7 +409,7 @@ func (c *compiler) quietHours(p *Policy, r *rawQuietHours) {
 	if r.Classes != nil {
 		q.classes = c.quietClasses(r.Classes)
 	}
-	q.rule.action = c.action(r.Action, Defer, "quiet_hours", "action")
+	q.rule.action = c.quietAction(r.Action, Defer, "quiet_hours", "action")
 	if r.Quiet != nil {
 		q.rule.windows = c.windows(r.Quiet, "quiet_hours", "quiet")
 	}
@@ -433,7 +449,7 @@ func (c *compiler) region(code string, reg rawRegion, action Action) quietRule {
 	if !regionCode.MatchString(code) {
 		c.fail("want an ISO 3166 code like US or US-FL", "quiet_hours", "regions", code)
 	}
-	rule := quietRule{action: c.action(reg.Action, action, "quiet_hours", "regions", code, "action")}
+	rule := quietRule{action: c.quietAction(reg.Action, action, "quiet_hours", "regions", code, "action")}
 	switch {
 	case reg.Allowed != "" && reg.Quiet != nil:
 		c.fail("give either allowed or quiet, not both", "quiet_hours", "regions", code, "allowed")

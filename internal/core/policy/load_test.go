@@ -64,7 +64,7 @@ func TestPolicyErrors(t *testing.T) {
 		{"empty quiet window", head + "quiet_hours:\n  quiet: [\"08:00-08:00\"]\n", []string{"quiet_hours.quiet[0]: \"08:00-08:00\" is empty"}},
 		{"invalid quiet window", head + "quiet_hours:\n  quiet: [\"9pm-8am\"]\n", []string{"p.yaml:6: quiet_hours.quiet[0]: want HH:MM-HH:MM"}},
 		{"hour out of range", head + "quiet_hours:\n  quiet: [\"21:00-24:00\"]\n", []string{"quiet_hours.quiet[0]: want HH:MM-HH:MM with hours 00-23"}},
-		{"bad action", head + "quiet_hours:\n  action: postpone\n", []string{`p.yaml:6: quiet_hours.action: want defer or suppress, got "postpone"`}},
+		{"bad action", head + "quiet_hours:\n  action: postpone\n", []string{`p.yaml:6: quiet_hours.action: want defer, suppress or digest, got "postpone"`}},
 		{"bad region code", head + "quiet_hours:\n  regions:\n    usa: { allowed: \"08:00-21:00\" }\n", []string{"p.yaml:7: quiet_hours.regions.usa: want an ISO 3166 code"}},
 		{"region with both forms", head + "quiet_hours:\n  regions:\n    US: { allowed: \"08:00-21:00\", quiet: [\"21:00-08:00\"] }\n",
 			[]string{"quiet_hours.regions.US.allowed: give either allowed or quiet"}},

@@ -175,6 +175,13 @@ type Policy struct {
 	fallbackRegion string
 	// producers is the producers section: who may use which category.
 	producers producerGrants
+	// consent is the consent section and the categories that require
+	// recorded opt-in consent.
+	consent consentPolicy
+	// digest is the digest section (digest.go).
+	digest digestConfig
+	// prio holds the categories' priorities and the arbitration window.
+	prio priorities
 }
 
 // Cap is a rolling-window cap: at most Max contacts of its classes in any
@@ -186,6 +193,15 @@ type Cap struct {
 	Max     int
 	Classes []Class
 	Mode    Mode
+	// Reserve of the Max slots are only for intents of priority
+	// ReserveFor or above (0: none reserved).
+	Reserve    int
+	ReserveFor Priority
+	// Action is what the cap does to an intent it blocks: suppress it, or
+	// defer it to the instant its window frees a slot, if that comes
+	// within MaxWait and before the intent's deadline.
+	Action  Action
+	MaxWait time.Duration
 
 	set   classSet
 	codes string
@@ -239,6 +255,10 @@ type Input struct {
 	// when the caller vouches for the intent's sender.service itself (a
 	// simulation over recorded intents, a capacity estimate).
 	Publisher *Publisher
+	// Digest marks a released digest, decided as one contact: it is never
+	// folded again, and quiet hours were settled when its release was
+	// scheduled.
+	Digest bool
 }
 
 // Publisher is the producer whose credential published an intent. NATS lets
@@ -279,6 +299,14 @@ type CapCheck struct {
 	Shadow  bool
 	Code    hushv1.ReasonCode
 	Classes string
+	// Reserve is how many of the Max slots the intent may not use: those
+	// reserved for priorities above its own (ReservedFor and up).
+	Reserve     int
+	ReservedFor Priority
+	// MaxWait, when positive, defers a blocked intent to the instant a
+	// slot frees, if that is within MaxWait (and its deadline); 0
+	// suppresses it.
+	MaxWait time.Duration
 }
 
 // AgentCheck is the per-agent cap on unsolicited contacts. It lives outside
@@ -315,6 +343,9 @@ type Verdict struct {
 	// Agent is the per-agent cap to reserve before the store decides; its
 	// Agent field is empty when none applies.
 	Agent AgentCheck
+	// Digest says how a folded intent's digest is released (Outcome
+	// folded; see digest.go).
+	Digest DigestFold
 }
 
 // Approved reports whether the rules let the intent through so far.

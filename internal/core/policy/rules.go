@@ -55,15 +55,19 @@ var rules = [...]rule{
 	{id: RuleProducerCategory, critical: true, object: producerCategory},
 	{id: RuleExpired, critical: true, object: expired},
 	{id: RuleConsentRevoked, prefs: true, object: consentRevoked},
+	{id: RuleStopKeyword, object: stopKeyword},
 	{id: RuleOptOut, prefs: true, object: channelOptOut},
 	{id: RuleCategoryOptOut, prefs: true, object: categoryOptOut},
 	{id: RuleDestinationSuppressed, prefs: true, object: destinationSuppressed},
+	{id: RuleConsentRequired, object: consentRequired},
 	{id: RuleCareHold, prefs: true, object: careHold},
 	{id: RuleDoNothing, prefs: true, object: doNothing},
 	{id: RuleEssentialOnly, prefs: true, object: essentialOnly},
 	{id: RuleTopicOptOut, prefs: true, object: topicOptOut},
+	{id: RuleDigest, object: digestRule},
 	{id: RuleQuietHours, object: quietHoursRule},
 	{id: RuleUnsolicitedPurpose, object: unsolicitedPurpose},
+	{id: RuleStopConfirmation, prefs: true, count: stopConfirmation},
 	{id: RuleCustomerFrequency, count: customerFrequency},
 	{id: RuleCaps, count: policyCaps},
 	{id: RuleUnsolicitedCustomer, count: unsolicitedCustomer},
@@ -104,6 +108,8 @@ const (
 	isReply facts = 1 << iota
 	// isAgent is a contact an agent initiated.
 	isAgent
+	// isDigest is a released digest, decided as one contact.
+	isDigest
 )
 
 func (s subject) reply() bool { return s.is&isReply != 0 }
@@ -117,6 +123,12 @@ type objection struct {
 	code    hushv1.ReasonCode
 	message string
 	until   time.Time
+	// fold, when set, folds the intent into a digest released at until;
+	// it names the trigger ("schedule", "wake"). See digest.go.
+	fold string
+	// wake is when a digest the fold fills up may be released (now, or
+	// the end of quiet hours).
+	wake time.Time
 }
 
 // Evaluate authenticates the intent's sender, then applies the rules of the
@@ -131,6 +143,9 @@ func (p *Policy) Evaluate(in Input) Verdict {
 	}
 	if it.GetInitiator() == "agent" {
 		s.is |= isAgent
+	}
+	if in.Digest {
+		s.is |= isDigest
 	}
 	v := Verdict{Outcome: hushv1.Outcome_OUTCOME_APPROVED, Class: s.class}
 	if p.authenticate(&v, in) {
@@ -172,6 +187,9 @@ func (p *Policy) decide(v *Verdict, rule string, o objection) bool {
 	if !o.until.IsZero() {
 		v.Outcome = hushv1.Outcome_OUTCOME_DEFERRED
 		v.ReleaseAt = o.until.UTC()
+	}
+	if o.fold != "" {
+		p.fold(v, o)
 	}
 	return true
 }
@@ -278,6 +296,9 @@ func quietHoursRule(p *Policy, s subject) (objection, bool) {
 	if !p.quiet.classes.has(s.class) || s.reply() {
 		return objection{}, false
 	}
+	if s.digest() {
+		return objection{}, false // released outside quiet hours by construction
+	}
 	until, action, why, quiet := p.quietIn(s.it, s.prefs, s.now)
 	if !quiet {
 		return objection{}, false
@@ -288,10 +309,12 @@ func quietHoursRule(p *Policy, s subject) (objection, bool) {
 	case why != "":
 		// a suppression with no end to give (an unknown zone, or zones
 		// that share no allowed time): the message says why
-	case action == Defer && !late:
+	case action == Digest && !late && digestible(s.class):
+		return wakeFold(o, until), true
+	case (action == Defer || action == Digest) && !late:
 		o.message = "quiet hours in the customer's time zone; deferred to " + Stamp(until)
 		o.until = until
-	case action == Defer:
+	case action == Defer || action == Digest:
 		o.message = "quiet hours in the customer's time zone until " + Stamp(until) + ", after the intent's deadline"
 	default:
 		o.message = "quiet hours in the customer's time zone until " + Stamp(until)
@@ -341,7 +364,11 @@ func policyCaps(p *Policy, s subject, caps []CapCheck) []CapCheck {
 		if !c.appliesTo(s.class) || c.Scope == ScopeTopic && s.it.GetTopic() == "" {
 			continue // a cooldown needs a topic to cool down
 		}
-		caps = append(caps, c.Check(scopeValue(s.it, c.Scope)))
+		ch := c.Check(scopeValue(s.it, c.Scope))
+		if c.Reserve > 0 {
+			ch.Reserve = c.reserveFor(p.PriorityOf(s.it))
+		}
+		caps = append(caps, ch)
 	}
 	return caps
 }

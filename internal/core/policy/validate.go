@@ -67,7 +67,7 @@ func (p *Policy) Validate(it *hushv1.ContactIntent, subjectChannel string) error
 	if pu := it.GetPurpose(); len(pu) > maxPurposeLen || !utf8.ValidString(pu) {
 		return invalid("purpose", "want valid UTF-8 of at most %d bytes", maxPurposeLen)
 	}
-	return nil
+	return validPriority(it)
 }
 
 // maxPurposeLen bounds the purpose an agent gives, which is kept on records.

@@ -51,6 +51,9 @@ func (c *Cap) Check(value string) CapCheck {
 		Shadow:  c.Mode == Shadow,
 		Code:    hushv1.ReasonCode_REASON_CODE_FREQUENCY_CAP,
 		Classes: c.codes,
+		// (Reserve depends on the intent: see policyCaps.)
+		ReservedFor: c.ReserveFor,
+		MaxWait:     c.maxWait(),
 	}
 }
 

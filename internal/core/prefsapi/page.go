@@ -180,6 +180,14 @@ type prefsPageData struct {
 	Channels, Categories, Topics []choice
 	Zones                        []zoneGroup
 	Script                       template.JS
+
+	// Digest are the kinds of message a daily summary may hold, DigestAt
+	// its time ("send me one summary a day at HH:MM").
+	Digest   []choice
+	DigestAt string
+	// History is the customer's last 30 days of contacts (history.go);
+	// nil on pages that do not show it.
+	History *History
 }
 
 // classWords says in plain words what a class of contacts is.
@@ -279,6 +287,7 @@ func (s *Server) prefsPageData(p *hushv1.Preferences) prefsPageData {
 		d.Topics = append(d.Topics, choice{t, t, !slices.Contains(p.GetOptedOutTopics(), t)}) // by name: it is what customers type
 	}
 	d.Zones = zoneGroups(d.TimeZone)
+	d.Digest, d.DigestAt = s.digestChoices(p), p.GetDigest().GetAt()
 	return d
 }
 
@@ -307,6 +316,7 @@ func (s *Server) withForm(d prefsPageData, f url.Values) prefsPageData {
 	d.TopicOff, d.QuietStart, d.QuietEnd = f.Get("topic_off"), f.Get("quiet_start"), f.Get("quiet_end")
 	d.TimeZone = f.Get("time_zone")
 	d.Zones = zoneGroups(d.TimeZone)
+	s.withDigestForm(&d, f)
 	return d
 }
 
@@ -383,6 +393,7 @@ func (s *Server) preferencePage(w http.ResponseWriter, r *http.Request) {
 	}
 	d := s.prefsPageData(p)
 	d.Saved = r.URL.Query().Get("saved") == "1"
+	d.History = s.pageHistory(r.Context(), c.Customer, p)
 	s.render(w, http.StatusOK, "preferences.html", d)
 }
 
@@ -450,7 +461,7 @@ func (s *Server) preferencePost(w http.ResponseWriter, r *http.Request) {
 			p.QuietHours = &hushv1.QuietHours{Start: qs, End: qe}
 		}
 		p.TimeZone = strings.TrimSpace(f.Get("time_zone"))
-		return nil
+		return s.formDigest(p, f)
 	}
 	if _, err := s.apply(r.Context(), c.Customer, "customer", consent.ViaPage, nil, mutate); err != nil {
 		var fe *fieldError
@@ -520,6 +531,8 @@ func pageField(fe *fieldError) string {
 		return "mode-until"
 	case fe.Field == "mode":
 		return "mode"
+	case strings.HasPrefix(fe.Field, "digest"):
+		return "digest-at"
 	}
 	return ""
 }
@@ -536,6 +549,8 @@ func pageFieldError(fe *fieldError) string {
 		return "The end date " + fe.Msg + "."
 	case fe.Field == "mode":
 		return "Choose how much we may contact you."
+	case strings.HasPrefix(fe.Field, "digest"):
+		return "For your daily summary, " + fe.Msg + "."
 	}
 	return fe.Error() + "."
 }

@@ -117,9 +117,12 @@ func (s *Server) routes() {
 	api("PUT /v1/customers/{customer}/care-hold", s.putCareHold)
 	api("DELETE /v1/customers/{customer}/care-hold", s.deleteCareHold)
 	api("POST /v1/customers/{customer}/consent/revoke", s.revokeConsent)
+	s.consentRoutes(api)
 	api("POST /v1/customers/{customer}/inbound", s.postInbound)
 	api("POST /v1/customers/{customer}/suppressions", s.postSuppression)
 	api("DELETE /v1/customers/{customer}/suppressions/{hash}", s.deleteSuppression)
+	api("GET /v1/customers/{customer}/history", s.getHistory)
+	api("GET /v1/reports/pressure", s.getPressure)
 	if s.o.Checker != nil {
 		// Its own body limit: a campaign's batch is far over MaxBody.
 		s.mux.HandleFunc("POST /v1/check", s.postCheck)
@@ -369,6 +372,9 @@ func (s *Server) putPrefs(w http.ResponseWriter, r *http.Request, who *Principal
 			return badField("care_hold", "is set and cleared with PUT and DELETE /care-hold (staff)")
 		}
 		hold := p.GetCareHold()
+		if err := keepConsent(in, p, true); err != nil {
+			return err
+		}
 		proto.Reset(p)
 		proto.Merge(p, in)
 		p.CareHold = hold
@@ -413,6 +419,9 @@ func (s *Server) patchPrefs(w http.ResponseWriter, r *http.Request, who *Princip
 		}
 		if !sameHold(next.GetCareHold(), p.GetCareHold()) {
 			return badField("care_hold", "is set and cleared with PUT and DELETE /care-hold (staff)")
+		}
+		if err := keepConsent(next, p, false); err != nil {
+			return err
 		}
 		proto.Reset(p)
 		proto.Merge(p, next)

@@ -62,6 +62,9 @@ func ValidatePreferences(p *hushv1.Preferences, pol *policy.Policy) error {
 			return badField("time_zone", "unknown IANA time zone %q", tz)
 		}
 	}
+	if err := validateDigest(p, pol); err != nil { // digest.go
+		return err
+	}
 	if q := p.GetQuietHours(); q != nil {
 		if !hhmm.MatchString(q.GetStart()) {
 			return badField("quiet_hours.start", "want HH:MM (00:00-23:59), got %q", q.GetStart())
@@ -91,6 +94,9 @@ func ValidatePreferences(p *hushv1.Preferences, pol *policy.Policy) error {
 	}
 	if r := p.GetRegion(); r != "" && !regionCode.MatchString(r) {
 		return badField("region", "want ISO 3166-1 alpha-2 with an optional subdivision (\"US-FL\"), got %q", r)
+	}
+	if err := validateConsents(p, pol); err != nil {
+		return err
 	}
 	if h := p.GetCareHold(); h != nil {
 		if u := h.GetUntil(); u != nil {

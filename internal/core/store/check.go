@@ -37,10 +37,16 @@ const checkChunk = 2000
 // checkPipelines is how many of those pipelines one batch keeps in flight.
 const checkPipelines = 2
 
-// decideKeys are the KEYS of decide.lua (and of its dry run) for an intent.
-func (s *Store) decideKeys(it *hushv1.ContactIntent) []string {
-	customer := it.GetCustomerId()
-	return []string{s.DecisionKey(customer, it.GetId()), s.PrefsKey(customer), s.LedgerKey(customer), s.RepliesKey(customer), s.UncappedKey(customer)}
+// decideKeys are the KEYS of decide.lua's dry run for a request, as
+// Decide passes them. A check's request takes no turn (Decide's
+// arbitration): it is not competing for a slot.
+func (s *Store) decideKeys(r DecideRequest) []string {
+	customer := r.Intent.GetCustomerId()
+	keys := []string{s.DecisionKey(customer, r.Intent.GetId()), s.PrefsKey(customer), s.LedgerKey(customer), s.RepliesKey(customer), s.UncappedKey(customer)}
+	if r.Turn != nil {
+		keys = append(keys, s.ArbitrationKey(customer), s.ArbitrationWinsKey(customer))
+	}
+	return keys
 }
 
 // CheckOptions say how Check answers.
@@ -133,7 +139,7 @@ func (s *Store) checkChunk(ctx context.Context, p pipeliner, f Fresh, its []*hus
 		if err != nil {
 			return nil, err
 		}
-		cmds[j] = checkScript.EvalSha(ctx, pipe, s.decideKeys(its[i]), args...)
+		cmds[j] = checkScript.EvalSha(ctx, pipe, s.decideKeys(req), args...)
 	}
 	pipe.Exec(ctx) // errors are read per command below
 	var stale []int
@@ -150,7 +156,7 @@ func (s *Store) checkChunk(ctx context.Context, p pipeliner, f Fresh, its []*hus
 			if rerr != nil {
 				return nil, rerr
 			}
-			res, err = checkScript.Run(ctx, s.rdb, s.decideKeys(it), args...).StringSlice()
+			res, err = checkScript.Run(ctx, s.rdb, s.decideKeys(req), args...).StringSlice()
 		}
 		if err != nil {
 			return nil, fmt.Errorf("check %s: %w", it.GetId(), err)

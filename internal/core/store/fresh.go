@@ -55,12 +55,14 @@ type Fresh struct {
 // the current preferences and reply window, up to three times. This is the
 // decide-and-retry loop every caller of Decide needs.
 func (s *Store) DecideFresh(ctx context.Context, f Fresh, it *hushv1.ContactIntent, seen Seen) (DecideResult, error) {
+	pol := f.Policy
+	var turn turnState
 	for range freshAttempts {
 		req, err := f.request(ctx, it, seen)
 		if err != nil {
 			return DecideResult{}, err
 		}
-		res, err := s.Decide(ctx, req)
+		res, err := s.decideInTurn(ctx, &turn, req, pol.ArbitrationWindow(), f.Now)
 		if err != nil {
 			f.abandon(ctx)
 			return DecideResult{}, err

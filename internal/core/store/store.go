@@ -149,6 +149,9 @@ type DecideRequest struct {
 	// Source names the message being decided, "<stream>/<sequence>"; it
 	// is recorded with the decision (see DecideResult.Source).
 	Source string
+	// Turn is the intent's place in its customer's arbitration; nil when
+	// it is not arbitrated (see arbitrate.go).
+	Turn *Turn
 }
 
 // DecideResult is the outcome of Decide.
@@ -171,19 +174,28 @@ type DecideResult struct {
 	// ReplyUntil is, when Stale, the current end of the reply window of
 	// the intent's in_reply_to thread (zero for none).
 	ReplyUntil time.Time
+	// Behind is, when the intent must wait its turn, the arbitration
+	// member of a competitor ranked before it; nothing was recorded.
+	Behind string
 }
 
 // Decide records a decision in one round trip: it replays an earlier
 // decision for the same intent id, refuses stale preferences, checks every
 // cap of an approval and counts it, all atomically.
 func (s *Store) Decide(ctx context.Context, r DecideRequest) (DecideResult, error) {
+	if r.Verdict.Outcome == hushv1.Outcome_OUTCOME_FOLDED {
+		return s.fold(ctx, r) // digest.go
+	}
 	args, err := decideArgs(r)
 	if err != nil {
 		return DecideResult{}, err
 	}
 	it := r.Intent
 	customer := it.GetCustomerId()
-	keys := s.decideKeys(it)
+	keys := []string{s.DecisionKey(customer, it.GetId()), s.PrefsKey(customer), s.LedgerKey(customer), s.RepliesKey(customer), s.UncappedKey(customer)}
+	if r.Turn != nil {
+		keys = append(keys, s.ArbitrationKey(customer), s.ArbitrationWinsKey(customer))
+	}
 	ctx, span := s.tracer.Start(ctx, SpanDecide, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
 		attribute.String("db.system", "redis"), attribute.String("db.system.name", "redis"),
 		attribute.String("db.operation.name", "EVALSHA"), attribute.String("hush.customer_id", customer)))
@@ -220,7 +232,7 @@ func decideArgs(r DecideRequest) ([]any, error) {
 	if r.Verdict.Capped() {
 		capped = "1"
 	}
-	args := make([]any, 0, 12+8*len(caps))
+	args := make([]any, 0, 12+8*len(caps)+budgetArgs(len(caps)))
 	args = append(args,
 		strconv.FormatUint(r.PrefsVersion, 10),
 		r.Now.UnixMilli(),
@@ -242,7 +254,7 @@ func decideArgs(r DecideRequest) ([]any, error) {
 		args = append(args, c.Rule, int32(c.Code), int(c.Scope), c.Value, c.Window.Milliseconds(), c.Max, enforce, c.Classes)
 	}
 	args = append(args, r.Source)
-	return args, nil
+	return appendBudget(args, r, caps), nil
 }
 
 // decideReply reads decide.lua's reply.
@@ -254,6 +266,8 @@ func decideReply(id string, res []string) (DecideResult, error) {
 	case len(res) == 2 && res[0] == "done":
 		d, err := decodeRecord(res[1])
 		return DecideResult{Decision: d}, err
+	case len(res) == 2 && res[0] == "wait":
+		return DecideResult{Behind: res[1]}, nil
 	case len(res) == 4 && res[0] == "stale":
 		p, v, err := decodePrefs(res[1], res[2])
 		out := DecideResult{Stale: true, Prefs: p, PrefsVersion: v}
@@ -410,7 +424,7 @@ func decodeRecord(rec string) (*hushv1.Decision, error) {
 	}
 	for _, h := range strings.Split(hits, "\x1d") {
 		f := strings.Split(h, "\x1f")
-		if len(f) != 9 {
+		if len(f) != 9 && len(f) != 10 {
 			return nil, fmt.Errorf("decision record: cap hit %q has %d fields", h, len(f))
 		}
 		code, _ := strconv.Atoi(f[1])
@@ -420,10 +434,16 @@ func decodeRecord(rec string) (*hushv1.Decision, error) {
 		count, _ := strconv.Atoi(f[6])
 		next, _ := strconv.ParseInt(f[7], 10, 64)
 		c := policy.CapCheck{Rule: f[0], Code: hushv1.ReasonCode(code), Scope: policy.Scope(scope), Value: f[3],
-			Window: time.Duration(window) * time.Millisecond, Max: limit, Shadow: f[8] != "1"}
+			Window: time.Duration(window) * time.Millisecond, Max: limit, Shadow: f[8] == "0"}
 		r := &hushv1.Reason{Code: c.Code, Rule: c.Rule, Message: policy.CapMessage(c, count, time.UnixMilli(next))}
+		if len(f) == 10 || f[8] == "d" {
+			r.Message = budgetMessage(c, count, time.UnixMilli(next), f, d)
+		}
 		if c.Shadow {
 			d.ShadowReasons = append(d.ShadowReasons, r)
+			continue
+		}
+		if budgetApplies(d, r, f, time.UnixMilli(next)) {
 			continue
 		}
 		d.Outcome = hushv1.Outcome_OUTCOME_SUPPRESSED

@@ -69,7 +69,7 @@ var scriptCommands = map[string]bool{
 	"get": true, "hget": true, "set": true, "zadd": true, "zremrangebyscore": true,
 	"zrangebyscore": true, "pexpire": true, "zcount": true, "zrange": true, "hmget": true,
 	"hset": true, "hincrby": true, "del": true, "exists": true, "expire": true, "incr": true,
-	"incrby": true, "zcard": true, "hgetall": true, "zrem": true, "pttl": true, "ttl": true,
+	"incrby": true, "zcard": true, "hgetall": true, "zrem": true, "pttl": true, "ttl": true, "time": true,
 }
 
 // ClientCalls is the commands clients sent between two snapshots: script

@@ -27,10 +27,21 @@
 --         rule id, reason code, ledger field (0 any, 1 channel, 2 category,
 --         3 topic, 4 sender, 5 kind), value, window ms, max, "1" enforce | "0" shadow,
 --         class codes counted ("" every class)
--- ARGV[12 + 8 * number of caps], the last: the message being decided,
+-- ARGV[12 + 8 * number of caps]: the message being decided,
 --         "<stream>/<sequence>" ("" unknown), kept in the record so that a later
 --         delivery can tell a redelivery of this message (same source) from a
 --         producer's republish of the intent (another source)
+-- Then priority, reserved budget, arbitration and waiting (store/arbitrate.go),
+-- named below (ext_from ...): the intent's deadline ms ("" none), the start of
+-- its wait for a slot ms, its arbitration member ("" not arbitrating), when it
+-- joined the arbitration (ms, decision clock), "1" to decide without waiting
+-- for its turn, the lease of its turn ms, its priority; then 3 ARGV per cap:
+-- slots reserved above its priority, the priority they are reserved for, the
+-- cap's maximum wait ms ("" suppresses).
+-- KEYS[6] arbitration      zset, member "<rank>" (priority, then age, then id:
+--                          lowest first), score = lease end, Redis clock ms
+-- KEYS[7] arbitration wins hash { <intent id> = priority }, for explanations
+--                          (KEYS[6] and KEYS[7] only when arbitrating)
 --
 -- Returns one of:
 --   {"replay", record}                 the intent was decided before; nothing changed
@@ -42,7 +53,9 @@
 -- the source is unknown (and in records written before sources were kept):
 -- hits are caps that said no, joined by \29, each
 -- "rule\31code\31field\31value\31window\31max\31count\31next_ms\31enforce". The
--- first enforcing hit turns an approval into a suppression.
+-- first enforcing hit turns an approval into a suppression. enforce "d" defers
+-- it to next_ms instead; a tenth field (detail) follows for the codes of
+-- reserved budget, lost arbitration and an exceeded wait.
 
 local record_key    = KEYS[1]
 local prefs_key     = KEYS[2]
@@ -64,6 +77,21 @@ local ncaps         = tonumber(ARGV[11])
 local caps_from     = 12 -- the first of the 8 ARGV of each cap
 local source        = ARGV[caps_from + ncaps * 8]
 
+local arb_key       = KEYS[6]
+local winners_key   = KEYS[7]
+local ext_from      = caps_from + ncaps * 8 + 1
+local deadline_ms   = tonumber(ARGV[ext_from])
+local wait_since    = tonumber(ARGV[ext_from + 1]) or now
+local arb_member    = ARGV[ext_from + 2] or ''
+local arb_since     = tonumber(ARGV[ext_from + 3]) or now
+local arb_force     = ARGV[ext_from + 4] == '1'
+local arb_lease     = tonumber(ARGV[ext_from + 5]) or 0
+local priority      = ARGV[ext_from + 6] or ''
+local budget_from   = ext_from + 7 -- the first of the 3 ARGV of each cap's budget
+local code_reserved = '20'
+local code_lost     = '21'
+local code_waited   = '22'
+
 -- cap returns the i-th cap (0-based) of the ARGV tail by name.
 local function cap(i)
   local b = caps_from + i * 8
@@ -72,6 +100,12 @@ local function cap(i)
     window = tonumber(ARGV[b + 4]), limit = tonumber(ARGV[b + 5]), enforce = ARGV[b + 6],
     classes = ARGV[b + 7],
   }
+end
+
+-- budget returns the reserved slots and the maximum wait of the i-th cap.
+local function budget(i)
+  local b = budget_from + i * 3
+  return tonumber(ARGV[b]) or 0, ARGV[b + 1] or '', tonumber(ARGV[b + 2])
 end
 
 local function split(s)
@@ -88,6 +122,9 @@ local function split(s)
 end
 
 local rec = redis.call('GET', record_key)
+if rec and arb_member ~= '' then
+  redis.call('ZREM', arb_key, arb_member) -- decided before: it competes no more
+end
 if rec then
   return {'replay', rec}
 end
@@ -101,6 +138,23 @@ if version ~= prefs_version or reply ~= assumed_reply then
   return {'stale', version, redis.call('HGET', prefs_key, 'p') or '', reply}
 end
 
+-- Arbitration: an intent waits its turn while a competitor of the customer
+-- ranked before it (higher priority, or the same and older) holds a live
+-- lease; its own lease is renewed while it waits.
+if arb_member ~= '' and not arb_force then
+  local t = redis.call('TIME')
+  local rnow = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('ZREMRANGEBYSCORE', arb_key, '-inf', rnow)
+  -- (the competitors are few: those of one customer within a moment)
+  for _, m in ipairs(redis.call('ZRANGE', arb_key, 0, -1)) do
+    if m < arb_member then
+      redis.call('ZADD', arb_key, rnow + arb_lease, arb_member)
+      redis.call('PEXPIRE', arb_key, arb_lease * 2)
+      return {'wait', m}
+    end
+  end
+end
+
 local hits = {}
 local blocked = false
 
@@ -112,6 +166,7 @@ if approved then
     local longest = 0
     for i = 0, ncaps - 1 do
       caps[i + 1] = cap(i)
+      caps[i + 1].reserve, caps[i + 1].reserved_for, caps[i + 1].max_wait = budget(i)
       longest = math.max(longest, caps[i + 1].window)
     end
     -- Read the ledger once; split each member into its fields.
@@ -123,21 +178,45 @@ if approved then
 
     for _, c in ipairs(caps) do
       local since = now - c.window
-      local times = {}
+      local times, counted = {}, {}
       for _, e in ipairs(entries) do
         -- fields[1] is the intent id; ledger field k is fields[k + 1]; the
         -- class code is fields[7].
         if e[2] > since and (c.field == 0 or e[1][c.field + 1] == c.value)
             and (c.classes == '' or string.find(c.classes, e[1][7] or '?', 1, true)) then
           times[#times + 1] = e[2]
+          counted[#times] = e[1]
         end
       end
-      if #times >= c.limit then
+      -- The intent may use the slots not reserved above its priority.
+      local usable = c.limit - c.reserve
+      if #times >= usable then
         -- The window opens again when the oldest contact that keeps it full
         -- slides out (ZRANGEBYSCORE returned the contacts oldest first).
-        local next_ms = times[#times - c.limit + 1] + c.window
-        hits[#hits + 1] = table.concat({c.rule, c.code, c.field, c.value, c.window, c.limit, #times, next_ms, c.enforce}, '\31')
-        if c.enforce == '1' then
+        local next_ms = times[#times - usable + 1] + c.window
+        local code, enforce, detail = c.code, c.enforce, nil
+        if arb_member ~= '' and times[usable] >= arb_since then
+          -- The last slot it could use was taken while it waited its turn.
+          local w = counted[usable]
+          code, detail = code_lost, (redis.call('HGET', winners_key, w[1]) or '') .. ':' .. (w[7] or '')
+        elseif #times < c.limit then
+          code, detail = code_reserved, c.reserved_for
+        end
+        if enforce == '1' and c.max_wait then
+          if deadline_ms and next_ms > deadline_ms then
+            code, detail = code_waited, 'deadline'
+          elseif next_ms > wait_since + c.max_wait then
+            code, detail = code_waited, tostring(c.max_wait)
+          else
+            enforce = 'd'
+          end
+        end
+        local hit = {c.rule, code, c.field, c.value, c.window, c.limit, #times, next_ms, enforce}
+        if detail then
+          hit[10] = detail
+        end
+        hits[#hits + 1] = table.concat(hit, '\31')
+        if enforce ~= '0' then
           blocked = true
           break
         end
@@ -155,7 +234,14 @@ if approved then
     end
     redis.call('ZADD', ledger, now, member)
     redis.call('PEXPIRE', ledger, ledger_ms)
+    if arb_member ~= '' then
+      redis.call('HSET', winners_key, string.match(member, '^[^\31]*'), priority)
+      redis.call('PEXPIRE', winners_key, arb_lease * 4)
+    end
   end
+end
+if arb_member ~= '' then
+  redis.call('ZREM', arb_key, arb_member)
 end
 
 rec = table.concat(hits, '\29') .. '\30' .. decision
