@@ -199,6 +199,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		httpDone <- nil
 	}
 
+	// "May I contact?" (hush.check.<producer>): a NATS micro service.
+	checks, err := gk.StartCheck(ctx, nc)
+	if err != nil {
+		return err
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return gk.Run(gctx) })
 	g.Go(func() error { return reloadOnHUP(gctx, s.Policy, gk, metrics, log) })
@@ -215,6 +220,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		case <-time.After(s.Grace):
 			err = fmt.Errorf("in-flight intents not finished within %s; JetStream redelivers them", s.Grace)
 		}
+	}
+	if cerr := checks.Stop(); cerr != nil && err == nil {
+		err = cerr
 	}
 	if nerr := nc.Drain(); nerr != nil && err == nil {
 		err = nerr

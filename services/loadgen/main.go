@@ -44,7 +44,7 @@ type settings struct {
 	Duration     time.Duration `conf:"duration" default:"15s" help:"measured time per phase"`
 	Rate         float64       `conf:"rate" default:"5000" help:"offered intents/s of the latency phase"`
 	Replicas     string        `conf:"replicas" default:"1,2,3" help:"gatekeeper replica counts of the scale-out phases"`
-	Phases       string        `conf:"phases" help:"comma-separated subset of ceiling,relay,hush,latency,replicas; empty: all"`
+	Phases       string        `conf:"phases" help:"comma-separated subset of ceiling,relay,hush,features,latency,replicas; empty: all"`
 	BinDir       string        `conf:"bin-dir" help:"directory holding the gatekeeper and natsd binaries: the gatekeepers run as processes of their own (each one's CPU per decision reported) and, without --nats-url, so does the NATS server; empty: everything in this process"`
 	GKArgs       string        `conf:"gatekeeper-args" help:"extra gatekeeper arguments with --bin-dir, space-separated (e.g. \"--log-level info\"; the default is warn)"`
 	JSON         float64       `conf:"json" help:"fraction of intents published as JSON (protojson), the rest binary protobuf"`
@@ -70,10 +70,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	features, err := loadgen.FeaturesPolicy()
+	if err != nil {
+		return err
+	}
 	w := loadgen.DefaultWorkload()
 	w.Customers, w.ZipfS, w.ZipfV, w.OptedOut, w.DoNothing = s.Customers, s.Zipf, s.ZipfV, s.OptedOut, s.DoNothing
 	cfg := loadgen.Config{
-		NATSURL: s.NATSURL, RedisURL: s.RedisURL, StreamReplicas: 1, Policy: pol, Workload: w,
+		NATSURL: s.NATSURL, RedisURL: s.RedisURL, StreamReplicas: 1, Policy: pol, FeaturesPolicy: features, Workload: w,
 		Workers: s.Workers, MaxAckPending: s.MaxAck, RedisPool: s.RedisPool, AutoPipeline: s.AutoPipeline,
 		Warmup: s.Warmup, Duration: s.Duration, Rate: s.Rate, ProfileDir: s.ProfileDir, Log: stderr,
 	}
@@ -101,8 +105,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("bench dir: %w", err)
 	}
 	if s.BinDir != "" {
-		cfg.Procs = &loadgen.Procs{Gatekeeper: filepath.Join(s.BinDir, "gatekeeper"), PolicyPath: s.Policy, Dir: dir, Args: strings.Fields(s.GKArgs),
-			Pprof: s.ProfileDir != ""}
+		fp, err := loadgen.WriteFeaturesPolicy(dir)
+		if err != nil {
+			return err
+		}
+		cfg.Procs = &loadgen.Procs{Gatekeeper: filepath.Join(s.BinDir, "gatekeeper"), PolicyPath: s.Policy, FeaturesPolicyPath: fp,
+			Dir: dir, Args: strings.Fields(s.GKArgs), Pprof: s.ProfileDir != ""}
 	}
 	if cfg.NATSURL == "" && s.BinDir != "" && !s.NATSCluster {
 		n, err := loadgen.StartNATSD(ctx, filepath.Join(s.BinDir, "natsd"), filepath.Join(dir, "nats"), "2m")

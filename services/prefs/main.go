@@ -37,7 +37,7 @@ type settings struct {
 	Listen               string `conf:"listen" default:":8080" help:"address to serve HTTP(S) on"`
 	TLSCert              string `conf:"tls-cert" help:"TLS certificate file (PEM); with --tls-key serves HTTPS"`
 	TLSKey               string `conf:"tls-key" help:"TLS private key file (PEM)"`
-	TokensFile           string `conf:"tokens-file" help:"bearer tokens, one per line: <subject> <token> <scope>... (scopes: admin, staff, customer:<id>)"`
+	TokensFile           string `conf:"tokens-file" help:"bearer tokens, one per line: <subject> <token> <scope>... (scopes: admin, staff, customer:<id>, producer:<name>)"`
 	Tokens               string `conf:"tokens" secret:"true" help:"bearer tokens in the tokens-file format, entries separated by ';' (added to --tokens-file)"`
 	LinkKeys             string `conf:"link-keys" secret:"true" help:"comma-separated keys (32+ bytes each) signing unsubscribe and preference links; the first signs, all verify; empty disables /u/ and /p/"`
 	Brand                string `conf:"brand" help:"whose preferences these are, as customers know the business (\"Acme Bank\"); the preference and unsubscribe pages name it"`
@@ -134,7 +134,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api := prefsapi.New(prefsapi.Options{Consent: svc, JS: js, Subjects: subjects, Policy: pol, Tokens: tokens, Explainer: explainer,
-		Links: signer, Brand: s.Brand, PublicURL: s.PublicURL, MaxBody: s.MaxBody, Registry: reg, Logger: log,
+		Links: signer, Brand: s.Brand, PublicURL: s.PublicURL, MaxBody: s.MaxBody, Registry: reg, Logger: log, Checker: st,
+		CheckPolicy: (&prefsapi.InForce{JS: js, Subjects: subjects, Fallback: pol, Logger: log}).Policy,
 		Ready: func(ctx context.Context) error {
 			if !nc.IsConnected() {
 				return errors.New("nats not connected")

@@ -97,6 +97,7 @@ func (s Subjects) StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 		s.deferredConfig(base),
 		base(StreamAdvisories, "Intents whose deliveries were exhausted, for dead-lettering", s.MaxDeliveriesAdvisories(), o.LogRetention),
 		base(StreamHistory, "Contact history: every decided intent, per customer, without payload or destination", []string{s.All("history")}, HistoryRetention),
+		base(StreamOutcomes, "Every decision, under the producer of its intent: each producer reads its own", []string{s.All("outcome")}, o.Retention),
 	}
 }
 

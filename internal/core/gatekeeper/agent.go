@@ -39,14 +39,7 @@ func (b *agentBudget) reserve(ctx context.Context, v *policy.Verdict, now time.T
 	if r.Reserved {
 		b.agent = a.Agent
 	}
-	if r.Full {
-		reason := r.Reason(a)
-		if a.Shadow {
-			v.Shadow = append(v.Shadow, reason)
-		} else {
-			v.Outcome, v.Reason, v.Caps = hushv1.Outcome_OUTCOME_SUPPRESSED, reason, nil
-		}
-	}
+	r.ApplyTo(v, a)
 	return nil
 }
 

@@ -118,6 +118,12 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m *delivery, it *hushv1
 		}
 		toSend = []*nats.Msg{schedule}
 	}
+	fb, err := g.feedbackMsg(m, d, out)
+	if err != nil {
+		span.End()
+		return result{err: err}
+	}
+	toSend = append(toSend, fb)
 	var futs []jetstream.PubAckFuture
 	for _, msg := range toSend {
 		fut, err := g.js.PublishMsgAsync(msg)

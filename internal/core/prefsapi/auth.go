@@ -80,8 +80,9 @@ func ParseTokens(r io.Reader) (*Tokens, error) {
 				return nil, fmt.Errorf("tokens entry %d (%s): token shorter than 16 characters", n, f[0])
 			}
 			for _, s := range f[2:] {
-				if s != ScopeAdmin && s != ScopeStaff && (!strings.HasPrefix(s, ScopeCustomerPrefix) || s == ScopeCustomerPrefix) {
-					return nil, fmt.Errorf("tokens entry %d (%s): unknown scope %q (want admin, staff or customer:<id>)", n, f[0], s)
+				if s != ScopeAdmin && s != ScopeStaff && (!strings.HasPrefix(s, ScopeCustomerPrefix) || s == ScopeCustomerPrefix) &&
+					(!strings.HasPrefix(s, ScopeProducerPrefix) || s == ScopeProducerPrefix) {
+					return nil, fmt.Errorf("tokens entry %d (%s): unknown scope %q (want admin, staff, customer:<id> or producer:<name>)", n, f[0], s)
 				}
 			}
 			h := sha256.Sum256([]byte(f[1]))

@@ -15,12 +15,20 @@ import (
 )
 
 // consentEnv is newEnv with a policy whose newsletter category requires
-// recorded opt-in consent; extra is appended to the policy.
+// recorded opt-in consent; extra, when set, replaces the default
+// policy's "revoke_all: false".
 func consentEnv(t *testing.T, extra string) *env {
 	t.Helper()
 	e := newEnv(t)
 	_, doc := testenv.DaytimeDefaultPolicy(t)
-	src := strings.Replace(string(doc), "\ncategories:\n", "\ncategories:\n  newsletter:    { class: marketing, requires_consent: true }\n", 1) + extra
+	src := strings.Replace(string(doc), "\ncategories:\n", "\ncategories:\n  newsletter:    { class: marketing, requires_consent: true }\n", 1)
+	if extra != "" {
+		// (the default policy has a consent section: extra sets its revoke_all)
+		if !strings.Contains(src, "revoke_all: false") {
+			t.Fatal("the default policy no longer says revoke_all: false")
+		}
+		src = strings.Replace(src, "revoke_all: false", extra, 1)
+	}
 	pol, err := policy.Parse("consent.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +137,7 @@ func TestRevokeAllIsAPolicySetting(t *testing.T) {
 		withdrawn int
 	}{
 		{"", 1},
-		{"consent:\n  revoke_all: true\n", 2},
+		{"revoke_all: true", 2},
 	} {
 		e := consentEnv(t, tc.extra)
 		for _, c := range []string{"newsletter", "marketing"} {

@@ -34,6 +34,8 @@ const (
 	staffToken = "staff-token-0123456789"
 	aliceToken = "alice-token-0123456789" // customer:alice
 	bobToken   = "bob-token-012345678901" // customer:bob
+	// campaignsToken asks checks as the producer campaigns.
+	campaignsToken = "campaigns-token-0123456789"
 )
 
 var linkKey = bytes.Repeat([]byte("k"), 32)
@@ -69,7 +71,8 @@ func newEnv(t *testing.T) *env {
 	e.pol, _ = testenv.DaytimeDefaultPolicy(t) // approvals must not turn into deferrals at night
 	tokens, err := prefsapi.ParseTokens(strings.NewReader(
 		"# subject token scopes\nops-admin " + adminToken + " admin\nagent-7 " + staffToken + " staff\n" +
-			"alice " + aliceToken + " customer:alice; bob " + bobToken + " customer:bob\n"))
+			"alice " + aliceToken + " customer:alice; bob " + bobToken + " customer:bob\n" +
+			"campaigns " + campaignsToken + " producer:campaigns\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +80,8 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	api := prefsapi.New(prefsapi.Options{Consent: e.consent, JS: e.js, Subjects: e.subjects, Policy: e.pol,
-		Tokens: tokens, Links: e.signer, MaxBody: 4 << 10, PublicURL: publicURL, Brand: brand})
+		Tokens: tokens, Links: e.signer, MaxBody: 4 << 10, PublicURL: publicURL, Brand: brand, Checker: e.store,
+		CheckPolicy: (&prefsapi.InForce{JS: e.js, Subjects: e.subjects, Fallback: e.pol}).Policy})
 	e.srv = httptest.NewServer(api.Handler())
 	t.Cleanup(e.srv.Close)
 	return e

@@ -61,6 +61,13 @@ type Options struct {
 	// Explainer answers GET /v1/intents/{intent}/explanation for staff;
 	// nil disables it.
 	Explainer *explain.Explainer
+	// Checker answers POST /v1/check ("may I contact?"); nil disables it.
+	Checker Checker
+	// MaxCheckBody bounds the body of a check (DefaultMaxCheckBody).
+	MaxCheckBody int64
+	// CheckPolicy is the policy a check answers with (InForce.Policy);
+	// nil: Policy.
+	CheckPolicy func(context.Context) *policy.Policy
 	// Ready reports whether Redis and NATS answer (/readyz).
 	Ready    func(context.Context) error
 	Registry *prometheus.Registry
@@ -120,6 +127,10 @@ func (s *Server) routes() {
 	api("DELETE /v1/customers/{customer}/suppressions/{hash}", s.deleteSuppression)
 	api("GET /v1/customers/{customer}/history", s.getHistory)
 	api("GET /v1/reports/pressure", s.getPressure)
+	if s.o.Checker != nil {
+		// Its own body limit: a campaign's batch is far over MaxBody.
+		s.mux.HandleFunc("POST /v1/check", s.postCheck)
+	}
 	s.mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openAPI)

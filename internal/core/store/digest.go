@@ -208,7 +208,7 @@ func (s *Store) DecideDigest(ctx context.Context, r DecideRequest) (DecideResult
 	it := r.Intent
 	customer := it.GetCustomerId()
 	keys := []string{s.DigestDecisionsKey(customer), s.PrefsKey(customer), s.LedgerKey(customer), s.RepliesKey(customer), s.UncappedKey(customer),
-		s.noLegacyDigestDecision(customer)}
+		s.noLegacyDigestDecision(customer), s.EventsKey(customer)} // events last: KEYS[#KEYS]
 	res, err := decideScript.Run(ctx, s.rdb, keys, args...).StringSlice()
 	if err != nil {
 		return DecideResult{}, fmt.Errorf("decide digest %s: %w", it.GetId(), err)

@@ -58,27 +58,11 @@ func (s *Store) DecideFresh(ctx context.Context, f Fresh, it *hushv1.ContactInte
 	pol := f.Policy
 	var turn turnState
 	for range freshAttempts {
-		now := time.Now()
-		if f.Now != nil {
-			now = f.Now()
+		req, err := f.request(ctx, it, seen)
+		if err != nil {
+			return DecideResult{}, err
 		}
-		v := pol.Evaluate(policy.Input{Intent: it, Prefs: seen.Prefs, Now: now, ReplyUntil: seen.ReplyUntil, Publisher: f.Publisher})
-		if f.Before != nil {
-			if err := f.Before(ctx, &v, now); err != nil {
-				return DecideResult{}, err
-			}
-		}
-		res, err := s.decideInTurn(ctx, &turn, DecideRequest{
-			Intent:            it,
-			PrefsVersion:      seen.PrefsVersion,
-			Now:               now,
-			Verdict:           &v,
-			Decision:          pol.Decision(it, &v, now, f.TraceID),
-			DecisionRetention: pol.DecisionRetention,
-			LedgerRetention:   pol.LedgerRetention,
-			ReplyUntil:        seen.ReplyUntil,
-			Source:            f.Source,
-		}, pol.ArbitrationWindow(), f.Now)
+		res, err := s.decideInTurn(ctx, &turn, req, pol.ArbitrationWindow(), f.Now)
 		if err != nil {
 			f.abandon(ctx)
 			return DecideResult{}, err
@@ -93,6 +77,36 @@ func (s *Store) DecideFresh(ctx context.Context, f Fresh, it *hushv1.ContactInte
 	}
 	f.abandon(ctx)
 	return DecideResult{}, ErrKeptChanging
+}
+
+// request evaluates the rules for one attempt, with the clock read once,
+// runs Before and builds what the store checks and records. It is the one
+// path from the rules to the store: DecideFresh records what it builds, and
+// Check (check.go) runs the same request through a dry run of the decide
+// script, so that a check answers what the gate would decide.
+func (f *Fresh) request(ctx context.Context, it *hushv1.ContactIntent, seen Seen) (DecideRequest, error) {
+	pol := f.Policy
+	now := time.Now()
+	if f.Now != nil {
+		now = f.Now()
+	}
+	v := pol.Evaluate(policy.Input{Intent: it, Prefs: seen.Prefs, Now: now, ReplyUntil: seen.ReplyUntil, Publisher: f.Publisher})
+	if f.Before != nil {
+		if err := f.Before(ctx, &v, now); err != nil {
+			return DecideRequest{}, err
+		}
+	}
+	return DecideRequest{
+		Intent:            it,
+		PrefsVersion:      seen.PrefsVersion,
+		Now:               now,
+		Verdict:           &v,
+		Decision:          pol.Decision(it, &v, now, f.TraceID),
+		DecisionRetention: pol.DecisionRetention,
+		LedgerRetention:   pol.LedgerRetention,
+		ReplyUntil:        seen.ReplyUntil,
+		Source:            f.Source,
+	}, nil
 }
 
 func (f *Fresh) abandon(ctx context.Context) {

@@ -446,6 +446,7 @@ func applyHits(d *hushv1.Decision, hits string) error {
 		}
 		d.Outcome = hushv1.Outcome_OUTCOME_SUPPRESSED
 		d.Reasons = append(d.Reasons, r)
+		d.NextAllowedAt = nextAllowedAt(d.GetNextAllowedAt(), time.UnixMilli(next))
 	}
 	return nil
 }

@@ -37,7 +37,11 @@ type Config struct {
 	// FlushRedis empties Redis between phases; only for a private server.
 	FlushRedis bool
 	Policy     *policy.Policy
-	Workload   Workload
+	// FeaturesPolicy is the policy of the features phase (FeaturesPolicy()):
+	// the flat-out phase again with priorities, a deferring cap, digests
+	// and packs on. Nil leaves the phase out.
+	FeaturesPolicy *policy.Policy
+	Workload       Workload
 	// Workers and MaxAckPending are the gatekeeper's (and the relay's)
 	// settings; RedisPool the go-redis pool size of each replica.
 	Workers, MaxAckPending, RedisPool int
@@ -52,8 +56,8 @@ type Config struct {
 	// Replicas are the gatekeeper replica counts of the scale-out phases
 	// (1 is measured anyway by the flat-out phase).
 	Replicas []int
-	// Phases selects phases by name: ceiling, relay, hush, latency,
-	// replicas. Empty runs them all.
+	// Phases selects phases by name: ceiling, relay, hush, features,
+	// latency, replicas. Empty runs them all.
 	Phases []string
 	// ProfileDir, when set, receives CPU, allocation and blocking
 	// profiles of the flat-out hush phase (this process: the gatekeeper,
@@ -198,6 +202,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return res, err
 		}
 	}
+	if want("features") && cfg.FeaturesPolicy != nil {
+		if err := add(b.streamPhase(ctx, "features", 1, 0, false, false)); err != nil {
+			return res, err
+		}
+	}
 	if want("latency") {
 		if err := add(b.streamPhase(ctx, "latency", 1, cfg.Rate, false, false)); err != nil {
 			return res, err
@@ -221,6 +230,14 @@ type bench struct {
 	cfg   Config
 	admin redis.UniversalClient
 	js    jetstream.JetStream
+}
+
+// policy is the policy of a phase.
+func (b *bench) policy(phase string) *policy.Policy {
+	if phase == "features" {
+		return b.cfg.FeaturesPolicy
+	}
+	return b.cfg.Policy
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -370,7 +387,7 @@ func (b *bench) streamPhase(ctx context.Context, name string, replicas int, rate
 			if err != nil {
 				return p, err
 			}
-			gk := gatekeeper.New(cjs, store.New(client, prefix), b.cfg.Policy, opts)
+			gk := gatekeeper.New(cjs, store.New(client, prefix), b.policy(name), opts)
 			run = gk.Run
 		}
 		wg.Add(1)

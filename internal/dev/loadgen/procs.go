@@ -24,6 +24,8 @@ type Procs struct {
 	// PolicyPath is the policy file the processes load; empty: the
 	// embedded default, as in the in-process mode.
 	PolicyPath string
+	// FeaturesPolicyPath is the policy file of the features phase.
+	FeaturesPolicyPath string
 	// Dir receives each process's log.
 	Dir string
 	// Args are extra gatekeeper arguments (e.g. --log-level debug).
@@ -99,7 +101,10 @@ func (p *Procs) start(ctx context.Context, phase string, n int, cfg Config, pref
 	if p.Pprof {
 		args = append(args, "--pprof")
 	}
-	if p.PolicyPath != "" {
+	switch {
+	case phase == "features":
+		args = append(args, "--policy", p.FeaturesPolicyPath)
+	case p.PolicyPath != "":
 		args = append(args, "--policy", p.PolicyPath)
 	}
 	args = append(args, p.Args...)

@@ -29,7 +29,7 @@ func (r *Result) score() {
 	}
 	if hush != nil {
 		r.Targets = append(r.Targets,
-			Target{"sustained decisions/s (flat out)", ">= 20000", fmt.Sprintf("%.0f", hush.Throughput), hush.Throughput >= 20_000},
+			Target{"sustained decisions/s (flat out)", ">= 25000", fmt.Sprintf("%.0f", hush.Throughput), hush.Throughput >= 25_000},
 			Target{"Redis script calls per decision (server)", "1", fmt.Sprintf("%.3f", hush.ScriptCalls), hush.ScriptCalls >= 0.99 && hush.ScriptCalls <= 1.02 && hush.OtherCalls == 0},
 			Target{"Redis memory per active customer", "<= 1024 B", fmt.Sprintf("%.0f B", hush.BytesPerCustomer), hush.BytesPerCustomer <= 1024},
 			Target{"nothing lost or duplicated", "0 / 0", fmt.Sprintf("%d / %d", hush.Missing, hush.Duplicated), hush.Missing == 0 && hush.Duplicated == 0},
@@ -47,10 +47,18 @@ func (r *Result) score() {
 		if ceiling != nil {
 			r.Targets = append(r.Targets, Target{"ratio to the Redis-script ceiling", ">= 0.60", fmt.Sprintf("%.2f", r.RatioToCeiling), r.RatioToCeiling >= 0.6})
 		}
+		if relay != nil {
+			r.Targets = append(r.Targets, Target{"ratio to the relay", ">= 0.70", fmt.Sprintf("%.2f", r.RatioToRelay), r.RatioToRelay >= 0.7})
+		}
 	}
 	if lat != nil && lat.Latency != nil {
-		r.Targets = append(r.Targets, Target{fmt.Sprintf("p99 at %.0f/s offered", lat.Offered), "<= 10 ms",
-			fmt.Sprintf("%.2f ms", lat.Latency.P99), lat.Latency.P99 <= 10 && lat.Throughput >= 0.95*lat.Offered})
+		r.Targets = append(r.Targets, Target{fmt.Sprintf("p99 at %.0f/s offered", lat.Offered), "<= 5 ms",
+			fmt.Sprintf("%.2f ms", lat.Latency.P99), lat.Latency.P99 <= 5 && lat.Throughput >= 0.95*lat.Offered})
+	}
+	if f := r.phase("features"); f != nil && hush != nil && hush.Throughput > 0 {
+		ratio := f.Throughput / hush.Throughput
+		r.Targets = append(r.Targets, Target{"features on (priority, defer, digest, packs) vs the default", ">= 0.90",
+			fmt.Sprintf("%.2f", ratio), ratio >= 0.9})
 	}
 }
 
