@@ -165,7 +165,14 @@ func (h *harness) publishRaw(subject string, data []byte, hdr nats.Header) {
 // together hold want messages (and stay there briefly), then returns them.
 func (h *harness) outcomes(want int) (dispatched, suppressed, dead []jetstream.Msg) {
 	h.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	return h.outcomesWithin(want, 60*time.Second)
+}
+
+// outcomesWithin is outcomes with another bound than 60 s: for outcomes
+// that come at a known instant, later than that.
+func (h *harness) outcomesWithin(want int, wait time.Duration) (dispatched, suppressed, dead []jetstream.Msg) {
+	h.t.Helper()
+	deadline := time.Now().Add(wait)
 	count := func() int {
 		n := 0
 		for _, k := range []string{bus.StreamDispatch, bus.StreamSuppressed, bus.StreamDeadLetter} {
@@ -175,7 +182,7 @@ func (h *harness) outcomes(want int) (dispatched, suppressed, dead []jetstream.M
 	}
 	for count() < want {
 		if time.Now().After(deadline) {
-			h.t.Fatalf("waited 60s for %d outcomes, have %d", want, count())
+			h.t.Fatalf("waited %s for %d outcomes, have %d", wait, want, count())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
