@@ -49,7 +49,7 @@ func TestDocumentedCommandsRun(t *testing.T) {
 		"../README.md":  {2, []string{`{"stream":"HUSH_INTENTS","seq":1}`, "ready"}},
 		"api.md":        {3, []string{"ready", `"mode":"MODE_DO_NOTHING"`, `"consentRevoked":true`, `"wordingVersion":"mkt-2026-10"`, `"withdrawnAt"`, `"top_agents_unsolicited":[]`, `"code":"REASON_CODE_CONSENT_REVOKED"`}},
 		"operations.md": {2, []string{"Who pushes hardest, ", "decided_at,intent_id,customer_id", "export: 0 decisions"}},
-		"producers.md":  {2, []string{`{"stream":"HUSH_INTENTS","seq":1}`, `{"stream":"HUSH_INBOUND","seq":1}`}},
+		"producers.md":  {3, []string{`{"stream":"HUSH_INTENTS","seq":1}`, `{"stream":"HUSH_INBOUND","seq":1}`, "hush-check", `{"answers":[{"intentId":"sale-9","outcome":"OUTCOME_APPROVED"}]}`}},
 		"compliance.md": {1, []string{"12 CFR 1006.14(b)(2)(i)(A)"}},
 	}
 	natsCLI := natsCLI(t)
