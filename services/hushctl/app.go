@@ -273,6 +273,21 @@ func protoJSON(m proto.Message) json.RawMessage {
 	return b
 }
 
+// period reads --since and --until (see parseTime), both back from the
+// same now; it refuses an --until before --since. Zero times are unset.
+func period(since, until string, now time.Time) (from, to time.Time, err error) {
+	if from, err = parseTime(since, now); err != nil {
+		return from, to, fmt.Errorf("--since: %w", err)
+	}
+	if to, err = parseTime(until, now); err != nil {
+		return from, to, fmt.Errorf("--until: %w", err)
+	}
+	if !from.IsZero() && !to.IsZero() && to.Before(from) {
+		return from, to, fmt.Errorf("--until %s is before --since %s", ts(to), ts(from))
+	}
+	return from, to, nil
+}
+
 // parseTime reads an absolute time (RFC 3339, or a date) or a duration
 // back from now ("24h", "7d").
 func parseTime(s string, now time.Time) (time.Time, error) {

@@ -92,13 +92,9 @@ func exportCmd(a *app, args []string) error {
 	if f.Format != "jsonl" && f.Format != "csv" {
 		return fmt.Errorf("--format %q: want jsonl or csv", f.Format)
 	}
-	since, err := parseTime(f.Since, a.now())
+	since, until, err := period(f.Since, f.Until, a.now())
 	if err != nil {
-		return fmt.Errorf("--since %w", err)
-	}
-	until, err := parseTime(f.Until, a.now())
-	if err != nil {
-		return fmt.Errorf("--until %w", err)
+		return err
 	}
 	js, err := a.jetstream()
 	if err != nil {

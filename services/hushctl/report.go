@@ -23,13 +23,9 @@ func reportPressure(a *app, args []string) error {
 		return err
 	}
 	now := a.now()
-	since, err := parseTime(f.Since, now)
+	since, until, err := period(f.Since, f.Until, now)
 	if err != nil {
-		return fmt.Errorf("--since: %w", err)
-	}
-	until, err := parseTime(f.Until, now)
-	if err != nil {
-		return fmt.Errorf("--until: %w", err)
+		return err
 	}
 	if until.IsZero() {
 		until = now

@@ -29,16 +29,9 @@ func simulateCmd(a *app, args []string) error {
 	if a.c.Policy == "" {
 		return errors.New("simulate: give the candidate policy with --policy FILE")
 	}
-	since, err := parseTime(f.Since, a.now())
+	since, until, err := period(f.Since, f.Until, a.now())
 	if err != nil {
-		return fmt.Errorf("--since %w", err)
-	}
-	until, err := parseTime(f.Until, a.now())
-	if err != nil {
-		return fmt.Errorf("--until %w", err)
-	}
-	if !until.IsZero() && until.Before(since) {
-		return fmt.Errorf("--until %s is before --since %s", ts(until), ts(since))
+		return err
 	}
 	cand, err := policy.LoadFile(a.c.Policy)
 	if err != nil {

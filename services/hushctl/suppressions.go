@@ -110,16 +110,9 @@ func validOutcome(outcome string) error {
 // matches f, oldest first.
 func (a *app) scanSuppressions(f *suppressionFilter, fn func(*hushv1.SuppressionRecord) error) error {
 	now := a.now()
-	since, err := parseTime(f.Since, now)
+	since, until, err := period(f.Since, f.Until, now)
 	if err != nil {
-		return fmt.Errorf("--since: %w", err)
-	}
-	until, err := parseTime(f.Until, now)
-	if err != nil {
-		return fmt.Errorf("--until: %w", err)
-	}
-	if !since.IsZero() && !until.IsZero() && until.Before(since) {
-		return fmt.Errorf("--until %s is before --since %s", ts(until), ts(since))
+		return err
 	}
 	if err := errors.Join(validChannel("channel", f.Channel), a.validReason(f.Reason), validOutcome(f.Outcome)); err != nil {
 		return err
