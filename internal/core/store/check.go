@@ -26,7 +26,7 @@ var (
 	// reply-window and cap logic, with every write answered and not done
 	// (see readonly.lua). It is built from the decide script's own text,
 	// so a check can never drift from what the gate decides.
-	checkScript = redis.NewScript(readonlyLua + recordsLua + decideLua)
+	checkScript = redis.NewScript(readonlyLua + recordsLua + guardLua + decideLua)
 )
 
 // checkChunk is how many scripts one pipeline sends: large enough that the

@@ -18,7 +18,7 @@ import (
 var (
 	//go:embed lua/digest_fold.lua
 	digestFoldLua    string
-	digestFoldScript = redis.NewScript(recordsLua + digestFoldLua)
+	digestFoldScript = redis.NewScript(recordsLua + guardLua + digestFoldLua)
 
 	//go:embed lua/digest_release.lua
 	digestReleaseLua    string

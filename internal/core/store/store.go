@@ -31,9 +31,15 @@ import (
 )
 
 var (
+	// guardLua is the preferences-version and reply-window check of the
+	// scripts that record a decision (decide.lua, digest_fold.lua).
+	//
+	//go:embed lua/guard.lua
+	guardLua string
+
 	//go:embed lua/decide.lua
 	decideLua    string
-	decideScript = redis.NewScript(recordsLua + decideLua)
+	decideScript = redis.NewScript(recordsLua + guardLua + decideLua)
 
 	//go:embed lua/set_prefs.lua
 	setPrefsLua    string

@@ -3,7 +3,7 @@
 -- of every rolling-window cap.
 --
 -- All keys share the customer's hash tag {c:<customer>} (Redis Cluster safe).
--- Runs after records.lua (record_of, put_record, adopt_legacy).
+-- Runs after records.lua (record_of, put_record, adopt_legacy) and guard.lua (stale).
 -- KEYS[1] decisions         hash, one record per intent id (see records.lua)
 -- KEYS[2] preferences       hash { v = version, p = Preferences protobuf }
 -- KEYS[3] contact ledger    zset, member "<intent>\31<channel>\31<category>\31<topic>\31<sender>\31<kind>\31<class>",
@@ -159,13 +159,9 @@ if rec then
   return {'replay', rec}
 end
 
-local version = redis.call('HGET', prefs_key, 'v') or '0'
-local reply = ''
-if thread ~= '' then
-  reply = redis.call('HGET', replies_key, thread) or ''
-end
-if version ~= prefs_version or reply ~= assumed_reply then
-  return {'stale', version, redis.call('HGET', prefs_key, 'p') or '', reply}
+local changed = stale(prefs_key, replies_key, prefs_version, thread, assumed_reply)
+if changed then
+  return changed
 end
 
 -- Arbitration: an intent waits its turn while a competitor of the customer

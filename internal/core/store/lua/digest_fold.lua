@@ -5,7 +5,7 @@
 -- intent decided before replays its record and folds nothing.
 --
 -- All keys share the customer's hash tag {c:<customer>} (Redis Cluster safe).
--- Runs after records.lua (record_of, put_record, adopt_legacy).
+-- Runs after records.lua (record_of, put_record, adopt_legacy) and guard.lua (stale).
 -- KEYS[1] decisions            hash, one record per intent id (see records.lua)
 -- KEYS[2] preferences          hash { v = version, p = Preferences protobuf }
 -- KEYS[3] reply windows        hash { <family>:<thread id> = window end, unix ms }
@@ -75,13 +75,9 @@ if rec then
   return {'replay', rec}
 end
 
-local version = redis.call('HGET', prefs_key, 'v') or '0'
-local reply = ''
-if thread ~= '' then
-  reply = redis.call('HGET', replies_key, thread) or ''
-end
-if version ~= prefs_version or reply ~= assumed_reply then
-  return {'stale', version, redis.call('HGET', prefs_key, 'p') or '', reply}
+local changed = stale(prefs_key, replies_key, prefs_version, thread, assumed_reply)
+if changed then
+  return changed
 end
 
 local id = redis.call('GET', open_key)
