@@ -10,11 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hush-oss/hush/internal/core/bus"
-	"github.com/hush-oss/hush/internal/core/gatekeeper"
 	"github.com/hush-oss/hush/internal/core/policy"
-	"github.com/hush-oss/hush/internal/core/store"
-	"github.com/hush-oss/hush/internal/dev/testenv"
-	"github.com/hush-oss/hush/internal/platform/connect"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 
@@ -28,44 +24,18 @@ func TestNATSPermissionsKeepTheCustomersVoiceAndTheProducersNames(t *testing.T) 
 	subjects := bus.NewSubjects("")
 	ctx := context.Background()
 
-	gkUser := connectAs(t, url, "gatekeeper")
-	if err := subjects.EnsureStreams(ctx, gkUser.js, bus.DefaultStreamOptions()); err != nil {
-		t.Fatalf("gatekeeper ensures the streams: %v", err)
-	}
-	r := testenv.StartRedis(t)
-	pol, err := policy.Parse("t.yaml", []byte("version: voice-1\ncategories:\n  marketing: { class: marketing }\n"))
-	if err != nil {
+	g := startShippedGatekeeper(t, url, subjects, "voice-1", true)
+	gkUser := g.user
+	if _, _, err := g.st.SetPreferences(ctx, "quiet-c", &hushv1.Preferences{CustomerId: "quiet-c", Mode: hushv1.Mode_MODE_DO_NOTHING}, nil); err != nil {
 		t.Fatal(err)
 	}
-	st := store.New(r.Client, r.Prefix)
-	if _, _, err := st.SetPreferences(ctx, "quiet-c", &hushv1.Preferences{CustomerId: "quiet-c", Mode: hushv1.Mode_MODE_DO_NOTHING}, nil); err != nil {
-		t.Fatal(err)
-	}
-	_, gjs, err := connect.NATS(url, connect.NATSOptions{Name: "gatekeeper", User: "gatekeeper", Password: natsPasswords["gatekeeper"], InboxPrefix: inboxes["gatekeeper"]})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gk := gatekeeper.New(gjs, st, pol, gatekeeper.Options{Subjects: subjects})
-	gctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 2)
-	go func() { done <- gk.Run(gctx) }()
-	go func() { done <- gk.RunInbound(gctx) }()
-	t.Cleanup(func() {
-		stop()
-		for range 2 {
-			if err := <-done; err != nil {
-				t.Errorf("gatekeeper: %v", err)
-			}
-		}
-		gjs.Conn().Close()
-	})
 
 	// The producer claims the customer wrote in, with JetStream and with a
 	// plain publish: NATS refuses both.
 	producer := connectAs(t, url, "producer")
 	forged, _ := proto.Marshal(&hushv1.InboundContact{CustomerId: "quiet-c", Channel: "email", ThreadId: "forged-thread"})
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	_, err = producer.js.Publish(pctx, "hush.inbound.email", forged)
+	_, err := producer.js.Publish(pctx, "hush.inbound.email", forged)
 	cancel()
 	if err == nil {
 		t.Error("producer published an inbound contact")

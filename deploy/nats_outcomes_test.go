@@ -14,12 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hush-oss/hush/internal/core/bus"
-	"github.com/hush-oss/hush/internal/core/gatekeeper"
-	"github.com/hush-oss/hush/internal/core/policy"
-	"github.com/hush-oss/hush/internal/core/store"
 	"github.com/hush-oss/hush/internal/dev/localsrv"
-	"github.com/hush-oss/hush/internal/dev/testenv"
-	"github.com/hush-oss/hush/internal/platform/connect"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 
@@ -91,35 +86,12 @@ func TestNATSPermissionsLetEachProducerReadOnlyItsOwnOutcomes(t *testing.T) {
 	url := startNATSWithRival(t)
 	subjects := bus.NewSubjects("")
 	ctx := context.Background()
-	gkUser := connectAs(t, url, "gatekeeper")
-	if err := subjects.EnsureStreams(ctx, gkUser.js, bus.DefaultStreamOptions()); err != nil {
-		t.Fatalf("gatekeeper ensures the streams: %v", err)
-	}
-	r := testenv.StartRedis(t)
-	pol, err := policy.Parse("t.yaml", []byte("version: outcomes-1\ncategories:\n  marketing: { class: marketing }\n"))
+	g := startShippedGatekeeper(t, url, subjects, "outcomes-1", false)
+	checks, err := g.gk.StartCheck(g.ctx, g.nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gnc, gjs, err := connect.NATS(url, connect.NATSOptions{Name: "gatekeeper", User: "gatekeeper", Password: natsPasswords["gatekeeper"], InboxPrefix: inboxes["gatekeeper"]})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gk := gatekeeper.New(gjs, store.New(r.Client, r.Prefix), pol, gatekeeper.Options{Subjects: subjects})
-	gctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- gk.Run(gctx) }()
-	checks, err := gk.StartCheck(gctx, gnc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		checks.Stop()
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("gatekeeper: %v", err)
-		}
-		gnc.Close()
-	})
+	t.Cleanup(func() { checks.Stop() })
 
 	demo, rival := connectAs(t, url, "producer"), connectAs(t, url, "rival")
 	// rival listens on every inbox it may read, to see whether anything of

@@ -13,12 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hush-oss/hush/internal/core/bus"
-	"github.com/hush-oss/hush/internal/core/gatekeeper"
-	"github.com/hush-oss/hush/internal/core/policy"
-	"github.com/hush-oss/hush/internal/core/store"
 	"github.com/hush-oss/hush/internal/dev/localsrv"
-	"github.com/hush-oss/hush/internal/dev/testenv"
-	"github.com/hush-oss/hush/internal/platform/connect"
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 
@@ -140,30 +135,7 @@ func TestNATSPermissionsKeepProducersBehindTheGate(t *testing.T) {
 
 	// The gatekeeper's credential: it creates the streams and runs the real
 	// gatekeeper (JetStream consume, publish, ack) against a real Redis.
-	gkUser := connectAs(t, url, "gatekeeper")
-	if err := subjects.EnsureStreams(ctx, gkUser.js, bus.DefaultStreamOptions()); err != nil {
-		t.Fatalf("gatekeeper ensures the streams: %v", err)
-	}
-	r := testenv.StartRedis(t)
-	pol, err := policy.Parse("t.yaml", []byte("version: perms-1\ncategories:\n  marketing: { class: marketing }\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, gjs, err := connect.NATS(url, connect.NATSOptions{Name: "gatekeeper", User: "gatekeeper", Password: natsPasswords["gatekeeper"], InboxPrefix: inboxes["gatekeeper"]})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gk := gatekeeper.New(gjs, store.New(r.Client, r.Prefix), pol, gatekeeper.Options{Subjects: subjects})
-	gctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- gk.Run(gctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("gatekeeper: %v", err)
-		}
-		gjs.Conn().Close()
-	})
+	gkUser := startShippedGatekeeper(t, url, subjects, "perms-1", false).user
 
 	// A producer publishes an intent (JetStream ack on _INBOX), and the
 	// gatekeeper dispatches it.
@@ -197,7 +169,7 @@ func TestNATSPermissionsKeepProducersBehindTheGate(t *testing.T) {
 
 	// The producer cannot publish a dispatch, with JetStream or plain NATS.
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	_, err = producer.js.Publish(pctx, subjects.Dispatch("email"), data, jetstream.WithMsgID("forged-1"))
+	_, err := producer.js.Publish(pctx, subjects.Dispatch("email"), data, jetstream.WithMsgID("forged-1"))
 	cancel()
 	if err == nil {
 		t.Error("producer published to hush.dispatch.email")
