@@ -126,10 +126,12 @@ func TestNATSPermissionsLetEachProducerReadOnlyItsOwnOutcomes(t *testing.T) {
 		n := 0
 		for m := range batch.Messages() {
 			n++
-			var d hushv1.Decision
-			if err := proto.Unmarshal(m.Data(), &d); err != nil || d.GetIntentId() != producer+"-1" || d.GetOutcome() != hushv1.Outcome_OUTCOME_APPROVED ||
-				m.Subject() != subjects.Outcome(producer, "email") {
-				t.Errorf("%s read %s %v (%v)", producer, m.Subject(), &d, err)
+			var rec hushv1.SuppressionRecord
+			err := proto.Unmarshal(m.Data(), &rec)
+			d := rec.GetDecision()
+			if err != nil || d.GetIntentId() != producer+"-1" || d.GetOutcome() != hushv1.Outcome_OUTCOME_APPROVED ||
+				m.Subject() != subjects.Outcome(producer, "email", "c-"+producer) {
+				t.Errorf("%s read %s %v (%v)", producer, m.Subject(), d, err)
 			}
 			if err := m.DoubleAck(ctx); err != nil {
 				t.Errorf("%s acks its outcome: %v", producer, err)
@@ -144,9 +146,12 @@ func TestNATSPermissionsLetEachProducerReadOnlyItsOwnOutcomes(t *testing.T) {
 	own(rival, "rival")
 
 	// rival cannot create a consumer on demo's outcomes, under any name,
-	// nor one without a filter, nor one with several.
+	// nor one without a filter, nor one with several, nor one on a
+	// customer's history (every producer's outcomes for the customer).
 	for _, cfg := range []jetstream.ConsumerConfig{
 		{Durable: "rival", FilterSubject: subjects.OutcomesOf("demo")},
+		{Durable: "rival", FilterSubject: subjects.OutcomesFor("c-demo")},
+		{Durable: "rival", FilterSubject: subjects.OutcomesFor("c-rival")},
 		{Durable: "rival", FilterSubject: subjects.All("outcome")},
 		{Durable: "demo", FilterSubject: subjects.OutcomesOf("rival")},
 		{Durable: "rival"},
@@ -167,7 +172,7 @@ func TestNATSPermissionsLetEachProducerReadOnlyItsOwnOutcomes(t *testing.T) {
 	// Nor subscribe to them, nor pull from demo's consumer, nor read the
 	// stream directly, nor read demo's private inbox.
 	stream := subjects.Stream(bus.StreamOutcomes)
-	for _, subj := range []string{subjects.OutcomesOf("demo"), subjects.All("outcome"), "_HUSH_INBOX.demo.>"} {
+	for _, subj := range []string{subjects.OutcomesOf("demo"), subjects.All("outcome"), subjects.OutcomesFor("c-demo"), "_HUSH_INBOX.demo.>"} {
 		if _, err := rival.nc.SubscribeSync(subj); err != nil {
 			t.Fatal(err)
 		}

@@ -125,12 +125,31 @@ func (c *Client) Outcomes(ctx context.Context, f func(*hushv1.Decision)) (jetstr
 		return nil, fmt.Errorf("outcomes: %w", err)
 	}
 	return cons.Consume(func(m jetstream.Msg) {
-		d := new(hushv1.Decision)
-		if err := bus.Decode(m.Data(), m.Headers(), d); err != nil {
+		d, err := feedDecision(m)
+		if err != nil {
 			m.Term() // not a decision: never redeliver it
 			return
 		}
 		f(d)
 		m.Ack()
 	})
+}
+
+// feedDecision is the Decision an outcome-feed message holds: a record
+// (the Decision and the intent without payload) as the gatekeeper writes
+// it, or a bare Decision as it was written before the feed and the contact
+// history were one stream.
+func feedDecision(m jetstream.Msg) (*hushv1.Decision, error) {
+	if m.Headers().Get(bus.HeaderMessageType) != bus.MessageTypeRecord {
+		d := new(hushv1.Decision)
+		return d, bus.Decode(m.Data(), m.Headers(), d)
+	}
+	rec := new(hushv1.SuppressionRecord)
+	if err := bus.Decode(m.Data(), m.Headers(), rec); err != nil {
+		return nil, err
+	}
+	if rec.GetDecision() == nil {
+		return nil, errors.New("outcome record without a decision")
+	}
+	return rec.GetDecision(), nil
 }

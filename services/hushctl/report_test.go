@@ -122,7 +122,7 @@ func (c *cli) setClock(t time.Time) {
 func (c *cli) waitHistory(n int) {
 	c.t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		st, err := c.js.Stream(context.Background(), c.subjects().Stream(bus.StreamHistory))
+		st, err := c.js.Stream(context.Background(), c.subjects().Stream(bus.StreamOutcomes))
 		if err != nil {
 			c.t.Fatal(err)
 		}

@@ -11,17 +11,11 @@ import (
 	hushv1 "github.com/hush-oss/hush/proto/hush/v1"
 )
 
-// StreamHistory is the contact history: one record per decided intent
-// (approved or not), without payload or destination, under the customer's
-// own subject (History). The preference page reads one customer's month
-// with a subject-filtered consumer; the over-servicing report reads every
-// customer's. It is kept as long as a cap window can look back, not for
-// ever: the consent history (StreamPrefs) is what must last.
-const StreamHistory = "HISTORY"
-
-// HistoryRetention is how long the contact history is kept: the page's
-// 30 days and a little more, so that a report over the last 30 days can
-// compare them with the days before.
+// HistoryRetention is how long the contact history (the outcome stream,
+// StreamOutcomes) is kept: the page's 30 days and a little more, so that a
+// report over the last 30 days can compare them with the days before. It
+// is kept as long as a cap window can look back, not for ever: the consent
+// history (StreamPrefs) is what must last.
 const HistoryRetention = 35 * 24 * time.Hour
 
 // HeaderUnsolicited is "true" on the outcome and the history record of
@@ -29,21 +23,20 @@ const HistoryRetention = 35 * 24 * time.Hour
 // reply window): the over-servicing guard's subject.
 const HeaderUnsolicited = "Hush-Unsolicited"
 
-// History is the subject of a customer's contact history:
-// "hush.history.<customer>".
-func (s Subjects) History(customer string) string {
-	return s.Prefix + ".history." + Token(customer)
-}
+// outcomeDeferred is the HeaderOutcome of a deferral (policy.ShortOutcome).
+const outcomeDeferred = "deferred"
 
 // ReadHistory calls fn for every contact-history record decided since a
-// time, oldest first, with whether it was unsolicited: one customer's when
+// time, oldest first: the terminal outcomes on the outcome stream
+// (deferrals are not terminal, and records stored in the older bare
+// Decision form carry no intent, so both are passed over), with whether it was unsolicited: one customer's when
 // customer is set (a consumer filtered on the customer's subject reads
 // only theirs), everyone's otherwise. It returns once it has read what the
 // stream held when the read began. first is when the stream's oldest
 // record was stored (zero when it is empty): a caller can tell whether the
 // history reaches back to since.
 func (s Subjects) ReadHistory(ctx context.Context, js jetstream.JetStream, customer string, since time.Time, fn func(rec *hushv1.SuppressionRecord, unsolicited bool) error) (first time.Time, err error) {
-	st, err := js.Stream(ctx, s.Stream(StreamHistory))
+	st, err := js.Stream(ctx, s.Stream(StreamOutcomes))
 	if err != nil {
 		return time.Time{}, fmt.Errorf("history: %w", err)
 	}
@@ -62,7 +55,7 @@ func (s Subjects) ReadHistory(ctx context.Context, js jetstream.JetStream, custo
 		// dropped here: a customer has a few records a day at most, and
 		// a seek by time costs the server more than reading them (on
 		// 100,000 records, 26 ms against 5).
-		cfg.FilterSubjects = []string{s.History(customer)}
+		cfg.FilterSubjects = []string{s.OutcomesFor(customer)}
 	case since.After(first):
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &since
 	}
@@ -80,12 +73,15 @@ func (s Subjects) ReadHistory(ctx context.Context, js jetstream.JetStream, custo
 		for m := range batch.Messages() {
 			got++
 			rec := new(hushv1.SuppressionRecord)
-			if err := Decode(m.Data(), m.Headers(), rec); err != nil {
-				return first, fmt.Errorf("history: %w", err)
+			terminal := m.Headers().Get(HeaderMessageType) == MessageTypeRecord && m.Headers().Get(HeaderOutcome) != outcomeDeferred
+			if terminal {
+				if err := Decode(m.Data(), m.Headers(), rec); err != nil {
+					return first, fmt.Errorf("history: %w", err)
+				}
 			}
 			// A customer's read starts at their first record: the days
 			// before since are skipped here.
-			if !rec.GetDecision().GetDecidedAt().AsTime().Before(since) {
+			if terminal && !rec.GetDecision().GetDecidedAt().AsTime().Before(since) {
 				if err := fn(rec, m.Headers().Get(HeaderUnsolicited) == "true"); err != nil {
 					return first, err
 				}

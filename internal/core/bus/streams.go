@@ -96,8 +96,7 @@ func (s Subjects) StreamConfigs(o StreamOptions) []jetstream.StreamConfig {
 		base(StreamPrefs, "Consent history: every preference change, who, when, via what, old and new", []string{s.PrefsChanged()}, 0),
 		s.deferredConfig(base),
 		base(StreamAdvisories, "Intents whose deliveries were exhausted, for dead-lettering", s.MaxDeliveriesAdvisories(), o.LogRetention),
-		base(StreamHistory, "Contact history: every decided intent, per customer, without payload or destination", []string{s.All("history")}, HistoryRetention),
-		base(StreamOutcomes, "Every decision, under the producer of its intent: each producer reads its own", []string{s.All("outcome")}, o.Retention),
+		base(StreamOutcomes, "Every decision, without payload or destination, under its producer and its customer: the producers' outcome feed and the contact history", []string{s.All("outcome")}, max(o.Retention, HistoryRetention)),
 	}
 }
 

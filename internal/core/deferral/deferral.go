@@ -248,14 +248,17 @@ func (d *Deferrals) Cancel(ctx context.Context, customer, intentID string) error
 	if _, err := d.js.PublishMsg(ctx, out); err != nil {
 		return fmt.Errorf("cancel %s: log: %w", intentID, err)
 	}
-	// The customer's contact history has it too (bus.StreamHistory).
-	hist, err := bus.NewMsg(d.subjects.History(it.GetCustomerId()), it.GetId(), rec)
+	// The producer's outcome feed and the customer's contact history have
+	// it too (bus.StreamOutcomes), under the producer that published it.
+	producer, _, _ := d.subjects.IntentSource(raw.Header.Get(HeaderIntentSubject))
+	fb, err := bus.NewMsg(d.subjects.Outcome(producer, it.GetChannel(), it.GetCustomerId()), it.GetId(), rec)
 	if err != nil {
 		return err
 	}
-	hist.Header.Set(bus.HeaderOutcome, policy.ShortOutcome(dec.GetOutcome()))
-	if _, err := d.js.PublishMsg(ctx, hist); err != nil {
-		return fmt.Errorf("cancel %s: history: %w", intentID, err)
+	fb.Header.Set(bus.HeaderMessageType, bus.MessageTypeRecord)
+	fb.Header.Set(bus.HeaderOutcome, policy.ShortOutcome(dec.GetOutcome()))
+	if _, err := d.js.PublishMsg(ctx, fb); err != nil {
+		return fmt.Errorf("cancel %s: outcome: %w", intentID, err)
 	}
 	// A schedule whose message is gone never fires.
 	if err := s.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {

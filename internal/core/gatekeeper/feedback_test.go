@@ -58,20 +58,24 @@ func TestEveryDecisionIsFedBackToItsProducer(t *testing.T) {
 	var first time.Time // the oldest approved contact's
 	var suppressed *hushv1.Decision
 	for _, m := range msgs {
-		var d hushv1.Decision
-		if err := proto.Unmarshal(m.Data(), &d); err != nil {
-			t.Fatal(err)
+		var fed hushv1.SuppressionRecord
+		if err := proto.Unmarshal(m.Data(), &fed); err != nil || m.Headers().Get(bus.HeaderMessageType) != bus.MessageTypeRecord {
+			t.Fatalf("outcome record: %v (type %q)", err, m.Headers().Get(bus.HeaderMessageType))
+		}
+		d := fed.GetDecision()
+		if fed.GetIntent().GetId() != d.GetIntentId() || fed.GetIntent().GetPayload() != nil || fed.GetIntent().GetDestination() != "" {
+			t.Errorf("outcome record's intent %v: want the decided intent without payload and destination", fed.GetIntent())
 		}
 		rec, err := h.store.Decision(context.Background(), "fb", d.GetIntentId())
-		if err != nil || !proto.Equal(&d, rec) {
+		if err != nil || !proto.Equal(d, rec) {
 			t.Errorf("fed back %v, recorded %v (%v)", &d, rec, err)
 		}
-		if m.Subject() != h.subjects.Outcome("campaigns", "email") || m.Headers().Get(bus.HeaderMsgID) != d.GetIntentId() {
+		if m.Subject() != h.subjects.Outcome("campaigns", "email", "fb") || m.Headers().Get(bus.HeaderMsgID) != d.GetIntentId() {
 			t.Errorf("outcome of %s on %s with Nats-Msg-Id %q", d.GetIntentId(), m.Subject(), m.Headers().Get(bus.HeaderMsgID))
 		}
 		switch at := d.GetDecidedAt().AsTime(); {
 		case d.GetOutcome() != hushv1.Outcome_OUTCOME_APPROVED:
-			suppressed = &d
+			suppressed = d
 		case first.IsZero() || at.Before(first):
 			first = at
 		}

@@ -36,17 +36,17 @@ func TestHistoryRecordsEveryOutcomeAndWhoPushedUnasked(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	hist := w.waitMsgs(bus.StreamHistory, 3)
+	hist := w.waitMsgs(bus.StreamOutcomes, 3)
 	unsolicited := map[string]string{}
 	for _, m := range hist {
-		if m.Subject() != w.subjects.History("c-hist") {
-			t.Errorf("history record on %s, want the customer's subject", m.Subject())
-		}
 		rec := new(hushv1.SuppressionRecord)
 		if err := proto.Unmarshal(m.Data(), rec); err != nil {
 			t.Fatal(err)
 		}
 		id := rec.GetDecision().GetIntentId()
+		if want := w.subjects.Outcome(rec.GetIntent().GetSender().GetService(), rec.GetIntent().GetChannel(), "c-hist"); m.Subject() != want {
+			t.Errorf("%s: history record on %s, want its producer's and customer's subject %s", id, m.Subject(), want)
+		}
 		unsolicited[id] = m.Headers().Get(bus.HeaderUnsolicited)
 		if rec.GetIntent().GetPayload() != nil || rec.GetIntent().GetDestination() != "" || strings.Contains(string(m.Data()), telPhone) {
 			t.Errorf("%s: history holds the payload or the destination", id)

@@ -76,11 +76,6 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m *delivery, it *hushv1
 	if m.unsolicited {
 		out.Header.Set(bus.HeaderUnsolicited, "true")
 	}
-	history, err := g.historyMsg(m, it, d)
-	if err != nil {
-		return result{err: err}
-	}
-
 	var pctx context.Context
 	var span trace.Span
 	if g.tracing {
@@ -100,9 +95,6 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m *delivery, it *hushv1
 	g.o.Propagator.Inject(pctx, bus.HeaderCarrier(out.Header))
 
 	toSend := []*nats.Msg{out}
-	if history != nil {
-		toSend = append(toSend, history)
-	}
 	if schedule != nil {
 		// The log entry first, and stored before the schedule exists: a
 		// schedule may fire at once (release_at already past), and its
@@ -118,7 +110,7 @@ func (g *Gatekeeper) publishOutcome(ctx context.Context, m *delivery, it *hushv1
 		}
 		toSend = []*nats.Msg{schedule}
 	}
-	fb, err := g.feedbackMsg(m, d, out)
+	fb, err := g.feedbackMsg(m, it, d, out)
 	if err != nil {
 		span.End()
 		return result{err: err}

@@ -62,7 +62,7 @@ func (e *env) historyWorkload(customer string) {
 func (e *env) waitHistory(n int) {
 	e.t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		st, err := e.js.Stream(context.Background(), e.subjects.Stream(bus.StreamHistory))
+		st, err := e.js.Stream(context.Background(), e.subjects.Stream(bus.StreamOutcomes))
 		if err != nil {
 			e.t.Fatal(err)
 		}

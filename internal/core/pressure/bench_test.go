@@ -45,10 +45,11 @@ func busyHistory(b *testing.B) (jetstream.JetStream, bus.Subjects) {
 		if i%5 == 0 {
 			it.Sender.AgentId, it.Initiator = fmt.Sprintf("agent-%d", i%50), "agent"
 		}
-		m, err := bus.NewMsg(s.History(customer), it.Id, &hushv1.SuppressionRecord{Decision: d, Intent: it})
+		m, err := bus.NewMsg(s.Outcome(it.Sender.Service, it.Channel, customer), it.Id, &hushv1.SuppressionRecord{Decision: d, Intent: it})
 		if err != nil {
 			b.Fatal(err)
 		}
+		m.Header.Set(bus.HeaderMessageType, bus.MessageTypeRecord)
 		if it.Initiator == "agent" {
 			m.Header.Set(bus.HeaderUnsolicited, "true")
 		}
