@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/propagation"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hush-oss/hush/internal/core/bus"
@@ -218,6 +220,30 @@ func TestCancelledDeferralIsSuppressedAndNeverReleased(t *testing.T) {
 	}
 	if d, _ := h.store.Decision(ctx, "c-1", "drop"); d.GetOutcome() != hushv1.Outcome_OUTCOME_SUPPRESSED {
 		t.Errorf("recorded decision of drop: %v; want the cancellation, so a redelivery replays it", d)
+	}
+	// The producer is told, and the customer's history has it: once, on
+	// the producer's and the customer's outcome subject.
+	cancelled := 0
+	for _, m := range h.read(bus.StreamOutcomes) {
+		var rec hushv1.SuppressionRecord
+		if err := proto.Unmarshal(m.Data(), &rec); err != nil || rec.GetDecision().GetIntentId() != "drop" ||
+			rec.GetDecision().GetOutcome() != hushv1.Outcome_OUTCOME_SUPPRESSED {
+			continue
+		}
+		cancelled++
+		if want := h.subjects.Outcome(drop.GetSender().GetService(), "email", "c-1"); m.Subject() != want {
+			t.Errorf("cancellation's outcome on %s, want %s", m.Subject(), want)
+		}
+	}
+	var inHistory []string
+	if _, err := h.subjects.ReadHistory(ctx, h.js, "c-1", time.Now().Add(-time.Hour), func(rec *hushv1.SuppressionRecord, _ bool) error {
+		inHistory = append(inHistory, rec.GetDecision().GetIntentId()+":"+policy.ShortOutcome(rec.GetDecision().GetOutcome()))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if cancelled != 1 || !slices.Contains(inHistory, "drop:suppressed") || !slices.Contains(inHistory, "keep:approved") || len(inHistory) != 2 {
+		t.Errorf("cancellation fed back %d times, history %v; want once, and the history keep approved and drop suppressed (no deferrals)", cancelled, inHistory)
 	}
 }
 

@@ -348,6 +348,15 @@ var Mutants = []Mutation{
 		Run:       "TestContactHistoryInPlainWords",
 	},
 	{
+		Name:      "cancel-not-in-history",
+		Invariant: "the contact history holds every terminal outcome, an operator's cancellation of a deferral included, and its producer is told",
+		File:      "internal/core/deferral/deferral.go",
+		Find:      "if _, err := d.js.PublishMsg(ctx, fb); err != nil {",
+		Replace:   "if false {",
+		Packages:  []string{"./internal/core/gatekeeper"},
+		Run:       "TestCancelledDeferralIsSuppressedAndNeverReleased",
+	},
+	{
 		Name:      "unsolicited-ignores-reply-window",
 		Invariant: "an agent's answer inside the reply window the customer opened is not unsolicited, in the report as in the rules",
 		File:      "internal/core/policy/unsolicited.go",
