@@ -101,6 +101,13 @@ local caps_from     = 12 -- the first of the 8 ARGV of each cap
 local source        = ARGV[caps_from + ncaps * 8]
 local intent_id     = ARGV[caps_from + ncaps * 8 + 1]
 
+-- Numbers go to Redis as strings: a Lua number is formatted with %.14g
+-- (about 0.9 µs in Redis 7.0's Lua, twice string.format's %d for an
+-- integer), so the script formats each integer it sends once, with %d,
+-- and sends the ARGV it received as they are.
+local fmt           = string.format
+local trim_bound    = fmt('%d', now - ledger_ms) -- contacts at or before it are past the ledger's retention
+
 local legacy_key    = KEYS[6]
 local arb_key       = KEYS[7]
 local winners_key   = KEYS[8]
@@ -126,6 +133,8 @@ local function cap(i)
   return {
     rule = ARGV[b], code = ARGV[b + 1], field = tonumber(ARGV[b + 2]), value = ARGV[b + 3],
     window = tonumber(ARGV[b + 4]), limit = tonumber(ARGV[b + 5]), enforce = ARGV[b + 6],
+    -- as received, for the cap's hit
+    field_arg = ARGV[b + 2], window_arg = ARGV[b + 4], limit_arg = ARGV[b + 5],
     classes = ARGV[b + 7], extra = ARGV[pack_from + i] or '',
     channels = string.match(ARGV[pack_from + i] or '', '^[^\31]*'),
   }
@@ -208,7 +217,7 @@ if approved then
   end
 
   if ncaps > 0 and not blocked then
-    redis.call('ZREMRANGEBYSCORE', ledger_key, '-inf', now - ledger_ms)
+    redis.call('ZREMRANGEBYSCORE', ledger_key, '-inf', trim_bound)
 
     local caps = {}
     local longest = 0
@@ -218,7 +227,7 @@ if approved then
       longest = math.max(longest, caps[i + 1].window)
     end
     -- Read the ledger once; split each member into its fields.
-    local raw = redis.call('ZRANGEBYSCORE', ledger_key, '(' .. (now - longest), '+inf', 'WITHSCORES')
+    local raw = redis.call('ZRANGEBYSCORE', ledger_key, fmt('(%d', now - longest), '+inf', 'WITHSCORES')
     local entries = {}
     for j = 1, #raw, 2 do
       entries[#entries + 1] = {split(raw[j]), tonumber(raw[j + 1])}
@@ -260,7 +269,7 @@ if approved then
             enforce = 'd'
           end
         end
-        local hit = {c.rule, code, c.field, c.value, c.window, c.limit, #times, next_ms, enforce}
+        local hit = {c.rule, code, c.field_arg, c.value, c.window_arg, c.limit_arg, fmt('%d', #times), fmt('%d', next_ms), enforce}
         if detail then
           hit[10] = detail
         end
@@ -283,10 +292,16 @@ if approved then
     end
     if ledger ~= ledger_key or ncaps == 0 then
       -- (the caps' ledger was trimmed above when caps were checked)
-      redis.call('ZREMRANGEBYSCORE', ledger, '-inf', now - ledger_ms)
+      redis.call('ZREMRANGEBYSCORE', ledger, '-inf', trim_bound)
     end
-    redis.call('ZADD', ledger, now, member)
-    redis.call('PEXPIRE', ledger, ledger_ms)
+    redis.call('ZADD', ledger, ARGV[2], member) -- now, as received
+    -- The ledger outlives its newest contact by ledger_ms at least. Its
+    -- life is extended only when less than that is left, by an eighth more,
+    -- so that most approvals write (and append to the AOF) one command
+    -- fewer than with a PEXPIRE each.
+    if redis.call('PTTL', ledger) < ledger_ms then
+      redis.call('PEXPIRE', ledger, fmt('%d', ledger_ms + math.floor(ledger_ms / 8)))
+    end
     if arb_member ~= '' then
       redis.call('HSET', winners_key, string.match(member, '^[^\31]*'), priority)
       redis.call('PEXPIRE', winners_key, arb_lease * 4)
