@@ -51,6 +51,10 @@
 -- slots reserved above its priority, the priority they are reserved for, the
 -- cap's maximum wait ms ("" suppresses).
 --
+-- The ARGV after the start of the wait may be left off at the end (see
+-- store.trimDefaults): a missing one reads as "" or 0, as the script reads
+-- an empty one, so a new one there must mean nothing when "" or 0.
+--
 -- Regulation packs, after the budgets (pack_from = the first ARGV after them):
 -- ARGV[pack_from + i], i = 0..caps-1: the cap's pack fields, "" for a policy cap, else
 --         "<channels>\31<days>\31<pack>\31<version>\31<section>": channels (",voice,sms,",
