@@ -242,8 +242,6 @@ if approved then
   end
 
   if ncaps > 0 and not blocked then
-    redis.call('ZREMRANGEBYSCORE', ledger_key, '-inf', trim_bound)
-
     local caps = {}
     local longest = 0
     for i = 0, ncaps - 1 do
@@ -253,8 +251,9 @@ if approved then
         longest = c.window
       end
     end
-    -- Read the ledger once; split each member into its fields.
-    local raw = redis.call('ZRANGEBYSCORE', ledger_key, fmt('(%d', now - longest), '+inf', 'WITHSCORES')
+    -- Read the ledger once; split each member into its fields. (Nothing
+    -- past the ledger's retention counts, trimmed yet or not.)
+    local raw = redis.call('ZRANGEBYSCORE', ledger_key, fmt('(%d', now - math.min(longest, ledger_ms)), '+inf', 'WITHSCORES')
     local entries = {}
     for j = 1, #raw, 2 do
       entries[#entries + 1] = {member_fields(raw[j]), tonumber(raw[j + 1])}
@@ -317,10 +316,11 @@ if approved then
     if not capped then
       ledger = uncapped_key
     end
-    if ledger ~= ledger_key or ncaps == 0 then
-      -- (the caps' ledger was trimmed above when caps were checked)
-      redis.call('ZREMRANGEBYSCORE', ledger, '-inf', trim_bound)
-    end
+    -- A ledger grows only here, so trimming it here bounds it as before
+    -- (the contacts of one retention up to its newest); the caps read only
+    -- their windows, so a decision that counts nothing needs no trim (a
+    -- write, however little it removes).
+    redis.call('ZREMRANGEBYSCORE', ledger, '-inf', trim_bound)
     redis.call('ZADD', ledger, ARGV[2], member) -- now, as received
     -- The ledger outlives its newest contact by ledger_ms at least. Its
     -- life is extended only when less than that is left, by an eighth more,
