@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +22,13 @@ import (
 // with the default policy's caps. Customers rotate over 10,000 so ledgers
 // fill up the way they do under load. The parallel case shows what one
 // Redis does with many callers.
+//
+// Besides the client's time, each case reports what the decisions cost
+// the server: its CPU (INFO cpu, user + sys) in µs per decision,
+// redis-µs/op, and how much its memory grew (INFO memory, used_memory)
+// per decision, redis-B/op. The server's CPU includes the AOF writes the
+// scripts propagate, which the client's ns/op hides when Redis has a core
+// of its own.
 func BenchmarkDecide(b *testing.B) {
 	pol, err := policy.Parse(policyfiles.DefaultName, policyfiles.Default)
 	if err != nil {
@@ -46,6 +54,7 @@ func BenchmarkDecide(b *testing.B) {
 	b.Run("serial", func(b *testing.B) {
 		ctx := context.Background()
 		b.ReportAllocs()
+		defer reportServerCost(b, r)()
 		for b.Loop() {
 			if err := decide(ctx); err != nil {
 				b.Fatal(err)
@@ -55,6 +64,7 @@ func BenchmarkDecide(b *testing.B) {
 	b.Run("parallel", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetParallelism(32)
+		defer reportServerCost(b, r)()
 		b.RunParallel(func(pb *testing.PB) {
 			ctx := context.Background()
 			for pb.Next() {
@@ -65,4 +75,44 @@ func BenchmarkDecide(b *testing.B) {
 			}
 		})
 	})
+}
+
+// reportServerCost reads the server's CPU time and memory now; the function
+// it returns reports their growth per operation (b.N) since.
+func reportServerCost(b *testing.B, r *testenv.Redis) func() {
+	b.Helper()
+	cpu0, user0, mem0 := serverCost(b, r)
+	return func() {
+		cpu1, user1, mem1 := serverCost(b, r)
+		if b.N > 0 {
+			b.ReportMetric((cpu1-cpu0)*1e6/float64(b.N), "redis-µs/op")
+			b.ReportMetric((user1-user0)*1e6/float64(b.N), "redis-user-µs/op")
+			b.ReportMetric(float64(mem1-mem0)/float64(b.N), "redis-B/op")
+		}
+	}
+}
+
+// serverCost returns the server's CPU time, user and system, and user
+// alone (the scripts' work; the system time is mostly the sockets and the
+// AOF), in seconds, and its used_memory in bytes.
+func serverCost(b *testing.B, r *testenv.Redis) (cpu, user float64, mem int64) {
+	b.Helper()
+	info, err := r.Client.Info(context.Background(), "cpu", "memory").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.SplitSeq(info, "\r\n") {
+		k, v, _ := strings.Cut(line, ":")
+		switch k {
+		case "used_cpu_user", "used_cpu_sys":
+			f, _ := strconv.ParseFloat(v, 64)
+			cpu += f
+			if k == "used_cpu_user" {
+				user = f
+			}
+		case "used_memory":
+			mem, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return cpu, user, mem
 }

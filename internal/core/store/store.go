@@ -257,7 +257,36 @@ func decideArgs(r DecideRequest) ([]any, error) {
 		args = append(args, c.Rule, int32(c.Code), int(c.Scope), c.Value, c.Window.Milliseconds(), c.Max, enforce, c.Classes)
 	}
 	args = append(args, r.Source, it.GetId())
-	return appendPackArgs(appendBudget(args, r, caps), caps, r.Verdict), nil
+	tail := len(args) + 2 // after the intent's deadline and the start of its wait
+	return trimDefaults(appendPackArgs(appendBudget(args, r, caps), caps, r.Verdict), tail), nil
+}
+
+// trimDefaults drops from the end of args, down to from, the arguments
+// that decide.lua reads as missing anyway ("" or 0: no arbitration, no
+// reserved budget or wait, no pack, no cooldown). Redis spends about
+// 0.15 µs of CPU on each argument of a script call, and the default
+// policy's approvals leave off 18 of them.
+func trimDefaults(args []any, from int) []any {
+	for len(args) > from {
+		switch v := args[len(args)-1].(type) {
+		case string:
+			if v != "" {
+				return args
+			}
+		case int:
+			if v != 0 {
+				return args
+			}
+		case int64:
+			if v != 0 {
+				return args
+			}
+		default:
+			return args
+		}
+		args = args[:len(args)-1]
+	}
+	return args
 }
 
 // decideReply reads decide.lua's reply. A new decision is the request's,
