@@ -27,11 +27,12 @@ const HeaderUnsolicited = "Hush-Unsolicited"
 const outcomeDeferred = "deferred"
 
 // ReadHistory calls fn for every contact-history record decided since a
-// time, oldest first: the terminal outcomes on the outcome stream
-// (deferrals are not terminal, and records stored in the older bare
-// Decision form carry no intent, so both are passed over), with whether it was unsolicited: one customer's when
-// customer is set (a consumer filtered on the customer's subject reads
-// only theirs), everyone's otherwise. It returns once it has read what the
+// time, oldest first, with whether it was unsolicited: the terminal
+// outcomes on the outcome stream (deferrals are not terminal, and records
+// stored in the older bare Decision form carry no intent, so both are
+// passed over). It reads one customer's when customer is set (a consumer
+// filtered on the customer's token reads only theirs), everyone's
+// otherwise. It returns once it has read what the
 // stream held when the read began. first is when the stream's oldest
 // record was stored (zero when it is empty): a caller can tell whether the
 // history reaches back to since.

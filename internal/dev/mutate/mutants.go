@@ -348,6 +348,15 @@ var Mutants = []Mutation{
 		Run:       "TestContactHistoryInPlainWords",
 	},
 	{
+		Name:      "history-shows-deferrals",
+		Invariant: "the contact history holds terminal outcomes only: a deferral is shown once, as what it came to",
+		File:      "internal/core/bus/history.go",
+		Find:      "m.Headers().Get(HeaderOutcome) != outcomeDeferred",
+		Replace:   "m.Headers().Get(HeaderOutcome) != \"\"",
+		Packages:  []string{"./internal/core/gatekeeper"},
+		Run:       "TestCancelledDeferralIsSuppressedAndNeverReleased",
+	},
+	{
 		Name:      "cancel-not-in-history",
 		Invariant: "the contact history holds every terminal outcome, an operator's cancellation of a deferral included, and its producer is told",
 		File:      "internal/core/deferral/deferral.go",
