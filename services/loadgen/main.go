@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -65,6 +66,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var s settings
 	if err := config.Parse("HUSH_LOADGEN", &s, args, getenv, stdout); err != nil {
 		return err
+	}
+	if getenv("GOGC") == "" {
+		// The gatekeeper binary's default (--gc-percent 400): in-process
+		// gatekeepers collect as deployed ones do.
+		debug.SetGCPercent(400)
 	}
 	pol, err := policy.LoadOrDefault(s.Policy)
 	if err != nil {
