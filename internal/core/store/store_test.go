@@ -471,3 +471,52 @@ func TestLongestWindowsAreHonouredExactly(t *testing.T) {
 		})
 	}
 }
+
+// TestLedgerOutlivesItsNewestContact: a ledger's life is extended only
+// when less than the ledger retention is left (one write fewer per
+// approval), and then by an eighth more; so after every counted contact it
+// still lives at least the retention, for both the capped and the
+// uncapped ledger, and no cap loses a contact it must count.
+func TestLedgerOutlivesItsNewestContact(t *testing.T) {
+	r := testenv.StartRedis(t)
+	st := store.New(r.Client, r.Prefix)
+	pol := parse(t, "version: v\n"+categories)
+	ctx := context.Background()
+	receipt := func(id, customer string) *hushv1.ContactIntent {
+		it := intent(id, customer)
+		it.Category = "transactional"
+		return it
+	}
+	ttl := func(key string) time.Duration {
+		t.Helper()
+		d, err := r.Client.PTTL(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	most := pol.LedgerRetention + pol.LedgerRetention/8 + time.Second
+	for i, key := range []string{st.LedgerKey("c"), st.UncappedKey("c")} {
+		mk := intent
+		if i == 1 {
+			mk = receipt
+		}
+		if d, _ := decide(t, st, pol, mk(fmt.Sprintf("l%d-1", i), "c"), t0); d.GetOutcome() != hushv1.Outcome_OUTCOME_APPROVED {
+			t.Fatalf("%s: first contact %v, want approved", key, d.GetOutcome())
+		}
+		if got := ttl(key); got < pol.LedgerRetention-time.Minute || got > most {
+			t.Errorf("%s after its first contact: TTL %v, want the ledger retention %v and at most %v", key, got, pol.LedgerRetention, most)
+		}
+		// Its life runs short (as it would a retention later without a
+		// new contact); the next contact extends it again.
+		if err := r.Client.PExpire(ctx, key, time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if d, _ := decide(t, st, pol, mk(fmt.Sprintf("l%d-2", i), "c"), t0.Add(time.Minute)); d.GetOutcome() != hushv1.Outcome_OUTCOME_APPROVED {
+			t.Fatalf("%s: second contact %v, want approved", key, d.GetOutcome())
+		}
+		if got := ttl(key); got < pol.LedgerRetention-time.Minute || got > most {
+			t.Errorf("%s after a contact with an hour left: TTL %v, want at least the ledger retention %v (at most %v)", key, got, pol.LedgerRetention, most)
+		}
+	}
+}

@@ -348,6 +348,15 @@ var Mutants = []Mutation{
 		Run:       "TestContactHistoryInPlainWords",
 	},
 	{
+		Name:      "ledger-life-not-extended",
+		Invariant: "a contact ledger outlives its newest contact by the ledger retention, so no cap loses a contact it must count",
+		File:      "internal/core/store/lua/decide.lua",
+		Find:      "if redis.call('PTTL', ledger) < ledger_ms then",
+		Replace:   "if redis.call('PTTL', ledger) < 0 then",
+		Packages:  []string{"./internal/core/store"},
+		Run:       "TestLedgerOutlivesItsNewestContact",
+	},
+	{
 		Name:      "history-shows-deferrals",
 		Invariant: "the contact history holds terminal outcomes only: a deferral is shown once, as what it came to",
 		File:      "internal/core/bus/history.go",
